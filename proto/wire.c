@@ -1,0 +1,577 @@
+/* wire.c: checked conversion between xns frames and plain C structs, and
+ * frame I/O over SOCK_SEQPACKET with SCM_RIGHTS. */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "macro.h"
+#include "wire.h"
+#include "xns.pb-c.h"
+
+/* Decoding never touches the heap: protobuf-c allocates from this arena,
+ * sized far above anything a XNS_FRAME_MAX frame can need, and a frame that
+ * would need more is malformed. */
+struct arena {
+        size_t used;
+        max_align_t buf[16384 / sizeof(max_align_t)];
+};
+
+static void *arena_alloc(void *data, size_t size) {
+        struct arena *a = data;
+        size_t n = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+
+        if (n > sizeof(a->buf) - a->used)
+                return NULL;
+        a->used += n;
+        return (char *)a->buf + a->used - n;
+}
+
+static void arena_free(void *data, void *ptr) {
+        (void)data;
+        (void)ptr;
+}
+
+#define ARENA_ALLOCATOR(a) { .alloc = arena_alloc, .free = arena_free, .allocator_data = (a) }
+
+static int sid_from_pb(struct xns_sid *sid, const Xns__Sid *pb) {
+        if (!pb)
+                return -EBADMSG;
+        sid->w[0] = pb->w0;
+        sid->w[1] = pb->w1;
+        sid->w[2] = pb->w2;
+        sid->w[3] = pb->w3;
+        return 0;
+}
+
+static void sid_to_pb(Xns__Sid *pb, const struct xns_sid *sid) {
+        pb->w0 = sid->w[0];
+        pb->w1 = sid->w[1];
+        pb->w2 = sid->w[2];
+        pb->w3 = sid->w[3];
+}
+
+static void name_from_pb(struct xns_name *name, ProtobufCBinaryData data) {
+        name->len = data.len;
+        memset(name->str, 0, sizeof(name->str));
+        if (data.len <= XNS_NAME_MAX)
+                memcpy(name->str, data.data, data.len);
+}
+
+static int return_from_pb(struct xns_return *ret, const Xns__Return *pb) {
+        if (!pb || pb->how > XNS_RETURN_DROPPED || pb->n_v > 5)
+                return -EBADMSG;
+        if (pb->how == XNS_RETURN_SCALAR) {
+                if (pb->count != 1 && pb->count != 2 && pb->count != 5)
+                        return -EBADMSG;
+                if (pb->n_v != pb->count)
+                        return -EBADMSG;
+        } else if (pb->n_v != 0) {
+                return -EBADMSG;
+        }
+        *ret = (struct xns_return){
+                .handle = pb->handle, .gen = pb->gen, .how = pb->how, .count = pb->count,
+                .offset = pb->offset, .valid = pb->valid,
+        };
+        memcpy(ret->v, pb->v, pb->n_v * sizeof(uint32_t));
+        return 0;
+}
+
+static void return_to_pb(Xns__Return *pb, const struct xns_return *ret) {
+        pb->handle = ret->handle;
+        pb->gen = ret->gen;
+        pb->how = ret->how;
+        pb->count = ret->how == XNS_RETURN_SCALAR ? ret->count : 0;
+        pb->n_v = pb->count;
+        pb->v = (uint32_t *)ret->v;
+        pb->offset = ret->offset;
+        pb->valid = ret->valid;
+}
+
+static int send_from_pb(struct xns_send *send, const Xns__Send *pb) {
+        if (!pb || pb->kind >= _XNS_KIND_MAX)
+                return -EBADMSG;
+        *send = (struct xns_send){
+                .cid = pb->cid, .kind = pb->kind, .id = pb->id,
+                .a = { pb->a1, pb->a2, pb->a3, pb->a4 },
+                .len = pb->len, .offset = pb->offset, .valid = pb->valid,
+                .try_ = pb->try_ != 0,
+        };
+        return 0;
+}
+
+static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
+        req->seq = pb->seq;
+        switch (pb->op_case) {
+        case XNS__REQUEST__OP_HELLO:
+                req->op = XNS_OP_HELLO;
+                req->hello.version = pb->hello->version;
+                if (pb->hello->token.len != 0 && pb->hello->token.len != XNS_TOKEN_LEN)
+                        return -EBADMSG;
+                req->hello.has_token = pb->hello->token.len == XNS_TOKEN_LEN;
+                if (req->hello.has_token)
+                        memcpy(req->hello.token, pb->hello->token.data, XNS_TOKEN_LEN);
+                return 0;
+        case XNS__REQUEST__OP_REGISTER_NAME:
+                req->op = XNS_OP_REGISTER_NAME;
+                name_from_pb(&req->register_name.name, pb->register_name->name);
+                req->register_name.max_conns = pb->register_name->max_conns;
+                return 0;
+        case XNS__REQUEST__OP_UNREGISTER_SERVER:
+                req->op = XNS_OP_UNREGISTER_SERVER;
+                return sid_from_pb(&req->sid, pb->unregister_server);
+        case XNS__REQUEST__OP_REQUEST_CONNECTION:
+                req->op = XNS_OP_REQUEST_CONNECTION;
+                name_from_pb(&req->request_connection.name, pb->request_connection->name);
+                req->request_connection.wait = pb->request_connection->wait != 0;
+                return 0;
+        case XNS__REQUEST__OP_TRUSTED_INIT_DONE:
+                req->op = XNS_OP_TRUSTED_INIT_DONE;
+                return 0;
+        case XNS__REQUEST__OP_CREATE_SERVER:
+                req->op = XNS_OP_CREATE_SERVER;
+                return 0;
+        case XNS__REQUEST__OP_DESTROY_SERVER:
+                req->op = XNS_OP_DESTROY_SERVER;
+                return sid_from_pb(&req->sid, pb->destroy_server);
+        case XNS__REQUEST__OP_CONNECT:
+                req->op = XNS_OP_CONNECT;
+                req->connect.wait = pb->connect->wait != 0;
+                return sid_from_pb(&req->connect.sid, pb->connect->sid);
+        case XNS__REQUEST__OP_DISCONNECT:
+                req->op = XNS_OP_DISCONNECT;
+                req->cid = pb->disconnect;
+                return 0;
+        case XNS__REQUEST__OP_SEND:
+                req->op = XNS_OP_SEND;
+                return send_from_pb(&req->send, pb->send);
+        case XNS__REQUEST__OP_RECEIVE:
+                req->op = XNS_OP_RECEIVE;
+                req->receive.nowait = pb->receive->nowait != 0;
+                req->receive.has_ret = pb->receive->ret != NULL;
+                if (req->receive.has_ret && return_from_pb(&req->receive.ret, pb->receive->ret) < 0)
+                        return -EBADMSG;
+                return sid_from_pb(&req->receive.sid, pb->receive->sid);
+        case XNS__REQUEST__OP_RET:
+                req->op = XNS_OP_RETURN;
+                return return_from_pb(&req->ret, pb->ret);
+        case XNS__REQUEST__OP_FORWARD:
+                req->op = XNS_OP_FORWARD;
+                req->forward = (struct xns_forward){
+                        .handle = pb->forward->handle, .gen = pb->forward->gen,
+                        .cid = pb->forward->cid, .id = pb->forward->id,
+                };
+                return 0;
+        default:
+                return -EBADMSG;
+        }
+}
+
+/*
+ * xns_request_decode() - parse an untrusted request frame.
+ *
+ * Everything the daemon later relies on (kinds in range, reply word counts,
+ * token length) is checked here; names are copied with their wire length so
+ * that a bad name is answered with INVALID_STRING rather than dropped.
+ */
+int xns_request_decode(struct xns_request *req, const void *buf, size_t len) {
+        struct arena arena = { 0 };
+        ProtobufCAllocator alloc = ARENA_ALLOCATOR(&arena);
+        Xns__Request *pb;
+
+        if (len > XNS_FRAME_MAX)
+                return -EBADMSG;
+        pb = xns__request__unpack(&alloc, len, buf);
+        if (!pb)
+                return -EBADMSG;
+        memset(req, 0, sizeof(*req));
+        return request_from_pb(req, pb) < 0 ? -EBADMSG : 0;
+}
+
+/* Packs a built message into buf, after checking that it fits. */
+static ssize_t pack_checked(const ProtobufCMessage *msg, void *buf, size_t size) {
+        size_t n = protobuf_c_message_get_packed_size(msg);
+
+        if (n > size || n > XNS_FRAME_MAX)
+                return -EMSGSIZE;
+        return (ssize_t)protobuf_c_message_pack(msg, buf);
+}
+
+static ssize_t request_pack_receive(Xns__Request *pb, const struct xns_request *req, void *buf, size_t size) {
+        Xns__Receive receive = XNS__RECEIVE__INIT;
+        Xns__Sid sid = XNS__SID__INIT;
+        Xns__Return ret = XNS__RETURN__INIT;
+
+        sid_to_pb(&sid, &req->receive.sid);
+        receive.sid = &sid;
+        receive.nowait = req->receive.nowait;
+        if (req->receive.has_ret) {
+                return_to_pb(&ret, &req->receive.ret);
+                receive.ret = &ret;
+        }
+        pb->op_case = XNS__REQUEST__OP_RECEIVE;
+        pb->receive = &receive;
+        return pack_checked(&pb->base, buf, size);
+}
+
+ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size) {
+        Xns__Request pb = XNS__REQUEST__INIT;
+        Xns__Hello hello = XNS__HELLO__INIT;
+        Xns__RegisterName reg = XNS__REGISTER_NAME__INIT;
+        Xns__RequestConnection rc = XNS__REQUEST_CONNECTION__INIT;
+        Xns__Connect connect = XNS__CONNECT__INIT;
+        Xns__Sid sid = XNS__SID__INIT;
+        Xns__Empty empty = XNS__EMPTY__INIT;
+        Xns__Send send = XNS__SEND__INIT;
+        Xns__Return ret = XNS__RETURN__INIT;
+        Xns__Forward fwd = XNS__FORWARD__INIT;
+
+        pb.seq = req->seq;
+        switch (req->op) {
+        case XNS_OP_HELLO:
+                hello.version = req->hello.version;
+                if (req->hello.has_token)
+                        hello.token = (ProtobufCBinaryData){ XNS_TOKEN_LEN, (uint8_t *)req->hello.token };
+                pb.op_case = XNS__REQUEST__OP_HELLO;
+                pb.hello = &hello;
+                break;
+        case XNS_OP_REGISTER_NAME:
+                if (req->register_name.name.len > XNS_NAME_MAX)
+                        return -EINVAL;
+                reg.name = (ProtobufCBinaryData){ req->register_name.name.len,
+                                                  (uint8_t *)req->register_name.name.str };
+                reg.max_conns = req->register_name.max_conns;
+                pb.op_case = XNS__REQUEST__OP_REGISTER_NAME;
+                pb.register_name = &reg;
+                break;
+        case XNS_OP_REQUEST_CONNECTION:
+                if (req->request_connection.name.len > XNS_NAME_MAX)
+                        return -EINVAL;
+                rc.name = (ProtobufCBinaryData){ req->request_connection.name.len,
+                                                 (uint8_t *)req->request_connection.name.str };
+                rc.wait = req->request_connection.wait;
+                pb.op_case = XNS__REQUEST__OP_REQUEST_CONNECTION;
+                pb.request_connection = &rc;
+                break;
+        case XNS_OP_UNREGISTER_SERVER:
+        case XNS_OP_DESTROY_SERVER:
+                sid_to_pb(&sid, &req->sid);
+                pb.op_case = req->op == XNS_OP_DESTROY_SERVER ? XNS__REQUEST__OP_DESTROY_SERVER
+                                                              : XNS__REQUEST__OP_UNREGISTER_SERVER;
+                pb.destroy_server = &sid; /* same union slot as unregister_server */
+                break;
+        case XNS_OP_TRUSTED_INIT_DONE:
+        case XNS_OP_CREATE_SERVER:
+                pb.op_case = req->op == XNS_OP_CREATE_SERVER ? XNS__REQUEST__OP_CREATE_SERVER
+                                                             : XNS__REQUEST__OP_TRUSTED_INIT_DONE;
+                pb.create_server = &empty;
+                break;
+        case XNS_OP_CONNECT:
+                sid_to_pb(&sid, &req->connect.sid);
+                connect.sid = &sid;
+                connect.wait = req->connect.wait;
+                pb.op_case = XNS__REQUEST__OP_CONNECT;
+                pb.connect = &connect;
+                break;
+        case XNS_OP_DISCONNECT:
+                pb.op_case = XNS__REQUEST__OP_DISCONNECT;
+                pb.disconnect = req->cid;
+                break;
+        case XNS_OP_SEND:
+                send.cid = req->send.cid;
+                send.kind = req->send.kind;
+                send.id = req->send.id;
+                send.a1 = req->send.a[0];
+                send.a2 = req->send.a[1];
+                send.a3 = req->send.a[2];
+                send.a4 = req->send.a[3];
+                send.len = req->send.len;
+                send.offset = req->send.offset;
+                send.valid = req->send.valid;
+                send.try_ = req->send.try_;
+                pb.op_case = XNS__REQUEST__OP_SEND;
+                pb.send = &send;
+                break;
+        case XNS_OP_RECEIVE:
+                return request_pack_receive(&pb, req, buf, size);
+        case XNS_OP_RETURN:
+                return_to_pb(&ret, &req->ret);
+                pb.op_case = XNS__REQUEST__OP_RET;
+                pb.ret = &ret;
+                break;
+        case XNS_OP_FORWARD:
+                fwd.handle = req->forward.handle;
+                fwd.gen = req->forward.gen;
+                fwd.cid = req->forward.cid;
+                fwd.id = req->forward.id;
+                pb.op_case = XNS__REQUEST__OP_FORWARD;
+                pb.forward = &fwd;
+                break;
+        default:
+                return -EINVAL;
+        }
+        return pack_checked(&pb.base, buf, size);
+}
+
+static int reply_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
+        const Xns__Delivery *d;
+
+        reply->seq = pb->seq;
+        reply->error = pb->error;
+        switch (pb->body_case) {
+        case XNS__REPLY__BODY__NOT_SET:
+                reply->body = XNS_BODY_NONE;
+                return 0;
+        case XNS__REPLY__BODY_TOKEN:
+                if (pb->token.len != XNS_TOKEN_LEN)
+                        return -EBADMSG;
+                reply->body = XNS_BODY_TOKEN;
+                memcpy(reply->token, pb->token.data, XNS_TOKEN_LEN);
+                return 0;
+        case XNS__REPLY__BODY_SID:
+                reply->body = XNS_BODY_SID;
+                return sid_from_pb(&reply->sid, pb->sid);
+        case XNS__REPLY__BODY_CID:
+                reply->body = XNS_BODY_CID;
+                reply->cid = pb->cid;
+                return 0;
+        case XNS__REPLY__BODY_DONE:
+                reply->body = XNS_BODY_DONE;
+                reply->done = pb->done;
+                return 0;
+        case XNS__REPLY__BODY_DELIVERY:
+                d = pb->delivery;
+                if (d->kind >= _XNS_KIND_MAX)
+                        return -EBADMSG;
+                reply->body = XNS_BODY_DELIVERY;
+                reply->delivery = (struct xns_delivery){
+                        .handle = d->handle, .gen = d->gen, .kind = d->kind, .id = d->id,
+                        .a = { d->a1, d->a2, d->a3, d->a4 },
+                        .len = d->len, .offset = d->offset, .valid = d->valid,
+                        .sender_pid = d->sender_pid,
+                };
+                return 0;
+        case XNS__REPLY__BODY_SCALAR:
+                if (pb->scalar->n_v > 5 || pb->scalar->n_v != pb->scalar->count)
+                        return -EBADMSG;
+                reply->body = XNS_BODY_SCALAR;
+                reply->scalar.count = pb->scalar->count;
+                memcpy(reply->scalar.v, pb->scalar->v, pb->scalar->n_v * sizeof(uint32_t));
+                return 0;
+        case XNS__REPLY__BODY_MEMORY:
+                reply->body = XNS_BODY_MEMORY;
+                reply->memory.offset = pb->memory->offset;
+                reply->memory.valid = pb->memory->valid;
+                return 0;
+        default:
+                return -EBADMSG;
+        }
+}
+
+int xns_reply_decode(struct xns_reply *reply, const void *buf, size_t len) {
+        struct arena arena = { 0 };
+        ProtobufCAllocator alloc = ARENA_ALLOCATOR(&arena);
+        Xns__Reply *pb;
+
+        if (len > XNS_FRAME_MAX)
+                return -EBADMSG;
+        pb = xns__reply__unpack(&alloc, len, buf);
+        if (!pb)
+                return -EBADMSG;
+        memset(reply, 0, sizeof(*reply));
+        return reply_from_pb(reply, pb) < 0 ? -EBADMSG : 0;
+}
+
+ssize_t xns_reply_encode(const struct xns_reply *reply, void *buf, size_t size) {
+        Xns__Reply pb = XNS__REPLY__INIT;
+        Xns__Sid sid = XNS__SID__INIT;
+        Xns__Delivery d = XNS__DELIVERY__INIT;
+        Xns__ScalarReply scalar = XNS__SCALAR_REPLY__INIT;
+        Xns__MemoryReply memory = XNS__MEMORY_REPLY__INIT;
+
+        pb.seq = reply->seq;
+        pb.error = reply->error;
+        switch (reply->body) {
+        case XNS_BODY_NONE:
+                break;
+        case XNS_BODY_TOKEN:
+                pb.body_case = XNS__REPLY__BODY_TOKEN;
+                pb.token = (ProtobufCBinaryData){ XNS_TOKEN_LEN, (uint8_t *)reply->token };
+                break;
+        case XNS_BODY_SID:
+                sid_to_pb(&sid, &reply->sid);
+                pb.body_case = XNS__REPLY__BODY_SID;
+                pb.sid = &sid;
+                break;
+        case XNS_BODY_CID:
+                pb.body_case = XNS__REPLY__BODY_CID;
+                pb.cid = reply->cid;
+                break;
+        case XNS_BODY_DONE:
+                pb.body_case = XNS__REPLY__BODY_DONE;
+                pb.done = reply->done;
+                break;
+        case XNS_BODY_DELIVERY:
+                d.handle = reply->delivery.handle;
+                d.gen = reply->delivery.gen;
+                d.kind = reply->delivery.kind;
+                d.id = reply->delivery.id;
+                d.a1 = reply->delivery.a[0];
+                d.a2 = reply->delivery.a[1];
+                d.a3 = reply->delivery.a[2];
+                d.a4 = reply->delivery.a[3];
+                d.len = reply->delivery.len;
+                d.offset = reply->delivery.offset;
+                d.valid = reply->delivery.valid;
+                d.sender_pid = reply->delivery.sender_pid;
+                pb.body_case = XNS__REPLY__BODY_DELIVERY;
+                pb.delivery = &d;
+                break;
+        case XNS_BODY_SCALAR:
+                if (reply->scalar.count > 5)
+                        return -EINVAL;
+                scalar.count = reply->scalar.count;
+                scalar.n_v = reply->scalar.count;
+                scalar.v = (uint32_t *)reply->scalar.v;
+                pb.body_case = XNS__REPLY__BODY_SCALAR;
+                pb.scalar = &scalar;
+                break;
+        case XNS_BODY_MEMORY:
+                memory.offset = reply->memory.offset;
+                memory.valid = reply->memory.valid;
+                pb.body_case = XNS__REPLY__BODY_MEMORY;
+                pb.memory = &memory;
+                break;
+        default:
+                return -EINVAL;
+        }
+        return pack_checked(&pb.base, buf, size);
+}
+
+int xns_frame_send(int sock, const void *buf, size_t len, int fd, bool nonblock) {
+        union {
+                struct cmsghdr h;
+                char b[CMSG_SPACE(sizeof(int))];
+        } control = { 0 };
+        struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+        struct cmsghdr *c;
+
+        if (fd >= 0) {
+                m.msg_control = control.b;
+                m.msg_controllen = sizeof(control.b);
+                c = CMSG_FIRSTHDR(&m);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        }
+        for (;;) {
+                if (sendmsg(sock, &m, MSG_NOSIGNAL | (nonblock ? MSG_DONTWAIT : 0)) >= 0)
+                        return 0;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
+/* Closes every descriptor a control message brought; returns how many. */
+static size_t cmsg_collect_fds(struct msghdr *m, int *first) {
+        size_t count = 0;
+
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+                        int fd;
+
+                        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                        if (count++ == 0)
+                                *first = fd;
+                        else
+                                safe_close(fd);
+                }
+        }
+        return count;
+}
+
+ssize_t xns_frame_recv(int sock, void *buf, size_t size, int *fd, bool nonblock) {
+        union {
+                struct cmsghdr h;
+                char b[CMSG_SPACE(8 * sizeof(int))];
+        } control;
+        struct iovec iov = { .iov_base = buf, .iov_len = size };
+        struct msghdr m = {
+                .msg_iov = &iov, .msg_iovlen = 1,
+                .msg_control = control.b, .msg_controllen = sizeof(control.b),
+        };
+        ssize_t n;
+        size_t nfds;
+        int first = -1;
+
+        *fd = -1;
+        do
+                n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | (nonblock ? MSG_DONTWAIT : 0));
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+
+        nfds = cmsg_collect_fds(&m, &first);
+        if (nfds > 1 || (m.msg_flags & MSG_CTRUNC)) {
+                safe_close(first);
+                return -EPROTO;
+        }
+        if (m.msg_flags & MSG_TRUNC) {
+                safe_close(first);
+                return -EMSGSIZE;
+        }
+        if (n == 0) {
+                safe_close(first);
+                return 0;
+        }
+        *fd = first;
+        return n;
+}
+
+/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_sequence_len(const unsigned char *s, size_t left) {
+        unsigned char c = s[0];
+        size_t n;
+        uint32_t cp, min;
+
+        if (c < 0x80)
+                return 1;
+        if ((c & 0xe0) == 0xc0) {
+                n = 2; cp = c & 0x1f; min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+                n = 3; cp = c & 0x0f; min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+                n = 4; cp = c & 0x07; min = 0x10000;
+        } else {
+                return 0;
+        }
+        if (n > left)
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return n;
+}
+
+bool xns_name_valid(const char *s, size_t len) {
+        if (len == 0 || len > XNS_NAME_MAX)
+                return false;
+        for (size_t i = 0; i < len;) {
+                size_t n;
+
+                if (s[i] == '\0')
+                        return false;
+                n = utf8_sequence_len((const unsigned char *)s + i, len - i);
+                if (n == 0)
+                        return false;
+                i += n;
+        }
+        return true;
+}

@@ -1,0 +1,184 @@
+/* wire.h: the xns wire layer: frames as plain C structs, their checked
+ * encoding (protobuf-c, hidden here), and frame I/O over SEQPACKET with
+ * SCM_RIGHTS. Shared by xnsd and libxousclient; no protobuf type leaks out. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define XNS_PROTOCOL_VERSION 1
+#define XNS_FRAME_MAX 1024              /* largest frame either side accepts */
+#define XNS_TOKEN_LEN 16
+#define XNS_NAME_MAX 63                 /* bytes of UTF-8 */
+#define XNS_PAGE_SIZE 4096u
+#define XNS_DEFAULT_SOCKET "/run/xns/xns.sock"
+
+struct xns_sid {
+        uint32_t w[4];
+};
+
+enum xns_op {
+        XNS_OP_NONE,
+        XNS_OP_HELLO,
+        XNS_OP_REGISTER_NAME,
+        XNS_OP_UNREGISTER_SERVER,
+        XNS_OP_REQUEST_CONNECTION,
+        XNS_OP_TRUSTED_INIT_DONE,
+        XNS_OP_CREATE_SERVER,
+        XNS_OP_DESTROY_SERVER,
+        XNS_OP_CONNECT,
+        XNS_OP_DISCONNECT,
+        XNS_OP_SEND,
+        XNS_OP_RECEIVE,
+        XNS_OP_RETURN,
+        XNS_OP_FORWARD,
+};
+
+/* How a received message is answered (xns_return.how). */
+enum xns_return_how {
+        XNS_RETURN_MEMORY = 0,          /* Borrow / MutableBorrow given back */
+        XNS_RETURN_SCALAR = 1,          /* BlockingScalar answered */
+        XNS_RETURN_DROPPED = 2,         /* BlockingScalar dropped unanswered */
+};
+
+/* Message kinds, the same numbers as xous_msg_kind_t. */
+enum xns_kind {
+        XNS_KIND_MUTABLE_BORROW = 0,
+        XNS_KIND_BORROW = 1,
+        XNS_KIND_MOVE = 2,
+        XNS_KIND_SCALAR = 3,
+        XNS_KIND_BLOCKING_SCALAR = 4,
+        _XNS_KIND_MAX,
+};
+
+struct xns_name {
+        size_t len;                     /* as sent; may exceed XNS_NAME_MAX */
+        char str[XNS_NAME_MAX + 1];     /* NUL-terminated when len <= XNS_NAME_MAX */
+};
+
+struct xns_send {
+        uint32_t cid, kind, id;
+        uint32_t a[4];
+        uint32_t len, offset, valid;
+        bool try_;
+};
+
+struct xns_return {
+        uint32_t handle, gen, how;
+        uint32_t count;                 /* 1, 2 or 5 for XNS_RETURN_SCALAR */
+        uint32_t v[5];
+        uint32_t offset, valid;
+};
+
+struct xns_forward {
+        uint32_t handle, gen, cid, id;
+};
+
+struct xns_request {
+        uint32_t seq;
+        enum xns_op op;
+        union {
+                struct {
+                        uint32_t version;
+                        bool has_token;
+                        uint8_t token[XNS_TOKEN_LEN];
+                } hello;
+                struct {
+                        struct xns_name name;
+                        uint32_t max_conns;
+                } register_name;
+                struct {
+                        struct xns_name name;
+                        bool wait;
+                } request_connection;
+                struct {
+                        struct xns_sid sid;
+                        bool wait;
+                } connect;
+                struct xns_sid sid;     /* UNREGISTER_SERVER, DESTROY_SERVER */
+                uint32_t cid;           /* DISCONNECT */
+                struct xns_send send;
+                struct {
+                        struct xns_sid sid;
+                        bool nowait;
+                        bool has_ret;
+                        struct xns_return ret;
+                } receive;
+                struct xns_return ret;  /* RETURN */
+                struct xns_forward forward;
+        };
+};
+
+enum xns_body {
+        XNS_BODY_NONE,
+        XNS_BODY_TOKEN,
+        XNS_BODY_SID,
+        XNS_BODY_CID,
+        XNS_BODY_DONE,
+        XNS_BODY_DELIVERY,
+        XNS_BODY_SCALAR,
+        XNS_BODY_MEMORY,
+};
+
+struct xns_delivery {
+        uint32_t handle, gen;           /* handle 0: no answer expected */
+        uint32_t kind, id;
+        uint32_t a[4];
+        uint32_t len, offset, valid;
+        uint32_t sender_pid;
+};
+
+struct xns_reply {
+        uint32_t seq;
+        uint32_t error;                 /* xous_error_t */
+        enum xns_body body;
+        union {
+                uint8_t token[XNS_TOKEN_LEN];
+                struct xns_sid sid;
+                uint32_t cid;
+                uint32_t done;
+                struct xns_delivery delivery;
+                struct {
+                        uint32_t count;
+                        uint32_t v[5];
+                } scalar;
+                struct {
+                        uint32_t offset, valid;
+                } memory;
+        };
+};
+
+/* Encoding: returns the frame length, or -EMSGSIZE / -EINVAL. */
+ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size);
+ssize_t xns_reply_encode(const struct xns_reply *reply, void *buf, size_t size);
+
+/* Decoding of untrusted bytes: 0, or -EBADMSG for anything malformed. */
+int xns_request_decode(struct xns_request *req, const void *buf, size_t len);
+int xns_reply_decode(struct xns_reply *reply, const void *buf, size_t len);
+
+/* Frame I/O on a SOCK_SEQPACKET socket. send: 0 or negative errno (-EAGAIN
+ * when non-blocking and full). recv: frame length, 0 at EOF, or negative
+ * errno; -EPROTO for a frame with more than one descriptor or a truncated
+ * control message, -EMSGSIZE for an oversized frame. *fd receives the
+ * descriptor that came with the frame, or -1. */
+int xns_frame_send(int sock, const void *buf, size_t len, int fd, bool nonblock);
+ssize_t xns_frame_recv(int sock, void *buf, size_t size, int *fd, bool nonblock);
+
+/* Valid server name: 1..XNS_NAME_MAX bytes of UTF-8, no NUL. */
+bool xns_name_valid(const char *s, size_t len);
+
+/* True for a kind that blocks its caller until answered. */
+static inline bool xns_kind_blocks(uint32_t kind) {
+        return kind == XNS_KIND_MUTABLE_BORROW || kind == XNS_KIND_BORROW ||
+               kind == XNS_KIND_BLOCKING_SCALAR;
+}
+
+static inline bool xns_kind_is_memory(uint32_t kind) {
+        return kind <= XNS_KIND_MOVE;
+}
+
+static inline bool xns_sid_equal(const struct xns_sid *a, const struct xns_sid *b) {
+        return a->w[0] == b->w[0] && a->w[1] == b->w[1] && a->w[2] == b->w[2] && a->w[3] == b->w[3];
+}

@@ -1,0 +1,179 @@
+/* bus.c: the daemon's whole state (processes, servers by SID, names, limits)
+ * and the lifecycle rules that tie them together. */
+#include <errno.h>
+#include <search.h>
+#include <string.h>
+
+#include <xous/xous.h>
+
+#include "bus.h"
+#include "conn.h"
+#include "log.h"
+#include "message.h"
+#include "peer.h"
+#include "server.h"
+
+static int server_compare(const void *a, const void *b) {
+        return memcmp(&((const struct server *)a)->sid, &((const struct server *)b)->sid,
+                      sizeof(struct xns_sid));
+}
+
+void bus_init(struct bus *bus, const struct bus_options *opt) {
+        *bus = (struct bus){ .opt = *opt };
+        list_init(&bus->conns);
+        list_init(&bus->peers);
+        list_init(&bus->name_waiters);
+        list_init(&bus->sid_waiters);
+        list_init(&bus->dirty);
+        list_init(&bus->dead);
+}
+
+/* Releases everything; the loop has disconnected every conn before. */
+void bus_deinit(struct bus *bus) {
+        name_registry_deinit(&bus->names);
+}
+
+/*
+ * bus_peer_attach() - tie a new link to its process.
+ *
+ * No token: the first link of a new process. A token: a further link of a
+ * known process, which must come from the same pid and uid.
+ */
+int bus_peer_attach(struct bus *bus, struct conn *conn, const uint8_t *token) {
+        struct peer *peer;
+        int r;
+
+        if (!token) {
+                r = peer_new(&peer, bus, conn->pid, conn->uid, conn->gid);
+                if (r < 0)
+                        return r;
+                list_link_tail(&bus->peers, &peer->bus_link);
+                log_debug("pid %d: new process", (int)peer->pid);
+        } else {
+                peer = NULL;
+                for (struct list *i = bus->peers.next; i != &bus->peers; i = i->next) {
+                        struct peer *p = list_entry(i, struct peer, bus_link);
+
+                        if (memcmp(p->token, token, XNS_TOKEN_LEN) == 0) {
+                                peer = p;
+                                break;
+                        }
+                }
+                if (!peer || peer->pid != conn->pid || peer->uid != conn->uid)
+                        return -EACCES;
+        }
+        conn->peer = peer;
+        list_link_tail(&peer->conns, &conn->peer_link);
+        return 0;
+}
+
+int bus_server_create(struct bus *bus, struct peer *owner, struct server **out) {
+        struct server *server;
+        void *slot;
+        int r;
+
+        r = server_new(&server, owner, bus->opt.queue_depth);
+        if (r < 0)
+                return r;
+        slot = tsearch(server, &bus->servers, server_compare);
+        if (!slot || *(struct server **)slot != server) {
+                server_free(server);
+                return slot ? -EEXIST : -ENOMEM;
+        }
+        bus->n_servers++;
+        *out = server;
+        return 0;
+}
+
+struct server *bus_server_find(struct bus *bus, const struct xns_sid *sid) {
+        struct server key = { .sid = *sid };
+        void *slot = tfind(&key, &bus->servers, server_compare);
+
+        return slot ? *(struct server **)slot : NULL;
+}
+
+/* Wakes everyone waiting on the server with error and forgets it: its name,
+ * its SID, its queue. Other processes' CIDs to it now find nothing. */
+void bus_server_destroy(struct bus *bus, struct server *server, uint32_t error) {
+        server_fail_all(server, error);
+        if (server->name)
+                name_registry_remove(&bus->names, server->name);
+        tdelete(server, &bus->servers, server_compare);
+        bus->n_servers--;
+        server_free(server);
+}
+
+/* A link's parked request can no longer be answered: forget it. */
+static void conn_cancel_wait(struct conn *conn) {
+        switch (conn->wait) {
+        case CONN_WAIT_REPLY:
+                conn->wait_msg->caller = NULL;
+                break;
+        case CONN_STALLED:
+                conn->wait_msg->sender = NULL;
+                break;
+        default:
+                break;
+        }
+        list_unlink(&conn->wait_link);
+        conn->wait = CONN_IDLE;
+        conn->wait_msg = NULL;
+        conn->wait_server = NULL;
+}
+
+/*
+ * peer_release() - a process is gone: fail what waits on it, free what it had.
+ *
+ * First the messages it received and never answered (their callers wake with
+ * SERVER_NOT_FOUND), then its servers (queued callers wake the same way, names
+ * are freed). Messages it sent stay queued: they were sent before it died.
+ */
+static void peer_release(struct bus *bus, struct peer *peer) {
+        log_debug("pid %d: process gone", (int)peer->pid);
+        for (uint32_t i = 0; i < peer->n_envelopes; i++) {
+                struct message *m = peer->envelopes[i];
+
+                if (!m)
+                        continue;
+                if (m->caller)
+                        conn_wake_error(m->caller, XOUS_ERR_SERVER_NOT_FOUND);
+                m->caller = NULL;
+                server_answered(m->server, m);
+                message_free(m);
+        }
+        while (!list_is_empty(&peer->servers))
+                bus_server_destroy(bus, list_first_entry(&peer->servers, struct server, owner_link),
+                                   XOUS_ERR_SERVER_NOT_FOUND);
+        peer_free(peer);
+}
+
+void bus_conn_add(struct bus *bus, struct conn *conn) {
+        list_link_tail(&bus->conns, &conn->bus_link);
+        bus->n_conns++;
+}
+
+/*
+ * bus_conn_disconnect() - a link is gone (EOF, error, or cut for misbehaving).
+ *
+ * The conn is marked dead and handed to the loop to free once nothing refers
+ * to it; the last link of a process releases the process.
+ */
+void bus_conn_disconnect(struct conn *conn) {
+        struct bus *bus = conn->bus;
+        struct peer *peer = conn->peer;
+
+        if (conn->dead)
+                return;
+        conn_cancel_wait(conn);
+        conn->dead = true;
+        list_unlink(&conn->dirty_link);
+        list_link_tail(&bus->dead, &conn->dirty_link);
+        list_unlink(&conn->bus_link);
+        bus->n_conns--;
+        if (peer) {
+                list_unlink(&conn->peer_link);
+                conn->peer = NULL;
+                if (list_is_empty(&peer->conns))
+                        peer_release(bus, peer);
+        }
+}

@@ -1,0 +1,148 @@
+/* conn.c: one link (a SEQPACKET socket) from a client thread, with its wait
+ * state and its queue of frames to write. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "conn.h"
+#include "macro.h"
+
+int conn_new(struct conn **out, struct bus *bus, struct list *dirty, int fd) {
+        struct conn *conn;
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -errno;
+        conn = calloc(1, sizeof(*conn));
+        if (!conn)
+                return -ENOMEM;
+        conn->bus = bus;
+        conn->dirty = dirty;
+        conn->fd = fd;
+        conn->pid = cred.pid;
+        conn->uid = cred.uid;
+        conn->gid = cred.gid;
+        list_init(&conn->bus_link);
+        list_init(&conn->peer_link);
+        list_init(&conn->wait_link);
+        list_init(&conn->dirty_link);
+        *out = conn;
+        return 0;
+}
+
+/* Frees a link that the bus has already let go of (see bus_conn_disconnect). */
+struct conn *conn_free(struct conn *conn) {
+        if (!conn)
+                return NULL;
+        for (size_t i = conn->out_pos; i < conn->n_out; i++)
+                safe_close(conn->out[i].fd);
+        free(conn->out);
+        list_unlink(&conn->dirty_link);
+        safe_close(conn->fd);
+        free(conn);
+        return NULL;
+}
+
+void conn_mark_dirty(struct conn *conn) {
+        if (!conn->dead && !list_is_linked(&conn->dirty_link))
+                list_link_tail(conn->dirty, &conn->dirty_link);
+}
+
+bool conn_reading_paused(const struct conn *conn) {
+        return conn->dead || conn->wait == CONN_STALLED || conn->write_blocked;
+}
+
+static struct out_frame *conn_out_slot(struct conn *conn) {
+        if (conn->out_pos == conn->n_out)
+                conn->out_pos = conn->n_out = 0;
+        if (conn->n_out - conn->out_pos >= CONN_MAX_OUT)
+                return NULL;
+        if (conn->n_out == conn->out_cap) {
+                size_t cap = conn->out_cap ? conn->out_cap * 2 : 2;
+                struct out_frame *out = realloc(conn->out, cap * sizeof(*out));
+
+                if (!out)
+                        return NULL;
+                conn->out = out;
+                conn->out_cap = cap;
+        }
+        return &conn->out[conn->n_out];
+}
+
+/*
+ * conn_queue_reply() - queue a frame for this link; fd (owned) travels with it.
+ *
+ * Frames are written together when the loop flushes dirty links. A link whose
+ * client stops reading overflows its queue and is cut at the next flush: the
+ * daemon never waits on one client.
+ */
+int conn_queue_reply(struct conn *conn, const struct xns_reply *reply, int fd) {
+        struct out_frame *f;
+        ssize_t n;
+
+        if (conn->dead) {
+                safe_close(fd);
+                return -EPIPE;
+        }
+        f = conn_out_slot(conn);
+        if (!f) {
+                safe_close(fd);
+                conn->overflow = true;
+                conn_mark_dirty(conn);
+                return -ENOBUFS;
+        }
+        n = xns_reply_encode(reply, f->data, sizeof(f->data));
+        if (n < 0) {
+                safe_close(fd);
+                return (int)n;
+        }
+        f->len = (uint16_t)n;
+        f->fd = fd;
+        conn->n_out++;
+        conn_mark_dirty(conn);
+        return 0;
+}
+
+void conn_reply_error(struct conn *conn, uint32_t seq, uint32_t error) {
+        struct xns_reply reply = { .seq = seq, .error = error };
+
+        conn_queue_reply(conn, &reply, -1);
+}
+
+/* Answers the request this link is parked on. */
+void conn_wake(struct conn *conn, struct xns_reply *reply, int fd) {
+        reply->seq = conn->wait_seq;
+        list_unlink(&conn->wait_link);
+        conn->wait = CONN_IDLE;
+        conn->wait_msg = NULL;
+        conn->wait_server = NULL;
+        conn_queue_reply(conn, reply, fd);
+}
+
+void conn_wake_error(struct conn *conn, uint32_t error) {
+        struct xns_reply reply = { .error = error };
+
+        conn_wake(conn, &reply, -1);
+}
+
+/* Writes queued frames: 0 when all are out, -EAGAIN when the socket is full,
+ * another negative errno when the link is broken. */
+int conn_flush(struct conn *conn) {
+        conn->write_blocked = false;
+        while (conn->out_pos < conn->n_out) {
+                struct out_frame *f = &conn->out[conn->out_pos];
+                int r = xns_frame_send(conn->fd, f->data, f->len, f->fd, true);
+
+                if (r == -EAGAIN) {
+                        conn->write_blocked = true;
+                        return r;
+                }
+                if (r < 0)
+                        return r;
+                f->fd = safe_close(f->fd);
+                conn->out_pos++;
+        }
+        return 0;
+}

@@ -1,0 +1,71 @@
+/* conn.h: one link (a SEQPACKET socket) from a client thread, with its wait
+ * state and its queue of frames to write. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "list.h"
+#include "wire.h"
+
+struct bus;
+struct message;
+struct peer;
+struct server;
+
+enum conn_wait {
+        CONN_IDLE,
+        CONN_WAIT_REPLY,        /* blocked on wait_msg's answer */
+        CONN_WAIT_RECEIVE,      /* parked in wait_server->receivers */
+        CONN_WAIT_NAME,         /* parked in bus->name_waiters for wait_name */
+        CONN_WAIT_SERVER,       /* parked in bus->sid_waiters for wait_sid */
+        CONN_STALLED,           /* wait_msg waits for room; reading paused */
+};
+
+struct out_frame {
+        uint16_t len;
+        int fd;
+        uint8_t data[XNS_FRAME_MAX];
+};
+
+struct conn {
+        struct bus *bus;
+        struct list bus_link;
+        struct peer *peer;              /* NULL until Hello */
+        struct list peer_link;
+        int fd;
+        pid_t pid;                      /* SO_PEERCRED at accept */
+        uid_t uid;
+        gid_t gid;
+
+        enum conn_wait wait;
+        uint32_t wait_seq;
+        struct message *wait_msg;
+        struct server *wait_server;
+        struct list wait_link;
+        struct xns_name wait_name;
+        struct xns_sid wait_sid;
+
+        struct out_frame *out;          /* frames not yet written, oldest first */
+        size_t n_out, out_pos, out_cap;
+        bool write_blocked;             /* the socket was full at the last flush */
+        bool overflow;                  /* more frames than CONN_MAX_OUT: cut it */
+        bool dead;
+        struct list *dirty;             /* where links with work for the loop gather */
+        struct list dirty_link;
+        void *io;                       /* the event loop's watchers */
+};
+
+#define CONN_MAX_OUT 64                 /* unwritten frames before the link is cut */
+
+int conn_new(struct conn **out, struct bus *bus, struct list *dirty, int fd);
+struct conn *conn_free(struct conn *conn);
+
+void conn_mark_dirty(struct conn *conn);
+bool conn_reading_paused(const struct conn *conn);
+int conn_queue_reply(struct conn *conn, const struct xns_reply *reply, int fd);
+void conn_reply_error(struct conn *conn, uint32_t seq, uint32_t error);
+void conn_wake(struct conn *conn, struct xns_reply *reply, int fd);
+void conn_wake_error(struct conn *conn, uint32_t error);
+int conn_flush(struct conn *conn);

@@ -1,0 +1,262 @@
+/* loop.c: the daemon's event loop (libevent): accepts links, reads their
+ * frames, writes replies out together once per wakeup. Callbacks only hand
+ * frames to route.c and flush what it queued. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+
+#include "bus.h"
+#include "conn.h"
+#include "log.h"
+#include "loop.h"
+#include "macro.h"
+#include "route.h"
+
+#define LOOP_FRAMES_PER_WAKEUP 32       /* per link, so one client cannot starve others */
+#define LOOP_ACCEPTS_PER_WAKEUP 64
+
+enum { PRIORITY_IO, PRIORITY_FLUSH, _PRIORITY_MAX };
+
+struct conn_io {
+        struct loop *loop;
+        struct event *read;             /* while reading */
+        struct event *closed;           /* while paused: notices the client hanging up */
+        struct event *write;            /* while the socket is full */
+        bool paused;
+};
+
+static void conn_io_free(struct conn *conn) {
+        struct conn_io *io = conn->io;
+
+        if (!io)
+                return;
+        if (io->read)
+                event_free(io->read);
+        if (io->closed)
+                event_free(io->closed);
+        if (io->write)
+                event_free(io->write);
+        free(io);
+        conn->io = NULL;
+}
+
+/* Matches the link's watchers to its state: read it, or only watch for a
+ * hang-up while it is paused; wait for room when its socket is full. */
+static void conn_io_update(struct conn *conn) {
+        struct conn_io *io = conn->io;
+        bool paused = conn_reading_paused(conn);
+
+        if (paused != io->paused) {
+                event_del(paused ? io->read : io->closed);
+                event_add(paused ? io->closed : io->read, NULL);
+                io->paused = paused;
+        }
+        if (conn->write_blocked)
+                event_add(io->write, NULL);
+}
+
+static void loop_schedule_flush(struct loop *loop) {
+        if (!list_is_empty(&loop->bus->dirty) || !list_is_empty(&loop->bus->dead))
+                event_active(loop->ev_flush, 0, 0);
+}
+
+/* Writes every dirty link's frames, then frees links that died. Runs once
+ * per wakeup, after all readable links were read. */
+static void loop_flush(struct loop *loop) {
+        struct bus *bus = loop->bus;
+
+        while (!list_is_empty(&bus->dirty)) {
+                struct conn *conn = list_first_entry(&bus->dirty, struct conn, dirty_link);
+                int r;
+
+                list_unlink(&conn->dirty_link);
+                if (conn->overflow) {
+                        log_info("pid %d: link does not read its replies, disconnecting it", (int)conn->pid);
+                        bus_conn_disconnect(conn);
+                        continue;
+                }
+                r = conn_flush(conn);
+                if (r < 0 && r != -EAGAIN) {
+                        bus_conn_disconnect(conn);
+                        continue;
+                }
+                conn_io_update(conn);
+        }
+        while (!list_is_empty(&bus->dead)) {
+                struct conn *conn = list_first_entry(&bus->dead, struct conn, dirty_link);
+
+                list_unlink(&conn->dirty_link);
+                conn_io_free(conn);
+                conn_free(conn);
+        }
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *data) {
+        loop_flush(data);
+}
+
+static void on_conn_read(evutil_socket_t fd, short what, void *data) {
+        struct conn *conn = data;
+        struct loop *loop = ((struct conn_io *)conn->io)->loop;
+
+        for (int i = 0; i < LOOP_FRAMES_PER_WAKEUP && !conn_reading_paused(conn); i++) {
+                uint8_t buf[XNS_FRAME_MAX];
+                int rfd;
+                ssize_t n = xns_frame_recv(conn->fd, buf, sizeof(buf), &rfd, true);
+
+                if (n == -EAGAIN)
+                        break;
+                if (n <= 0) {
+                        if (n < 0)
+                                log_info("pid %d: bad frame (%s), disconnecting link", (int)conn->pid,
+                                         n == -EMSGSIZE ? "too large" : "bad descriptors");
+                        bus_conn_disconnect(conn);
+                        break;
+                }
+                if (route_frame(conn, buf, (size_t)n, rfd) < 0) {
+                        log_info("pid %d: protocol violation, disconnecting link", (int)conn->pid);
+                        bus_conn_disconnect(conn);
+                        break;
+                }
+        }
+        loop_schedule_flush(loop);
+}
+
+/* A paused link's client hung up: what it still had queued cannot be read
+ * before its turn, so the link goes now. */
+static void on_conn_closed(evutil_socket_t fd, short what, void *data) {
+        struct conn *conn = data;
+
+        bus_conn_disconnect(conn);
+        loop_schedule_flush(((struct conn_io *)conn->io)->loop);
+}
+
+static void on_conn_write(evutil_socket_t fd, short what, void *data) {
+        struct conn *conn = data;
+
+        conn_mark_dirty(conn);
+        loop_flush(((struct conn_io *)conn->io)->loop);
+}
+
+static int conn_io_new(struct loop *loop, struct conn *conn) {
+        struct conn_io *io = calloc(1, sizeof(*io));
+
+        if (!io)
+                return -ENOMEM;
+        conn->io = io;
+        io->loop = loop;
+        io->read = event_new(loop->base, conn->fd, EV_READ | EV_PERSIST, on_conn_read, conn);
+        io->closed = event_new(loop->base, conn->fd, EV_CLOSED | EV_PERSIST, on_conn_closed, conn);
+        io->write = event_new(loop->base, conn->fd, EV_WRITE, on_conn_write, conn);
+        if (!io->read || !io->closed || !io->write)
+                return -ENOMEM;
+        event_priority_set(io->read, PRIORITY_IO);
+        event_priority_set(io->closed, PRIORITY_IO);
+        event_priority_set(io->write, PRIORITY_IO);
+        if (event_add(io->read, NULL) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static void loop_accept_one(struct loop *loop, int fd) {
+        struct conn *conn;
+        int r;
+
+        r = conn_new(&conn, loop->bus, &loop->bus->dirty, fd);
+        if (r < 0) {
+                log_error("cannot take a new link: %s", strerror(-r));
+                safe_close(fd);
+                return;
+        }
+        r = conn_io_new(loop, conn);
+        if (r < 0) {
+                log_error("cannot watch a new link: %s", strerror(-r));
+                conn_io_free(conn);
+                conn_free(conn);
+                return;
+        }
+        bus_conn_add(loop->bus, conn);
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *data) {
+        struct loop *loop = data;
+
+        for (int i = 0; i < LOOP_ACCEPTS_PER_WAKEUP; i++) {
+                int fd = accept4(loop->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+                if (fd >= 0) {
+                        loop_accept_one(loop, fd);
+                        continue;
+                }
+                if (errno == EAGAIN || errno == EINTR)
+                        return;
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                        /* Out of descriptors: stop accepting for a moment
+                         * instead of spinning on a listen socket that stays
+                         * readable; everyone connected keeps being served. */
+                        struct timeval retry = { .tv_sec = 1 };
+
+                        log_error("cannot accept a link: %s; pausing accept for 1 s", strerror(errno));
+                        event_del(loop->ev_listen);
+                        event_add(loop->ev_accept_retry, &retry);
+                        return;
+                }
+        }
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *data) {
+        struct loop *loop = data;
+
+        event_add(loop->ev_listen, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *data) {
+        struct loop *loop = data;
+
+        log_info("%s received, exiting", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        event_base_loopbreak(loop->base);
+}
+
+int loop_init(struct loop *loop, struct bus *bus, int listen_fd) {
+        *loop = (struct loop){ .bus = bus, .listen_fd = listen_fd };
+        loop->base = event_base_new();
+        if (!loop->base || event_base_priority_init(loop->base, _PRIORITY_MAX) < 0)
+                return -ENOMEM;
+        loop->ev_listen = event_new(loop->base, listen_fd, EV_READ | EV_PERSIST, on_accept, loop);
+        loop->ev_accept_retry = evtimer_new(loop->base, on_accept_retry, loop);
+        loop->ev_flush = event_new(loop->base, -1, 0, on_flush, loop);
+        loop->ev_sigterm = evsignal_new(loop->base, SIGTERM, on_signal, loop);
+        loop->ev_sigint = evsignal_new(loop->base, SIGINT, on_signal, loop);
+        if (!loop->ev_listen || !loop->ev_accept_retry || !loop->ev_flush || !loop->ev_sigterm || !loop->ev_sigint)
+                return -ENOMEM;
+        event_priority_set(loop->ev_listen, PRIORITY_IO);
+        event_priority_set(loop->ev_flush, PRIORITY_FLUSH);
+        if (event_add(loop->ev_listen, NULL) < 0 || event_add(loop->ev_sigterm, NULL) < 0 ||
+            event_add(loop->ev_sigint, NULL) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int loop_run(struct loop *loop) {
+        return event_base_dispatch(loop->base) < 0 ? -EIO : 0;
+}
+
+/* Disconnects every link (so every process is released) and frees the loop. */
+void loop_deinit(struct loop *loop) {
+        struct bus *bus = loop->bus;
+        struct event **events[] = { &loop->ev_listen, &loop->ev_accept_retry, &loop->ev_flush,
+                                    &loop->ev_sigterm, &loop->ev_sigint };
+
+        while (!list_is_empty(&bus->conns))
+                bus_conn_disconnect(list_first_entry(&bus->conns, struct conn, bus_link));
+        loop_flush(loop);
+        for (size_t i = 0; i < ELEMENTSOF(events); i++)
+                if (*events[i])
+                        event_free(TAKE_PTR(*events[i]));
+        if (loop->base)
+                event_base_free(TAKE_PTR(loop->base));
+}

@@ -1,0 +1,22 @@
+/* loop.h: the daemon's event loop (libevent): accepts links, reads their
+ * frames, writes replies out together once per wakeup. */
+#pragma once
+
+struct bus;
+struct event;
+struct event_base;
+
+struct loop {
+        struct event_base *base;
+        struct bus *bus;
+        int listen_fd;
+        struct event *ev_listen;
+        struct event *ev_accept_retry;
+        struct event *ev_flush;
+        struct event *ev_sigterm;
+        struct event *ev_sigint;
+};
+
+int loop_init(struct loop *loop, struct bus *bus, int listen_fd);
+int loop_run(struct loop *loop);
+void loop_deinit(struct loop *loop);

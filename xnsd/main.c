@@ -1,0 +1,199 @@
+/* main.c: xnsd: arguments, the listening socket, and the event loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "bus.h"
+#include "log.h"
+#include "loop.h"
+#include "macro.h"
+
+struct args {
+        const char *socket_path;
+        struct bus_options opt;
+};
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "Usage: xnsd [OPTION]...\n"
+                "The xns daemon: owns Xous server names and routes every message between\n"
+                "the processes that use libxousclient. Runs in the foreground, logs to stderr.\n"
+                "\n"
+                "  -s, --socket PATH       listen on PATH (default: $XOUS_SOCKET, else %s)\n"
+                "  -q, --queue-depth N     messages a server's queue holds (default 64)\n"
+                "      --max-cids N        connections a process may hold (default 4096)\n"
+                "  -v, --verbose           log every process coming and going\n"
+                "      --quiet             log errors only\n"
+                "  -h, --help              show this help and exit\n"
+                "  -V, --version           show the version and exit\n",
+                XNS_DEFAULT_SOCKET);
+}
+
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+                return -EINVAL;
+        *out = (uint32_t)v;
+        return 0;
+}
+
+/* Returns 0 to run, 1 to exit successfully (help, version), -EINVAL on bad use. */
+static int parse_args(int argc, char **argv, struct args *a) {
+        enum { OPT_MAX_CIDS = 256, OPT_QUIET };
+        static const struct option options[] = {
+                { "socket", required_argument, NULL, 's' },
+                { "queue-depth", required_argument, NULL, 'q' },
+                { "max-cids", required_argument, NULL, OPT_MAX_CIDS },
+                { "verbose", no_argument, NULL, 'v' },
+                { "quiet", no_argument, NULL, OPT_QUIET },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "s:q:vhV", options, NULL)) >= 0) {
+                switch (c) {
+                case 's':
+                        a->socket_path = optarg;
+                        break;
+                case 'q':
+                        if (parse_u32(optarg, 1, 65536, &a->opt.queue_depth) < 0) {
+                                fprintf(stderr, "xnsd: --queue-depth wants a number from 1 to 65536, not '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case OPT_MAX_CIDS:
+                        if (parse_u32(optarg, 1, 1u << 20, &a->opt.max_cids) < 0) {
+                                fprintf(stderr, "xnsd: --max-cids wants a number from 1 to 1048576, not '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'v':
+                        log_level = 2;
+                        break;
+                case OPT_QUIET:
+                        log_level = 0;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 1;
+                case 'V':
+                        printf("xnsd %s\n", XNS_VERSION);
+                        return 1;
+                default:
+                        fprintf(stderr, "Try 'xnsd --help' for more information.\n");
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "xnsd: unexpected argument '%s'\nTry 'xnsd --help' for more information.\n", argv[optind]);
+                return -EINVAL;
+        }
+        if (!a->socket_path)
+                a->socket_path = getenv("XOUS_SOCKET");
+        if (!a->socket_path || !*a->socket_path)
+                a->socket_path = XNS_DEFAULT_SOCKET;
+        return 0;
+}
+
+/* A socket file left by a daemon that died can be replaced; one that a
+ * running daemon answers on cannot. */
+static int socket_path_claim(const struct sockaddr_un *addr) {
+        _cleanup_close_ int probe = -1;
+        struct stat st;
+
+        if (lstat(addr->sun_path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISSOCK(st.st_mode))
+                return -EEXIST;
+        probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (probe < 0)
+                return -errno;
+        if (connect(probe, (const struct sockaddr *)addr, sizeof(*addr)) == 0)
+                return -EADDRINUSE;
+        return unlink(addr->sun_path) < 0 ? -errno : 0;
+}
+
+static int listen_on(const char *path, int *out) {
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if (strlen(path) >= sizeof(addr.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(addr.sun_path, path);
+        r = socket_path_claim(&addr);
+        if (r < 0)
+                return r;
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (bind(fd, (const struct sockaddr *)&addr, sizeof(addr)) < 0)
+                return -errno;
+        /* Who may connect is decided by the socket's directory and mode:
+         * anyone on the machine, as for the D-Bus system bus. */
+        if (chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
+                r = -errno;
+                unlink(path);
+                return r;
+        }
+        *out = TAKE_FD(fd);
+        return 0;
+}
+
+/* Each link and each lent segment in flight is a descriptor: use all we may. */
+static void raise_fd_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
+int main(int argc, char **argv) {
+        struct args args = { .opt = BUS_OPTIONS_DEFAULT };
+        _cleanup_close_ int listen_fd = -1;
+        struct bus bus;
+        struct loop loop;
+        int r;
+
+        r = parse_args(argc, argv, &args);
+        if (r != 0)
+                return r > 0 ? EXIT_SUCCESS : 2;
+        signal(SIGPIPE, SIG_IGN);
+        raise_fd_limit();
+        r = listen_on(args.socket_path, &listen_fd);
+        if (r < 0) {
+                fprintf(stderr, "xnsd: cannot listen on %s: %s\n", args.socket_path,
+                        r == -EADDRINUSE ? "another xnsd is running there" : strerror(-r));
+                return EXIT_FAILURE;
+        }
+        bus_init(&bus, &args.opt);
+        r = loop_init(&loop, &bus, listen_fd);
+        if (r < 0) {
+                fprintf(stderr, "xnsd: cannot set up the event loop: %s\n", strerror(-r));
+                loop_deinit(&loop);
+                unlink(args.socket_path);
+                return EXIT_FAILURE;
+        }
+        log_info("listening on %s (queue depth %u)", args.socket_path, args.opt.queue_depth);
+        r = loop_run(&loop);
+        loop_deinit(&loop);
+        bus_deinit(&bus);
+        unlink(args.socket_path);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,38 @@
+/* message.h: one message in flight between a caller and a server. */
+#pragma once
+
+#include <stdint.h>
+
+#include "list.h"
+
+struct conn;
+struct peer;
+struct server;
+
+enum message_state {
+        MESSAGE_STALLED,        /* waiting for room in the server's queue */
+        MESSAGE_QUEUED,         /* in the server's queue */
+        MESSAGE_DELIVERED,      /* received by the server, awaiting its answer */
+};
+
+struct message {
+        struct list link;               /* server->queue or server->stalled */
+        struct server *server;
+        enum message_state state;
+
+        struct conn *caller;            /* blocked caller awaiting the answer, or NULL */
+        uint32_t caller_seq;
+        struct conn *sender;            /* STALLED non-blocking send: the paused link */
+        uint32_t sender_pid;
+
+        uint32_t kind, id;
+        uint32_t a[4];
+        uint32_t len, offset, valid;
+        int fd;                         /* memfd for memory kinds, else -1 */
+
+        struct peer *holder;            /* DELIVERED: the process that must answer */
+        uint32_t handle, gen;
+};
+
+struct message *message_new(void);
+struct message *message_free(struct message *m);

@@ -1,0 +1,48 @@
+/* peer.h: one connected process: its credentials, links, CID table, servers
+ * and the messages it has received and not yet answered. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "list.h"
+#include "wire.h"
+
+struct bus;
+struct message;
+
+#define PEER_CID_FIRST 2                /* CIDs 0 and 1 are never valid, as in Xous */
+
+struct peer_cid {
+        bool used;
+        struct xns_sid sid;
+};
+
+struct peer {
+        struct bus *bus;
+        struct list bus_link;
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;
+        uint8_t token[XNS_TOKEN_LEN];
+
+        struct list conns;
+        struct list servers;
+
+        struct peer_cid *cids;          /* index = cid - PEER_CID_FIRST */
+        uint32_t n_cids;
+
+        struct message **envelopes;     /* index = handle - 1 */
+        uint32_t n_envelopes;
+};
+
+int peer_new(struct peer **out, struct bus *bus, pid_t pid, uid_t uid, gid_t gid);
+struct peer *peer_free(struct peer *peer);
+
+int peer_cid_add(struct peer *peer, const struct xns_sid *sid, uint32_t max, uint32_t *cid);
+const struct xns_sid *peer_cid_lookup(const struct peer *peer, uint32_t cid);
+int peer_cid_remove(struct peer *peer, uint32_t cid);
+
+int peer_envelope_add(struct peer *peer, struct message *m, uint32_t gen);
+struct message *peer_envelope_get(const struct peer *peer, uint32_t handle, uint32_t gen);
+void peer_envelope_remove(struct peer *peer, struct message *m);

@@ -1,0 +1,478 @@
+/* route.c: what the daemon does with each request a link sends: names,
+ * servers and connections, and the routing of messages between processes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <xous/xous.h>
+
+#include "bus.h"
+#include "conn.h"
+#include "log.h"
+#include "macro.h"
+#include "message.h"
+#include "name.h"
+#include "peer.h"
+#include "route.h"
+#include "server.h"
+
+/* Requests that get no reply: non-blocking sends without try, and returns. */
+static bool request_is_one_way(const struct xns_request *req) {
+        if (req->op == XNS_OP_RETURN)
+                return true;
+        return req->op == XNS_OP_SEND && !xns_kind_blocks(req->send.kind) && !req->send.try_;
+}
+
+static void reply_sid(struct conn *conn, uint32_t seq, const struct xns_sid *sid) {
+        struct xns_reply reply = { .seq = seq, .body = XNS_BODY_SID, .sid = *sid };
+
+        conn_queue_reply(conn, &reply, -1);
+}
+
+static void reply_cid(struct conn *conn, uint32_t seq, uint32_t cid) {
+        struct xns_reply reply = { .seq = seq, .body = XNS_BODY_CID, .cid = cid };
+
+        conn_queue_reply(conn, &reply, -1);
+}
+
+/* Maps an internal errno from a table operation to the Xous error a caller sees. */
+static uint32_t error_from_errno(int r) {
+        switch (r) {
+        case -ENOMEM:
+        case -ENOSPC:
+                return XOUS_ERR_OUT_OF_MEMORY;
+        case -EEXIST:
+                return XOUS_ERR_SERVER_EXISTS;
+        case -EACCES:
+                return XOUS_ERR_ACCESS_DENIED;
+        default:
+                return XOUS_ERR_INTERNAL_ERROR;
+        }
+}
+
+/*
+ * validate_segment() - check a memfd a client wants to lend or move.
+ *
+ * It must be sealed against shrinking (else the sender could truncate it
+ * under the server, which would then fault), hold len bytes, and be opened
+ * read-only for a Borrow, read-write otherwise.
+ */
+static uint32_t validate_segment(int fd, uint32_t kind, uint32_t len) {
+        struct stat st;
+        int seals, mode;
+
+        if (fd < 0)
+                return XOUS_ERR_INVALID_ARGUMENT;
+        if (len == 0 || len % XNS_PAGE_SIZE != 0)
+                return XOUS_ERR_BAD_ALIGNMENT;
+        seals = fcntl(fd, F_GET_SEALS);
+        if (seals < 0 || !(seals & F_SEAL_SHRINK))
+                return XOUS_ERR_INVALID_ARGUMENT;
+        if (fstat(fd, &st) < 0 || st.st_size < (off_t)len)
+                return XOUS_ERR_BAD_ADDRESS;
+        mode = fcntl(fd, F_GETFL) & O_ACCMODE;
+        if (kind == XNS_KIND_BORROW ? mode != O_RDONLY : mode != O_RDWR)
+                return XOUS_ERR_SHARE_VIOLATION;
+        return XOUS_OK;
+}
+
+/* The server behind a CID of this process, or NULL. */
+static struct server *route_cid_server(struct conn *conn, uint32_t cid) {
+        const struct xns_sid *sid = peer_cid_lookup(conn->peer, cid);
+
+        return sid ? bus_server_find(conn->bus, sid) : NULL;
+}
+
+/* Grants a connection to a name: counted against its limit. */
+static uint32_t route_grant_name(struct conn *conn, struct name *name, uint32_t *cid) {
+        int r;
+
+        if (name_full(name))
+                return XOUS_ERR_ACCESS_DENIED;
+        r = peer_cid_add(conn->peer, &name->server->sid, conn->bus->opt.max_cids, cid);
+        if (r < 0)
+                return error_from_errno(r);
+        name_grant(&conn->bus->names, name);
+        return XOUS_OK;
+}
+
+/* A name or a server just appeared: answer the links parked waiting for it. */
+static void route_wake_waiters(struct bus *bus, struct server *server) {
+        struct conn *c, *tmp;
+        uint32_t cid = 0, error;
+        int r;
+
+        list_for_each_entry_safe(c, tmp, &bus->name_waiters, wait_link) {
+                if (!server->name || strcmp(c->wait_name.str, server->name->str) != 0)
+                        continue;
+                error = route_grant_name(c, server->name, &cid);
+                conn_wake(c, &(struct xns_reply){ .error = error, .body = error ? XNS_BODY_NONE : XNS_BODY_CID,
+                                                  .cid = cid }, -1);
+        }
+        list_for_each_entry_safe(c, tmp, &bus->sid_waiters, wait_link) {
+                if (!xns_sid_equal(&c->wait_sid, &server->sid))
+                        continue;
+                r = peer_cid_add(c->peer, &server->sid, bus->opt.max_cids, &cid);
+                error = r < 0 ? error_from_errno(r) : XOUS_OK;
+                conn_wake(c, &(struct xns_reply){ .error = error, .body = error ? XNS_BODY_NONE : XNS_BODY_CID,
+                                                  .cid = cid }, -1);
+        }
+}
+
+static void route_register_name(struct conn *conn, const struct xns_request *req) {
+        const struct xns_name *n = &req->register_name.name;
+        struct server *server;
+        struct name *name;
+        int r;
+
+        if (!xns_name_valid(n->str, n->len))
+                return conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_STRING);
+        if (name_registry_find(&conn->bus->names, n->str))
+                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_EXISTS);
+        r = bus_server_create(conn->bus, conn->peer, &server);
+        if (r < 0)
+                return conn_reply_error(conn, req->seq, error_from_errno(r));
+        r = name_registry_add(&conn->bus->names, n->str, req->register_name.max_conns, server, &name);
+        if (r < 0) {
+                bus_server_destroy(conn->bus, server, XOUS_ERR_SERVER_NOT_FOUND);
+                return conn_reply_error(conn, req->seq, error_from_errno(r));
+        }
+        server->name = name;
+        log_debug("pid %d: registered '%s'", (int)conn->pid, name->str);
+        reply_sid(conn, req->seq, &server->sid);
+        route_wake_waiters(conn->bus, server);
+}
+
+static void route_request_connection(struct conn *conn, const struct xns_request *req) {
+        const struct xns_name *n = &req->request_connection.name;
+        struct name *name;
+        uint32_t cid = 0, error;
+
+        if (!xns_name_valid(n->str, n->len))
+                return conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_STRING);
+        name = name_registry_find(&conn->bus->names, n->str);
+        if (!name && req->request_connection.wait) {
+                conn->wait = CONN_WAIT_NAME;
+                conn->wait_seq = req->seq;
+                conn->wait_name = *n;
+                list_link_tail(&conn->bus->name_waiters, &conn->wait_link);
+                return;
+        }
+        if (!name)
+                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_NOT_FOUND);
+        error = route_grant_name(conn, name, &cid);
+        if (error != XOUS_OK)
+                return conn_reply_error(conn, req->seq, error);
+        reply_cid(conn, req->seq, cid);
+}
+
+static void route_create_server(struct conn *conn, const struct xns_request *req) {
+        struct server *server;
+        int r;
+
+        r = bus_server_create(conn->bus, conn->peer, &server);
+        if (r < 0)
+                return conn_reply_error(conn, req->seq, error_from_errno(r));
+        reply_sid(conn, req->seq, &server->sid);
+        route_wake_waiters(conn->bus, server);
+}
+
+/* destroy_server and unregister_server: only the owner, only with no
+ * received message left unanswered (Xous answers ServerQueueFull then). */
+static void route_destroy_server(struct conn *conn, const struct xns_request *req) {
+        struct server *server = bus_server_find(conn->bus, &req->sid);
+
+        if (!server)
+                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_NOT_FOUND);
+        if (server->owner != conn->peer)
+                return conn_reply_error(conn, req->seq, XOUS_ERR_ACCESS_DENIED);
+        if (server->unanswered > 0)
+                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_QUEUE_FULL);
+        bus_server_destroy(conn->bus, server, XOUS_ERR_SERVER_NOT_FOUND);
+        conn_reply_error(conn, req->seq, XOUS_OK);
+}
+
+static void route_connect(struct conn *conn, const struct xns_request *req) {
+        struct server *server = bus_server_find(conn->bus, &req->connect.sid);
+        uint32_t cid;
+        int r;
+
+        if (!server && req->connect.wait) {
+                conn->wait = CONN_WAIT_SERVER;
+                conn->wait_seq = req->seq;
+                conn->wait_sid = req->connect.sid;
+                list_link_tail(&conn->bus->sid_waiters, &conn->wait_link);
+                return;
+        }
+        if (!server)
+                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_NOT_FOUND);
+        r = peer_cid_add(conn->peer, &server->sid, conn->bus->opt.max_cids, &cid);
+        if (r < 0)
+                return conn_reply_error(conn, req->seq, error_from_errno(r));
+        reply_cid(conn, req->seq, cid);
+}
+
+static void route_disconnect(struct conn *conn, const struct xns_request *req) {
+        int r = peer_cid_remove(conn->peer, req->cid);
+
+        conn_reply_error(conn, req->seq, r < 0 ? XOUS_ERR_INVALID_ARGUMENT : XOUS_OK);
+}
+
+static void route_trusted_init_done(struct conn *conn, const struct xns_request *req) {
+        struct xns_reply reply = {
+                .seq = req->seq, .body = XNS_BODY_DONE,
+                .done = name_registry_trusted_init_done(&conn->bus->names),
+        };
+
+        conn_queue_reply(conn, &reply, -1);
+}
+
+/* Checks a message's descriptor against its kind; takes ownership of *fd. */
+static uint32_t validate_message_fd(uint32_t kind, uint32_t len, int fd) {
+        if (!xns_kind_is_memory(kind))
+                return fd < 0 ? XOUS_OK : XOUS_ERR_INVALID_ARGUMENT;
+        return validate_segment(fd, kind, len);
+}
+
+static struct message *message_from_send(const struct xns_send *s, struct conn *conn, uint32_t seq, int *fd) {
+        struct message *m = message_new();
+
+        if (!m)
+                return NULL;
+        m->kind = s->kind;
+        m->id = s->id;
+        memcpy(m->a, s->a, sizeof(m->a));
+        m->len = xns_kind_is_memory(s->kind) ? s->len : 0;
+        m->offset = s->offset;
+        m->valid = s->valid;
+        m->fd = TAKE_FD(*fd);
+        m->sender_pid = (uint32_t)conn->pid;
+        if (xns_kind_blocks(s->kind)) {
+                m->caller = conn;
+                m->caller_seq = seq;
+        }
+        return m;
+}
+
+/*
+ * route_send() - a caller sends a message on a CID.
+ *
+ * Blocking kinds park the caller's link until the server answers; a
+ * non-blocking send that finds the queue full pauses its link until there is
+ * room (try_ answers SERVER_QUEUE_FULL instead).
+ */
+static void route_send(struct conn *conn, const struct xns_request *req, int *fd) {
+        const struct xns_send *s = &req->send;
+        bool one_way = request_is_one_way(req);
+        struct server *server;
+        struct message *m;
+        uint32_t error;
+        int r;
+
+        server = route_cid_server(conn, s->cid);
+        error = server ? validate_message_fd(s->kind, s->len, *fd) : XOUS_ERR_SERVER_NOT_FOUND;
+        if (error == XOUS_OK && !(m = message_from_send(s, conn, req->seq, fd)))
+                error = XOUS_ERR_OUT_OF_MEMORY;
+        if (error != XOUS_OK) {
+                if (one_way)
+                        log_debug("pid %d: one-way send on cid %u failed: %u", (int)conn->pid, s->cid, error);
+                else
+                        conn_reply_error(conn, req->seq, error);
+                return;
+        }
+        if (m->caller) {
+                conn->wait = CONN_WAIT_REPLY;
+                conn->wait_seq = req->seq;
+                conn->wait_msg = m;
+        }
+        r = server_submit(server, m, s->try_);
+        if (r == -EAGAIN) {
+                conn->wait = CONN_IDLE;
+                conn->wait_msg = NULL;
+                message_free(m);
+                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_QUEUE_FULL);
+        }
+        if (r == 1 && !m->caller) {
+                m->sender = conn;
+                conn->wait = CONN_STALLED;
+                conn->wait_msg = m;
+                conn_mark_dirty(conn);
+        }
+        if (!one_way && !m->caller)
+                conn_reply_error(conn, req->seq, XOUS_OK);
+}
+
+/* The answer to a blocking message, for its caller. */
+static void reply_fill_answer(struct xns_reply *reply, const struct message *m, const struct xns_return *ret) {
+        switch (ret->how) {
+        case XNS_RETURN_SCALAR:
+                reply->body = XNS_BODY_SCALAR;
+                reply->scalar.count = ret->count;
+                memcpy(reply->scalar.v, ret->v, sizeof(reply->scalar.v));
+                break;
+        case XNS_RETURN_DROPPED:
+                reply->error = XOUS_ERR_INTERNAL_ERROR;
+                break;
+        default:
+                reply->body = XNS_BODY_MEMORY;
+                reply->memory.offset = m->kind == XNS_KIND_MUTABLE_BORROW ? ret->offset : m->offset;
+                reply->memory.valid = m->kind == XNS_KIND_MUTABLE_BORROW ? ret->valid : m->valid;
+                break;
+        }
+}
+
+/*
+ * route_return() - a server answers a message it received.
+ *
+ * Only the process that received the message holds its handle; the
+ * generation makes a second answer fail. A caller that died meanwhile is
+ * simply not there to wake: the answer goes nowhere, harmlessly.
+ */
+static void route_return(struct conn *conn, const struct xns_return *ret) {
+        struct message *m = peer_envelope_get(conn->peer, ret->handle, ret->gen);
+        bool scalar_answer;
+
+        if (!m) {
+                log_debug("pid %d: return for unknown message %u", (int)conn->pid, ret->handle);
+                return;
+        }
+        scalar_answer = ret->how == XNS_RETURN_SCALAR || ret->how == XNS_RETURN_DROPPED;
+        if (scalar_answer != (m->kind == XNS_KIND_BLOCKING_SCALAR)) {
+                log_debug("pid %d: wrong kind of return for message %u", (int)conn->pid, ret->handle);
+                return;
+        }
+        if (m->caller) {
+                struct xns_reply reply = { 0 };
+
+                reply_fill_answer(&reply, m, ret);
+                conn_wake(m->caller, &reply, -1);
+        }
+        server_answered(m->server, m);
+        message_free(m);
+}
+
+/*
+ * route_forward() - a server passes a received message on to another server.
+ *
+ * The message keeps its caller, who now waits on the new server. Memory
+ * kinds bring their descriptor again, checked like a send. A server must
+ * never block, so a full target answers SERVER_QUEUE_FULL.
+ */
+static void route_forward(struct conn *conn, const struct xns_request *req, int *fd) {
+        const struct xns_forward *f = &req->forward;
+        struct message *m = peer_envelope_get(conn->peer, f->handle, f->gen);
+        struct server *target = route_cid_server(conn, f->cid);
+        uint32_t error;
+
+        if (!m)
+                return conn_reply_error(conn, req->seq, XOUS_ERR_DOUBLE_FREE);
+        if (!target)
+                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_NOT_FOUND);
+        error = validate_message_fd(m->kind, m->len, *fd);
+        if (error != XOUS_OK)
+                return conn_reply_error(conn, req->seq, error);
+        if (target->used >= target->depth)
+                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_QUEUE_FULL);
+        server_answered(m->server, m);
+        m->id = f->id;
+        m->fd = TAKE_FD(*fd);
+        if (server_submit(target, m, true) < 0) {
+                if (m->caller)
+                        conn_wake_error(m->caller, XOUS_ERR_SERVER_QUEUE_FULL);
+                message_free(m);
+        }
+        conn_reply_error(conn, req->seq, XOUS_OK);
+}
+
+static void route_receive(struct conn *conn, const struct xns_request *req) {
+        struct server *server;
+
+        if (req->receive.has_ret)
+                route_return(conn, &req->receive.ret);
+        server = bus_server_find(conn->bus, &req->receive.sid);
+        if (!server)
+                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_NOT_FOUND);
+        if (server->owner != conn->peer)
+                return conn_reply_error(conn, req->seq, XOUS_ERR_ACCESS_DENIED);
+        if (req->receive.nowait && list_is_empty(&server->queue) && list_is_empty(&server->stalled))
+                return conn_reply_error(conn, req->seq, XOUS_OK);
+        server_park_receiver(server, conn, req->seq);
+}
+
+static int route_hello(struct conn *conn, const struct xns_request *req) {
+        struct xns_reply reply = { .seq = req->seq, .body = XNS_BODY_TOKEN };
+        int r;
+
+        if (req->hello.version != XNS_PROTOCOL_VERSION) {
+                conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_ARGUMENT);
+                return 0;
+        }
+        r = bus_peer_attach(conn->bus, conn, req->hello.has_token ? req->hello.token : NULL);
+        if (r < 0) {
+                log_info("pid %d: refused link with a foreign process token", (int)conn->pid);
+                conn_reply_error(conn, req->seq, error_from_errno(r));
+                return 0;
+        }
+        memcpy(reply.token, conn->peer->token, XNS_TOKEN_LEN);
+        return conn_queue_reply(conn, &reply, -1);
+}
+
+static void route_request(struct conn *conn, const struct xns_request *req, int *fd) {
+        switch (req->op) {
+        case XNS_OP_REGISTER_NAME:
+                return route_register_name(conn, req);
+        case XNS_OP_UNREGISTER_SERVER:
+        case XNS_OP_DESTROY_SERVER:
+                return route_destroy_server(conn, req);
+        case XNS_OP_REQUEST_CONNECTION:
+                return route_request_connection(conn, req);
+        case XNS_OP_TRUSTED_INIT_DONE:
+                return route_trusted_init_done(conn, req);
+        case XNS_OP_CREATE_SERVER:
+                return route_create_server(conn, req);
+        case XNS_OP_CONNECT:
+                return route_connect(conn, req);
+        case XNS_OP_DISCONNECT:
+                return route_disconnect(conn, req);
+        case XNS_OP_SEND:
+                return route_send(conn, req, fd);
+        case XNS_OP_RECEIVE:
+                return route_receive(conn, req);
+        case XNS_OP_RETURN:
+                return route_return(conn, &req->ret);
+        case XNS_OP_FORWARD:
+                return route_forward(conn, req, fd);
+        default:
+                return;
+        }
+}
+
+/* A descriptor may only come with a memory send or a forward. */
+static bool request_may_carry_fd(const struct xns_request *req) {
+        return (req->op == XNS_OP_SEND && xns_kind_is_memory(req->send.kind)) || req->op == XNS_OP_FORWARD;
+}
+
+/*
+ * route_frame() - handle one frame from a link; fd (owned) came with it.
+ *
+ * Returns 0, or -EPROTO when the client broke the protocol: the caller then
+ * disconnects that link, and only that link.
+ */
+int route_frame(struct conn *conn, const void *buf, size_t len, int fd) {
+        _cleanup_close_ int owned_fd = fd;
+        struct xns_request req;
+
+        if (xns_request_decode(&req, buf, len) < 0)
+                return -EPROTO;
+        if (conn->wait != CONN_IDLE)
+                return -EPROTO;         /* one request at a time per link */
+        if (owned_fd >= 0 && !request_may_carry_fd(&req))
+                return -EPROTO;
+        if (req.op == XNS_OP_HELLO)
+                return conn->peer ? -EPROTO : route_hello(conn, &req);
+        if (!conn->peer)
+                return -EPROTO;
+        route_request(conn, &req, &owned_fd);
+        return 0;
+}

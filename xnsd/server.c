@@ -1,0 +1,184 @@
+/* server.c: a server (a SID) and its bounded queue: waiting messages,
+ * senders waiting for room, and its threads waiting to receive. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+#include <xous/xous.h>
+
+#include "conn.h"
+#include "log.h"
+#include "macro.h"
+#include "message.h"
+#include "peer.h"
+#include "server.h"
+
+/* Generations make a stale handle (an answer to a message already answered
+ * and a slot reused since) fail instead of answering someone else. */
+static uint32_t envelope_gen;
+
+int server_new(struct server **out, struct peer *owner, uint32_t depth) {
+        struct server *server = calloc(1, sizeof(*server));
+
+        if (!server)
+                return -ENOMEM;
+        if (getrandom(server->sid.w, sizeof(server->sid.w), 0) != sizeof(server->sid.w)) {
+                free(server);
+                return -EIO;
+        }
+        server->owner = owner;
+        server->depth = depth;
+        list_init(&server->queue);
+        list_init(&server->stalled);
+        list_init(&server->receivers);
+        list_link_tail(&owner->servers, &server->owner_link);
+        *out = server;
+        return 0;
+}
+
+/* Frees a server after server_fail_all() emptied it. */
+struct server *server_free(struct server *server) {
+        if (!server)
+                return NULL;
+        list_unlink(&server->owner_link);
+        free(server);
+        return NULL;
+}
+
+static void server_enqueue(struct server *server, struct message *m) {
+        m->server = server;
+        m->state = MESSAGE_QUEUED;
+        server->used++;
+        list_link_tail(&server->queue, &m->link);
+}
+
+/*
+ * server_submit() - queue a message, or hold it until there is room.
+ *
+ * Returns 0 when queued, 1 when stalled (the sender waits: a blocking caller
+ * is waiting anyway; a non-blocking sender's link stops being read, which is
+ * how `send` waits for room), -EAGAIN when full and try_ is set.
+ */
+int server_submit(struct server *server, struct message *m, bool try_) {
+        if (server->used < server->depth && list_is_empty(&server->stalled)) {
+                server_enqueue(server, m);
+                server_pump(server);
+                return 0;
+        }
+        if (try_)
+                return -EAGAIN;
+        m->server = server;
+        m->state = MESSAGE_STALLED;
+        list_link_tail(&server->stalled, &m->link);
+        return 1;
+}
+
+void server_park_receiver(struct server *server, struct conn *conn, uint32_t seq) {
+        conn->wait = CONN_WAIT_RECEIVE;
+        conn->wait_seq = seq;
+        conn->wait_server = server;
+        list_link_tail(&server->receivers, &conn->wait_link);
+        server_pump(server);
+}
+
+static void server_unstall(struct server *server) {
+        while (server->used < server->depth && !list_is_empty(&server->stalled)) {
+                struct message *m = list_first_entry(&server->stalled, struct message, link);
+                struct conn *sender = m->sender;
+
+                list_unlink(&m->link);
+                m->sender = NULL;
+                server_enqueue(server, m);
+                if (sender) {
+                        sender->wait = CONN_IDLE;
+                        sender->wait_msg = NULL;
+                        conn_mark_dirty(sender);
+                }
+        }
+}
+
+static void delivery_fill(struct xns_delivery *d, const struct message *m) {
+        *d = (struct xns_delivery){
+                .handle = m->handle, .gen = m->gen, .kind = m->kind, .id = m->id,
+                .a = { m->a[0], m->a[1], m->a[2], m->a[3] },
+                .len = m->len, .offset = m->offset, .valid = m->valid,
+                .sender_pid = m->sender_pid,
+        };
+}
+
+/* Hands the oldest message to the longest-waiting receiver. */
+static void server_deliver_one(struct server *server) {
+        struct message *m = list_first_entry(&server->queue, struct message, link);
+        struct conn *receiver = list_first_entry(&server->receivers, struct conn, wait_link);
+        struct xns_reply reply = { .body = XNS_BODY_DELIVERY };
+        bool blocks = xns_kind_blocks(m->kind);
+
+        if (blocks && peer_envelope_add(receiver->peer, m, ++envelope_gen) < 0) {
+                conn_wake_error(receiver, XOUS_ERR_OUT_OF_MEMORY);
+                return;
+        }
+        list_unlink(&m->link);
+        server->served++;
+        delivery_fill(&reply.delivery, m);
+        conn_wake(receiver, &reply, TAKE_FD(m->fd));
+        if (blocks) {
+                m->state = MESSAGE_DELIVERED;
+                server->unanswered++;
+        } else {
+                server->used--;
+                message_free(m);
+        }
+}
+
+/* Moves messages along: stalled ones into free slots, queued ones to
+ * waiting receivers, until neither can move. */
+void server_pump(struct server *server) {
+        for (;;) {
+                server_unstall(server);
+                if (list_is_empty(&server->queue) || list_is_empty(&server->receivers))
+                        return;
+                server_deliver_one(server);
+        }
+}
+
+/* A delivered message was answered or taken elsewhere: its slot is free. */
+void server_answered(struct server *server, struct message *m) {
+        if (m->holder)
+                peer_envelope_remove(m->holder, m);
+        server->unanswered--;
+        server->used--;
+        m->server = NULL;
+        server_pump(server);
+}
+
+static void message_fail(struct message *m, uint32_t error) {
+        list_unlink(&m->link);
+        if (m->caller)
+                conn_wake_error(m->caller, error);
+        if (m->sender) {
+                m->sender->wait = CONN_IDLE;
+                m->sender->wait_msg = NULL;
+                conn_mark_dirty(m->sender);
+        }
+        message_free(m);
+}
+
+/*
+ * server_fail_all() - empty a server that is going away.
+ *
+ * Every queued or stalled caller and every waiting receiver wakes with error;
+ * stalled senders' links are read again. Messages already delivered belong
+ * to their holder's envelope table and are failed by whoever releases it.
+ */
+void server_fail_all(struct server *server, uint32_t error) {
+        struct message *m, *mtmp;
+        struct conn *c, *ctmp;
+
+        list_for_each_entry_safe(c, ctmp, &server->receivers, wait_link)
+                conn_wake_error(c, error);
+        list_for_each_entry_safe(m, mtmp, &server->queue, link)
+                message_fail(m, error);
+        list_for_each_entry_safe(m, mtmp, &server->stalled, link)
+                message_fail(m, error);
+        server->used = server->unanswered;
+}
