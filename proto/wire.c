@@ -53,7 +53,7 @@ static void sid_to_pb(Xns__Sid *pb, const struct xns_sid *sid) {
 static void name_from_pb(struct xns_name *name, ProtobufCBinaryData data) {
         name->len = data.len;
         memset(name->str, 0, sizeof(name->str));
-        if (data.len <= XNS_NAME_MAX)
+        if (data.len > 0 && data.len <= XNS_NAME_MAX)
                 memcpy(name->str, data.data, data.len);
 }
 
@@ -72,8 +72,17 @@ static int return_from_pb(struct xns_return *ret, const Xns__Return *pb) {
                 .handle = pb->handle, .gen = pb->gen, .how = pb->how, .count = pb->count,
                 .offset = pb->offset, .valid = pb->valid,
         };
-        memcpy(ret->v, pb->v, pb->n_v * sizeof(uint32_t));
+        if (pb->n_v > 0)
+                memcpy(ret->v, pb->v, pb->n_v * sizeof(uint32_t));
         return 0;
+}
+
+/* The encoder refuses what the decoder would reject, so a client never sends
+ * a frame that gets its link cut. */
+static bool return_valid(const struct xns_return *ret) {
+        if (ret->how > XNS_RETURN_DROPPED)
+                return false;
+        return ret->how != XNS_RETURN_SCALAR || ret->count == 1 || ret->count == 2 || ret->count == 5;
 }
 
 static void return_to_pb(Xns__Return *pb, const struct xns_return *ret) {
@@ -205,6 +214,8 @@ static ssize_t request_pack_receive(Xns__Request *pb, const struct xns_request *
         receive.sid = &sid;
         receive.nowait = req->receive.nowait;
         if (req->receive.has_ret) {
+                if (!return_valid(&req->receive.ret))
+                        return -EINVAL;
                 return_to_pb(&ret, &req->receive.ret);
                 receive.ret = &ret;
         }
@@ -277,6 +288,8 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
                 pb.disconnect = req->cid;
                 break;
         case XNS_OP_SEND:
+                if (req->send.kind >= _XNS_KIND_MAX)
+                        return -EINVAL;
                 send.cid = req->send.cid;
                 send.kind = req->send.kind;
                 send.id = req->send.id;
@@ -294,6 +307,8 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
         case XNS_OP_RECEIVE:
                 return request_pack_receive(&pb, req, buf, size);
         case XNS_OP_RETURN:
+                if (!return_valid(&req->ret))
+                        return -EINVAL;
                 return_to_pb(&ret, &req->ret);
                 pb.op_case = XNS__REQUEST__OP_RET;
                 pb.ret = &ret;
@@ -355,7 +370,8 @@ static int reply_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
                         return -EBADMSG;
                 reply->body = XNS_BODY_SCALAR;
                 reply->scalar.count = pb->scalar->count;
-                memcpy(reply->scalar.v, pb->scalar->v, pb->scalar->n_v * sizeof(uint32_t));
+                if (pb->scalar->n_v > 0)
+                        memcpy(reply->scalar.v, pb->scalar->v, pb->scalar->n_v * sizeof(uint32_t));
                 return 0;
         case XNS__REPLY__BODY_MEMORY:
                 reply->body = XNS_BODY_MEMORY;
@@ -427,7 +443,7 @@ ssize_t xns_reply_encode(const struct xns_reply *reply, void *buf, size_t size) 
                 pb.delivery = &d;
                 break;
         case XNS_BODY_SCALAR:
-                if (reply->scalar.count > 5)
+                if (reply->scalar.count != 1 && reply->scalar.count != 2 && reply->scalar.count != 5)
                         return -EINVAL;
                 scalar.count = reply->scalar.count;
                 scalar.n_v = reply->scalar.count;

@@ -19,8 +19,6 @@
 #define LOOP_FRAMES_PER_WAKEUP 32       /* per link, so one client cannot starve others */
 #define LOOP_ACCEPTS_PER_WAKEUP 64
 
-enum { PRIORITY_IO, PRIORITY_FLUSH, _PRIORITY_MAX };
-
 struct conn_io {
         struct loop *loop;
         struct event *read;             /* while reading */
@@ -59,13 +57,8 @@ static void conn_io_update(struct conn *conn) {
                 event_add(io->write, NULL);
 }
 
-static void loop_schedule_flush(struct loop *loop) {
-        if (!list_is_empty(&loop->bus->dirty) || !list_is_empty(&loop->bus->dead))
-                event_active(loop->ev_flush, 0, 0);
-}
-
 /* Writes every dirty link's frames, then frees links that died. Runs once
- * per wakeup, after all readable links were read. */
+ * per wakeup, after every ready link was read: replies go out together. */
 static void loop_flush(struct loop *loop) {
         struct bus *bus = loop->bus;
 
@@ -95,13 +88,8 @@ static void loop_flush(struct loop *loop) {
         }
 }
 
-static void on_flush(evutil_socket_t fd, short what, void *data) {
-        loop_flush(data);
-}
-
 static void on_conn_read(evutil_socket_t fd, short what, void *data) {
         struct conn *conn = data;
-        struct loop *loop = ((struct conn_io *)conn->io)->loop;
 
         for (int i = 0; i < LOOP_FRAMES_PER_WAKEUP && !conn_reading_paused(conn); i++) {
                 uint8_t buf[XNS_FRAME_MAX];
@@ -123,23 +111,16 @@ static void on_conn_read(evutil_socket_t fd, short what, void *data) {
                         break;
                 }
         }
-        loop_schedule_flush(loop);
 }
 
 /* A paused link's client hung up: what it still had queued cannot be read
  * before its turn, so the link goes now. */
 static void on_conn_closed(evutil_socket_t fd, short what, void *data) {
-        struct conn *conn = data;
-
-        bus_conn_disconnect(conn);
-        loop_schedule_flush(((struct conn_io *)conn->io)->loop);
+        bus_conn_disconnect(data);
 }
 
 static void on_conn_write(evutil_socket_t fd, short what, void *data) {
-        struct conn *conn = data;
-
-        conn_mark_dirty(conn);
-        loop_flush(((struct conn_io *)conn->io)->loop);
+        conn_mark_dirty(data);
 }
 
 static int conn_io_new(struct loop *loop, struct conn *conn) {
@@ -154,9 +135,6 @@ static int conn_io_new(struct loop *loop, struct conn *conn) {
         io->write = event_new(loop->base, conn->fd, EV_WRITE, on_conn_write, conn);
         if (!io->read || !io->closed || !io->write)
                 return -ENOMEM;
-        event_priority_set(io->read, PRIORITY_IO);
-        event_priority_set(io->closed, PRIORITY_IO);
-        event_priority_set(io->write, PRIORITY_IO);
         if (event_add(io->read, NULL) < 0)
                 return -ENOMEM;
         return 0;
@@ -218,37 +196,42 @@ static void on_signal(evutil_socket_t sig, short what, void *data) {
         struct loop *loop = data;
 
         log_info("%s received, exiting", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        loop->stop = true;
         event_base_loopbreak(loop->base);
 }
 
 int loop_init(struct loop *loop, struct bus *bus, int listen_fd) {
         *loop = (struct loop){ .bus = bus, .listen_fd = listen_fd };
         loop->base = event_base_new();
-        if (!loop->base || event_base_priority_init(loop->base, _PRIORITY_MAX) < 0)
+        if (!loop->base)
                 return -ENOMEM;
         loop->ev_listen = event_new(loop->base, listen_fd, EV_READ | EV_PERSIST, on_accept, loop);
         loop->ev_accept_retry = evtimer_new(loop->base, on_accept_retry, loop);
-        loop->ev_flush = event_new(loop->base, -1, 0, on_flush, loop);
         loop->ev_sigterm = evsignal_new(loop->base, SIGTERM, on_signal, loop);
         loop->ev_sigint = evsignal_new(loop->base, SIGINT, on_signal, loop);
-        if (!loop->ev_listen || !loop->ev_accept_retry || !loop->ev_flush || !loop->ev_sigterm || !loop->ev_sigint)
+        if (!loop->ev_listen || !loop->ev_accept_retry || !loop->ev_sigterm || !loop->ev_sigint)
                 return -ENOMEM;
-        event_priority_set(loop->ev_listen, PRIORITY_IO);
-        event_priority_set(loop->ev_flush, PRIORITY_FLUSH);
         if (event_add(loop->ev_listen, NULL) < 0 || event_add(loop->ev_sigterm, NULL) < 0 ||
             event_add(loop->ev_sigint, NULL) < 0)
                 return -ENOMEM;
         return 0;
 }
 
+/* One wakeup: run every ready callback, then flush. Blocks (no CPU) while
+ * nothing is ready: there are no timers. */
 int loop_run(struct loop *loop) {
-        return event_base_dispatch(loop->base) < 0 ? -EIO : 0;
+        while (!loop->stop) {
+                if (event_base_loop(loop->base, EVLOOP_ONCE) < 0)
+                        return -EIO;
+                loop_flush(loop);
+        }
+        return 0;
 }
 
 /* Disconnects every link (so every process is released) and frees the loop. */
 void loop_deinit(struct loop *loop) {
         struct bus *bus = loop->bus;
-        struct event **events[] = { &loop->ev_listen, &loop->ev_accept_retry, &loop->ev_flush,
+        struct event **events[] = { &loop->ev_listen, &loop->ev_accept_retry,
                                     &loop->ev_sigterm, &loop->ev_sigint };
 
         while (!list_is_empty(&bus->conns))

@@ -2,6 +2,8 @@
  * frames, writes replies out together once per wakeup. */
 #pragma once
 
+#include <stdbool.h>
+
 struct bus;
 struct event;
 struct event_base;
@@ -10,9 +12,9 @@ struct loop {
         struct event_base *base;
         struct bus *bus;
         int listen_fd;
+        bool stop;
         struct event *ev_listen;
         struct event *ev_accept_retry;
-        struct event *ev_flush;
         struct event *ev_sigterm;
         struct event *ev_sigint;
 };

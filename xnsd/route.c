@@ -395,7 +395,7 @@ static void route_receive(struct conn *conn, const struct xns_request *req) {
                 return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_NOT_FOUND);
         if (server->owner != conn->peer)
                 return conn_reply_error(conn, req->seq, XOUS_ERR_ACCESS_DENIED);
-        if (req->receive.nowait && list_is_empty(&server->queue) && list_is_empty(&server->stalled))
+        if (req->receive.nowait && list_is_empty(&server->queue))
                 return conn_reply_error(conn, req->seq, XOUS_OK);
         server_park_receiver(server, conn, req->seq);
 }

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs, from Debian's packages, whatever building and testing xns needs
+# and this machine lacks. Uses sudo when not run as root.
+set -e
+
+packages="gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libevent-dev check libsystemd-dev procps"
+
+missing=""
+for p in $packages; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "Installing:$missing"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# run-demo.sh: runs the example service and its caller against a private xnsd.
+#
+# Usage: examples/run-demo.sh [path/to/xnsd]   (default: build/xnsd/xnsd)
+# The two example programs are taken from the same build directory as xnsd.
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+xnsd=${1:-$top/build/xnsd/xnsd}
+bin=$(dirname "$xnsd")/../examples
+for prog in "$xnsd" "$bin/myservice-server" "$bin/myservice-caller"; do
+        if [ ! -x "$prog" ]; then
+                echo "run-demo: $prog is missing; build first: meson setup build && ninja -C build" >&2
+                exit 1
+        fi
+done
+
+# Retries a command for up to 5 s.
+wait_until() {
+        for _ in $(seq 50); do
+                "$@" && return 0
+                sleep 0.1
+        done
+        return 1
+}
+
+exited() {
+        ! kill -0 "$1" 2>/dev/null
+}
+
+# Everything lives in a private directory, removed at exit with every process started here
+# (asked to stop, killed if it does not).
+dir=$(mktemp -d "${TMPDIR:-/tmp}/xns-demo.XXXXXX")
+pids=()
+cleanup() {
+        set +e
+        for pid in "${pids[@]}"; do
+                kill "$pid" 2>/dev/null && ! wait_until exited "$pid" && kill -KILL "$pid" 2>/dev/null
+        done
+        wait 2>/dev/null
+        rm -rf "$dir"
+}
+trap cleanup EXIT
+
+# 1. The daemon, on its own socket; the examples find it through XOUS_SOCKET.
+#    Its log goes to a file, shown if something fails.
+export XOUS_SOCKET=$dir/xns.sock
+"$xnsd" --socket "$XOUS_SOCKET" 2>"$dir/xnsd.log" &
+pids+=($!)
+if ! wait_until test -S "$XOUS_SOCKET"; then
+        echo "run-demo: xnsd did not create $XOUS_SOCKET; its log:" >&2
+        cat "$dir/xnsd.log" >&2
+        exit 1
+fi
+echo "== xnsd is listening on $XOUS_SOCKET"
+
+# 2. The service registers its name and waits for messages; its lines start with [myservice].
+echo "== starting myservice-server; myservice-caller then drives it through the four caller idioms"
+"$bin/myservice-server" &
+server=$!
+pids+=("$server")
+
+# 3. The caller connects by name, goes through the four idioms and asks the service to quit.
+#    It gets 30 s: a hang is a failure.
+status=0
+timeout 30 "$bin/myservice-caller" || status=$?
+
+# 4. Having acknowledged OP_QUIT, the service exits on its own.
+if [ "$status" -eq 0 ]; then
+        if wait_until exited "$server" && wait "$server"; then
+                echo "== demo passed"
+        else
+                echo "== myservice-server did not exit cleanly after OP_QUIT" >&2
+                status=1
+        fi
+fi
+if [ "$status" -ne 0 ]; then
+        echo "== demo FAILED; xnsd's log:" >&2
+        cat "$dir/xnsd.log" >&2
+fi
+exit "$status"

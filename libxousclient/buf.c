@@ -1,0 +1,100 @@
+/* buf.c: buffers for memory messages: sealed memfds, mapped once, lent again and again. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "xous-internal.h"
+
+/* Largest buffer: whole pages whose length fits the wire's 32 bits. */
+#define BUF_LEN_MAX ((size_t)UINT32_MAX & ~(size_t)(XNS_PAGE_SIZE - 1))
+
+static size_t buf_round_len(size_t len) {
+        return (len + XNS_PAGE_SIZE - 1) & ~(size_t)(XNS_PAGE_SIZE - 1);
+}
+
+/* A read-only descriptor of the same file, for lending without write access. */
+static int buf_reopen_ro(int fd) {
+        char path[sizeof("/proc/self/fd/") + 12];
+        int ro;
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        ro = open(path, O_RDONLY | O_CLOEXEC);
+        return ro < 0 ? -errno : ro;
+}
+
+static int buf_create(struct xous_buf *buf) {
+        void *p;
+        int r;
+
+        buf->fd = memfd_create("xous-buf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (buf->fd < 0)
+                return -errno;
+        if (ftruncate(buf->fd, (off_t)buf->len) < 0)
+                return -errno;
+        if (fcntl(buf->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+                return -errno;
+        p = mmap(NULL, buf->len, PROT_READ | PROT_WRITE, MAP_SHARED, buf->fd, 0);
+        if (p == MAP_FAILED)
+                return -errno;
+        buf->data = p;
+        r = buf_reopen_ro(buf->fd);
+        if (r < 0)
+                return r;
+        buf->ro_fd = r;
+        return 0;
+}
+
+/*
+ * xous_buf_new() - a zeroed shared buffer of at least len bytes.
+ *
+ * The length is rounded up to whole pages. Returns NULL with errno set:
+ * EINVAL for 0 or a length beyond 32 bits, else what the kernel said.
+ */
+_public_ xous_buf_t *xous_buf_new(size_t len) {
+        xous_buf_t *buf;
+        int r;
+
+        if (len == 0 || len > BUF_LEN_MAX) {
+                errno = EINVAL;
+                return NULL;
+        }
+        buf = calloc(1, sizeof(*buf));
+        if (!buf)
+                return NULL;
+        *buf = (struct xous_buf){ .len = buf_round_len(len), .fd = -1, .ro_fd = -1 };
+        r = buf_create(buf);
+        if (r < 0) {
+                xous_buf_free(buf);
+                errno = -r;
+                return NULL;
+        }
+        return buf;
+}
+
+_public_ void *xous_buf_data(xous_buf_t *buf) {
+        return buf ? buf->data : NULL;
+}
+
+_public_ size_t xous_buf_len(const xous_buf_t *buf) {
+        return buf ? buf->len : 0;
+}
+
+/* xous_buf_free() - unmap and close; NULL is fine. */
+_public_ void xous_buf_free(xous_buf_t *buf) {
+        if (!buf)
+                return;
+        if (buf->data)
+                munmap(buf->data, buf->len);
+        safe_close(buf->fd);
+        safe_close(buf->ro_fd);
+        free(buf);
+}
+
+_public_ void xous_buf_freep(xous_buf_t **buf) {
+        if (buf && *buf) {
+                xous_buf_free(*buf);
+                *buf = NULL;
+        }
+}

@@ -1,0 +1,145 @@
+/* receive.c: receiving: a delivery from xnsd becomes an envelope, its memory mapped in place. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "xous-internal.h"
+
+DEFINE_CLEANUP(xous_envelope_t *, envelope_free)
+
+static int envelope_prot(xous_msg_kind_t kind) {
+        return kind == XOUS_MSG_BORROW ? PROT_READ : PROT_READ | PROT_WRITE;
+}
+
+/* Maps a memory message's segment; takes *fd on success. Never populates:
+ * receiving costs the same at every size. A Borrow is mapped read-only, so
+ * a server that writes to it faults. */
+static int envelope_map(xous_envelope_t *env, int *fd) {
+        struct stat st;
+        void *p;
+
+        if (*fd < 0 || env->len == 0)
+                return -EBADMSG;
+        if (fstat(*fd, &st) < 0)
+                return -errno;
+        if (st.st_size < 0 || (uint64_t)st.st_size < env->len)
+                return -EBADMSG;
+        p = mmap(NULL, env->len, envelope_prot(env->kind), MAP_SHARED, *fd, 0);
+        if (p == MAP_FAILED)
+                return -errno;
+        env->data = p;
+        env->fd = TAKE_FD(*fd);
+        return 0;
+}
+
+static int envelope_new(uint64_t generation, const struct xns_delivery *d, int *fd, xous_envelope_t **ret) {
+        _cleanup_(envelope_freep) xous_envelope_t *env = NULL;
+        int r;
+
+        env = calloc(1, sizeof(*env));
+        if (!env)
+                return -ENOMEM;
+        *env = (struct xous_envelope){
+                .generation = generation,
+                .handle = d->handle, .gen = d->gen,
+                .kind = (xous_msg_kind_t)d->kind, .id = d->id,
+                .args = { d->a[0], d->a[1], d->a[2], d->a[3] },
+                .offset = d->offset, .valid = d->valid,
+                .sender_pid = d->sender_pid,
+                .fd = -1,
+        };
+        if (xns_kind_is_memory(d->kind)) {
+                env->len = d->len;
+                r = envelope_map(env, fd);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(env);
+        return 0;
+}
+
+/* A delivery we cannot hand to the server: answer it at once, so its
+ * caller does not wait forever (memory back unchanged, or a dropped scalar). */
+static void receive_refuse(struct link *l, const struct xns_delivery *d) {
+        struct xns_request req = {
+                .op = XNS_OP_RETURN,
+                .ret = {
+                        .handle = d->handle, .gen = d->gen,
+                        .how = xns_kind_is_memory(d->kind) ? XNS_RETURN_MEMORY : XNS_RETURN_DROPPED,
+                        .offset = d->offset, .valid = d->valid,
+                },
+        };
+
+        if (d->handle != 0 && xns_kind_blocks(d->kind))
+                (void)session_post(l, &req, -1);
+}
+
+static int receive_call(struct xns_request *req, xous_envelope_t **ret) {
+        _cleanup_close_ int fd = -1;
+        struct xns_reply reply;
+        struct link *l;
+        int r;
+
+        r = session_link(&l);
+        if (r != 0)
+                return r;
+        r = session_call(l, req, -1, &reply, &fd);
+        if (r != 0)
+                return r;
+        if (reply.body == XNS_BODY_NONE && req->receive.nowait)
+                return 0;
+        if (reply.body != XNS_BODY_DELIVERY)
+                return -EBADMSG;
+        r = envelope_new(l->generation, &reply.delivery, &fd, ret);
+        if (r < 0) {
+                receive_refuse(l, &reply.delivery);
+                return r == -ENOMEM ? r : XOUS_ERR_INTERNAL_ERROR;
+        }
+        return 0;
+}
+
+static struct xns_request receive_request(xous_sid_t sid, bool nowait) {
+        return (struct xns_request){
+                .op = XNS_OP_RECEIVE,
+                .receive = { .sid = xous_sid_to_wire(sid), .nowait = nowait },
+        };
+}
+
+/* xous_receive_message() - wait, using no CPU, for the next message to a server of this process. */
+_public_ xous_error_t xous_receive_message(xous_sid_t sid, xous_envelope_t **env) {
+        struct xns_request req = receive_request(sid, false);
+
+        if (!env)
+                return XOUS_ERR_INVALID_ARGUMENT;
+        *env = NULL;
+        return xous_error_from_result(receive_call(&req, env));
+}
+
+/* xous_try_receive_message() - the next message if one is queued, else XOUS_OK with *env NULL. */
+_public_ xous_error_t xous_try_receive_message(xous_sid_t sid, xous_envelope_t **env) {
+        struct xns_request req = receive_request(sid, true);
+
+        if (!env)
+                return XOUS_ERR_INVALID_ARGUMENT;
+        *env = NULL;
+        return xous_error_from_result(receive_call(&req, env));
+}
+
+/*
+ * xous_reply_and_receive_next() - drop *env (if set) and wait for the next message.
+ *
+ * The answer rides in the RECEIVE frame: one round trip instead of two. The
+ * envelope is unmapped before the frame leaves, as a drop does.
+ */
+_public_ xous_error_t xous_reply_and_receive_next(xous_sid_t sid, xous_envelope_t **env) {
+        struct xns_request req = receive_request(sid, false);
+
+        if (!env)
+                return XOUS_ERR_INVALID_ARGUMENT;
+        if (*env) {
+                req.receive.has_ret = envelope_build_return(*env, &req.receive.ret);
+                envelope_free(TAKE_PTR(*env));
+        }
+        return xous_error_from_result(receive_call(&req, env));
+}

@@ -1,0 +1,123 @@
+/* send.c: sending the five kinds of message, and waiting for the answers of the blocking ones. */
+#include <errno.h>
+#include <string.h>
+
+#include "xous-internal.h"
+
+static struct xns_request send_request(xous_cid_t cid, xous_msg_kind_t kind, uint32_t id) {
+        return (struct xns_request){
+                .op = XNS_OP_SEND,
+                .send = { .cid = cid, .kind = kind, .id = id },
+        };
+}
+
+static void send_set_args(struct xns_request *req, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t a4) {
+        req->send.a[0] = a1;
+        req->send.a[1] = a2;
+        req->send.a[2] = a3;
+        req->send.a[3] = a4;
+}
+
+static void send_set_buf(struct xns_request *req, const xous_buf_t *buf, uint32_t offset, uint32_t valid) {
+        req->send.len = (uint32_t)buf->len;
+        req->send.offset = offset;
+        req->send.valid = valid;
+}
+
+/*
+ * send_post() - a message that gets no reply (Scalar, Move, and the
+ * forwards that are fresh sends). The daemon cannot answer these, so a CID
+ * this process was never granted fails here.
+ */
+int send_post(struct xns_request *req, int fd) {
+        if (!session_has_cid(req->send.cid))
+                return XOUS_ERR_SERVER_NOT_FOUND;
+        return xns_post(req, fd);
+}
+
+static bool buf_usable(const xous_buf_t *buf) {
+        return buf && buf->data && buf->fd >= 0 && buf->ro_fd >= 0;
+}
+
+/* xous_send_scalar() - four words, no answer. */
+_public_ xous_error_t xous_send_scalar(xous_cid_t cid, uint32_t id, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t a4) {
+        struct xns_request req = send_request(cid, XOUS_MSG_SCALAR, id);
+
+        send_set_args(&req, a1, a2, a3, a4);
+        return xous_error_from_result(send_post(&req, -1));
+}
+
+/* xous_try_send_scalar() - as above, but SERVER_QUEUE_FULL instead of waiting for room. */
+_public_ xous_error_t xous_try_send_scalar(xous_cid_t cid, uint32_t id, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t a4) {
+        struct xns_request req = send_request(cid, XOUS_MSG_SCALAR, id);
+        struct xns_reply reply;
+
+        send_set_args(&req, a1, a2, a3, a4);
+        req.send.try_ = true;
+        return xous_error_from_result(xns_call(&req, -1, &reply, NULL));
+}
+
+/* xous_blocking_scalar() - four words, waiting for 1, 2 or 5 words back. */
+_public_ xous_error_t xous_blocking_scalar(xous_cid_t cid, uint32_t id, uint32_t a1, uint32_t a2, uint32_t a3,
+                                           uint32_t a4, xous_scalar_reply_t *reply) {
+        struct xns_request req = send_request(cid, XOUS_MSG_BLOCKING_SCALAR, id);
+        struct xns_reply r_reply;
+        int r;
+
+        if (!reply)
+                return XOUS_ERR_INVALID_ARGUMENT;
+        send_set_args(&req, a1, a2, a3, a4);
+        r = xns_call(&req, -1, &r_reply, NULL);
+        if (r == 0 && (r_reply.body != XNS_BODY_SCALAR || r_reply.scalar.count == 0))
+                r = -EBADMSG;
+        if (r != 0)
+                return xous_error_from_result(r);
+        *reply = (xous_scalar_reply_t){ .count = r_reply.scalar.count };
+        memcpy(reply->v, r_reply.scalar.v, r_reply.scalar.count * sizeof(uint32_t));
+        return XOUS_OK;
+}
+
+/* xous_send() - Move: the buffer goes to the server and, on XOUS_OK, is freed here. */
+_public_ xous_error_t xous_send(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t offset, uint32_t valid) {
+        struct xns_request req = send_request(cid, XOUS_MSG_MOVE, id);
+        int r;
+
+        if (!buf_usable(buf))
+                return XOUS_ERR_INVALID_ARGUMENT;
+        send_set_buf(&req, buf, offset, valid);
+        r = send_post(&req, buf->fd);
+        if (r == 0)
+                xous_buf_free(buf);
+        return xous_error_from_result(r);
+}
+
+/* xous_lend() - Borrow: the server sees the buffer read-only until it drops the envelope. */
+_public_ xous_error_t xous_lend(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t offset, uint32_t valid) {
+        struct xns_request req = send_request(cid, XOUS_MSG_BORROW, id);
+        struct xns_reply reply;
+
+        if (!buf_usable(buf))
+                return XOUS_ERR_INVALID_ARGUMENT;
+        send_set_buf(&req, buf, offset, valid);
+        return xous_error_from_result(xns_call(&req, buf->ro_fd, &reply, NULL));
+}
+
+/* xous_lend_mut() - MutableBorrow: the server may write the buffer and
+ * change *offset and *valid, which come back here. */
+_public_ xous_error_t xous_lend_mut(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t *offset, uint32_t *valid) {
+        struct xns_request req = send_request(cid, XOUS_MSG_MUTABLE_BORROW, id);
+        struct xns_reply reply;
+        int r;
+
+        if (!buf_usable(buf) || !offset || !valid)
+                return XOUS_ERR_INVALID_ARGUMENT;
+        send_set_buf(&req, buf, *offset, *valid);
+        r = xns_call(&req, buf->fd, &reply, NULL);
+        if (r == 0 && reply.body != XNS_BODY_MEMORY)
+                r = -EBADMSG;
+        if (r != 0)
+                return xous_error_from_result(r);
+        *offset = reply.memory.offset;
+        *valid = reply.memory.valid;
+        return XOUS_OK;
+}

@@ -1,0 +1,386 @@
+/* session.c: the process's session with xnsd: per-thread links, token, CIDs, reset and fork. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xous-internal.h"
+
+/*
+ * Links are never closed while their session lives: the daemon ties the
+ * process's servers and CIDs to them and releases the process when the last
+ * one closes. A thread keeps its link until it exits, then the link waits in
+ * the pool for the next new thread. When any link finds the daemon gone the
+ * generation moves on: the token and CIDs are forgotten, and every link of
+ * the old generation is closed when next touched, so calls work again once a
+ * daemon is back (as a new process to it).
+ */
+static struct {
+        pthread_mutex_t lock;           /* guards everything below */
+        uint64_t generation;            /* written under lock, read with __atomic */
+        bool has_token;
+        uint8_t token[XNS_TOKEN_LEN];
+        struct link *links;             /* every link of the process */
+        struct link *pool;              /* idle links of this generation */
+        uint32_t *cids;                 /* granted CIDs, sorted */
+        size_t n_cids, cap_cids;
+        bool key_ok;
+        pthread_key_t key;              /* returns a thread's link at exit */
+} session = {
+        .lock = PTHREAD_MUTEX_INITIALIZER,
+        .generation = 1,
+};
+
+/* Held across the HELLO that obtains the token, so a process gets one. */
+static pthread_mutex_t hello_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t session_once = PTHREAD_ONCE_INIT;
+static __thread struct link *thread_link;
+
+uint64_t session_generation(void) {
+        return __atomic_load_n(&session.generation, __ATOMIC_ACQUIRE);
+}
+
+static void registry_add_locked(struct link *l) {
+        l->prev = NULL;
+        l->next = session.links;
+        if (session.links)
+                session.links->prev = l;
+        session.links = l;
+}
+
+static void registry_remove_locked(struct link *l) {
+        if (l->prev)
+                l->prev->next = l->next;
+        else
+                session.links = l->next;
+        if (l->next)
+                l->next->prev = l->prev;
+        l->prev = l->next = NULL;
+}
+
+/* Starts a new generation: forgets the token and the CIDs, closes idle links. */
+static void session_reset_locked(void) {
+        struct link *l;
+
+        __atomic_store_n(&session.generation, session.generation + 1, __ATOMIC_RELEASE);
+        session.has_token = false;
+        memset(session.token, 0, sizeof(session.token));
+        session.n_cids = 0;
+        while ((l = session.pool)) {
+                session.pool = l->pool_next;
+                registry_remove_locked(l);
+                link_free(l);
+        }
+}
+
+/* A link that hung up means the daemon that issued our token is gone. One
+ * ready link of this generation is enough to ask: they all share a daemon. */
+static void session_check_alive_locked(void) {
+        for (struct link *l = session.links; l; l = l->next) {
+                struct pollfd p = { .fd = l->fd, .events = POLLIN };
+
+                if (!l->ready || l->generation != session.generation)
+                        continue;
+                if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+                        session_reset_locked();
+                return;
+        }
+}
+
+static void thread_link_set(struct link *l) {
+        thread_link = l;
+        if (session.key_ok)
+                pthread_setspecific(session.key, l);
+}
+
+static void link_discard(struct link *l) {
+        pthread_mutex_lock(&session.lock);
+        registry_remove_locked(l);
+        pthread_mutex_unlock(&session.lock);
+        link_free(l);
+}
+
+/* Thread exit: the link goes back to the pool, or is closed if stale. */
+static void session_link_release(void *p) {
+        struct link *l = p;
+
+        if (thread_link == l)
+                thread_link = NULL;
+        pthread_mutex_lock(&session.lock);
+        if (l->generation == session.generation && l->ready && !l->broken) {
+                l->pool_next = session.pool;
+                session.pool = TAKE_PTR(l);
+        } else {
+                registry_remove_locked(l);
+        }
+        pthread_mutex_unlock(&session.lock);
+        link_free(l);
+}
+
+static void session_atfork_prepare(void) {
+        pthread_mutex_lock(&hello_lock);
+        pthread_mutex_lock(&session.lock);
+}
+
+static void session_atfork_parent(void) {
+        pthread_mutex_unlock(&session.lock);
+        pthread_mutex_unlock(&hello_lock);
+}
+
+/* The child shares the parent's sockets: close its copies, without sending
+ * anything, and start with no link, no token and no CIDs. */
+static void session_atfork_child(void) {
+        struct link *l;
+
+        session.pool = NULL;
+        while ((l = session.links)) {
+                registry_remove_locked(l);
+                link_free(l);
+        }
+        session_reset_locked();
+        free(session.cids);
+        session.cids = NULL;
+        session.cap_cids = 0;
+        thread_link_set(NULL);
+        pthread_mutex_unlock(&session.lock);
+        pthread_mutex_unlock(&hello_lock);
+}
+
+static void session_setup(void) {
+        session.key_ok = pthread_key_create(&session.key, session_link_release) == 0;
+        pthread_atfork(session_atfork_prepare, session_atfork_parent, session_atfork_child);
+}
+
+static int session_store_token(struct link *l, const uint8_t *token) {
+        int r = 0;
+
+        pthread_mutex_lock(&session.lock);
+        if (l->generation == session.generation) {
+                memcpy(session.token, token, XNS_TOKEN_LEN);
+                session.has_token = true;
+        } else {
+                r = -ECONNRESET;
+        }
+        pthread_mutex_unlock(&session.lock);
+        return r;
+}
+
+/* HELLO for a new link: the first of a session fetches the token, under
+ * hello_lock so that concurrent first calls do not start two sessions. */
+static int session_link_hello(struct link *l) {
+        uint8_t token[XNS_TOKEN_LEN];
+        bool has_token;
+        int r;
+
+        pthread_mutex_lock(&hello_lock);
+        pthread_mutex_lock(&session.lock);
+        session_check_alive_locked();
+        l->generation = session.generation;
+        has_token = session.has_token;
+        memcpy(token, session.token, sizeof(token));
+        pthread_mutex_unlock(&session.lock);
+
+        if (has_token) {
+                pthread_mutex_unlock(&hello_lock);
+                return link_hello(l, token, NULL);
+        }
+        r = link_hello(l, NULL, token);
+        if (r == 0)
+                r = session_store_token(l, token);
+        pthread_mutex_unlock(&hello_lock);
+        return r;
+}
+
+static int session_link_open(struct link **ret) {
+        struct link *l;
+        int r;
+
+        r = link_new(&l);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&session.lock);
+        registry_add_locked(l);
+        pthread_mutex_unlock(&session.lock);
+
+        r = link_connect(l);
+        if (r == 0)
+                r = session_link_hello(l);
+        if (r != 0) {
+                link_discard(l);
+                return r;
+        }
+        pthread_mutex_lock(&session.lock);
+        l->ready = true;
+        pthread_mutex_unlock(&session.lock);
+        *ret = l;
+        return 0;
+}
+
+static struct link *session_pool_take(void) {
+        struct link *l;
+
+        pthread_mutex_lock(&session.lock);
+        l = session.pool;
+        if (l) {
+                session.pool = l->pool_next;
+                l->pool_next = NULL;
+        }
+        pthread_mutex_unlock(&session.lock);
+        return l;
+}
+
+/*
+ * session_link() - the calling thread's link, ready for requests.
+ *
+ * Replaces a link of an old generation; takes an idle one from the pool,
+ * else opens one. Returns 0, a negative errno (the daemon unreachable) or a
+ * positive xous error (the daemon refused the HELLO).
+ */
+int session_link(struct link **ret) {
+        struct link *l = thread_link;
+        int r;
+
+        if (l && l->generation == session_generation()) {
+                *ret = l;
+                return 0;
+        }
+        pthread_once(&session_once, session_setup);
+        if (l) {
+                thread_link_set(NULL);
+                link_discard(l);
+        }
+        l = session_pool_take();
+        if (!l) {
+                r = session_link_open(&l);
+                if (r != 0)
+                        return r;
+        }
+        thread_link_set(l);
+        *ret = l;
+        return 0;
+}
+
+/* The thread's link died: the daemon is gone, so is the session. */
+static void session_link_broken(struct link *l) {
+        if (thread_link == l)
+                thread_link_set(NULL);
+        pthread_mutex_lock(&session.lock);
+        if (l->generation == session.generation)
+                session_reset_locked();
+        registry_remove_locked(l);
+        pthread_mutex_unlock(&session.lock);
+        link_free(l);
+}
+
+/* link_call() on the thread's link l; l is gone if the link broke. */
+int session_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd) {
+        int r;
+
+        r = link_call(l, req, fd, reply, reply_fd);
+        if (l->broken)
+                session_link_broken(l);
+        return r;
+}
+
+int session_post(struct link *l, struct xns_request *req, int fd) {
+        int r;
+
+        r = link_post(l, req, fd);
+        if (l->broken)
+                session_link_broken(l);
+        return r;
+}
+
+/* A request that wants an answer, on the calling thread's link. */
+int xns_call(struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd) {
+        struct link *l;
+        int r;
+
+        if (reply_fd)
+                *reply_fd = -1;
+        r = session_link(&l);
+        if (r != 0)
+                return r;
+        return session_call(l, req, fd, reply, reply_fd);
+}
+
+/* A fire-and-forget request, on the calling thread's link. */
+int xns_post(struct xns_request *req, int fd) {
+        struct link *l;
+        int r;
+
+        r = session_link(&l);
+        if (r != 0)
+                return r;
+        return session_post(l, req, fd);
+}
+
+/* Binary search; *pos is where cid is or would go. */
+static bool cid_find_locked(uint32_t cid, size_t *pos) {
+        size_t lo = 0, hi = session.n_cids;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (session.cids[mid] == cid) {
+                        *pos = mid;
+                        return true;
+                }
+                if (session.cids[mid] < cid)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        *pos = lo;
+        return false;
+}
+
+bool session_has_cid(uint32_t cid) {
+        size_t pos;
+        bool found;
+
+        pthread_mutex_lock(&session.lock);
+        found = cid_find_locked(cid, &pos);
+        pthread_mutex_unlock(&session.lock);
+        return found;
+}
+
+static int cid_insert_locked(uint32_t cid, size_t pos) {
+        if (session.n_cids == session.cap_cids) {
+                size_t cap = session.cap_cids ? session.cap_cids * 2 : 16;
+                uint32_t *v = reallocarray(session.cids, cap, sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                session.cids = v;
+                session.cap_cids = cap;
+        }
+        memmove(session.cids + pos + 1, session.cids + pos, (session.n_cids - pos) * sizeof(*session.cids));
+        session.cids[pos] = cid;
+        session.n_cids++;
+        return 0;
+}
+
+/* Records a CID granted in the given generation, unless that has ended. */
+int session_add_cid(uint64_t generation, uint32_t cid) {
+        size_t pos;
+        int r = 0;
+
+        pthread_mutex_lock(&session.lock);
+        if (generation == session.generation && !cid_find_locked(cid, &pos))
+                r = cid_insert_locked(cid, pos);
+        pthread_mutex_unlock(&session.lock);
+        return r;
+}
+
+void session_remove_cid(uint32_t cid) {
+        size_t pos;
+
+        pthread_mutex_lock(&session.lock);
+        if (cid_find_locked(cid, &pos)) {
+                memmove(session.cids + pos, session.cids + pos + 1, (session.n_cids - pos - 1) * sizeof(*session.cids));
+                session.n_cids--;
+        }
+        pthread_mutex_unlock(&session.lock);
+}

@@ -1,0 +1,89 @@
+/* xous-internal.h: what the libxousclient sources share and never export. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "macro.h"
+#include "wire.h"
+#include "xous/xous.h"
+
+#define _public_ __attribute__((visibility("default")))
+
+/*
+ * Internal results: 0 for success, a negative errno for a local failure, or
+ * a positive xous_error_t that the daemon (or a local check standing in for
+ * it) answered. xous_error_from_result() turns one into the public code.
+ */
+xous_error_t xous_error_from_result(int r);
+
+/* One socket to xnsd; used by one thread at a time (link.c). */
+struct link {
+        int fd;
+        uint32_t seq;                   /* last seq used; never 0 on the wire */
+        uint64_t generation;            /* session it belongs to */
+        bool ready;                     /* HELLO answered; set under the session lock */
+        bool broken;                    /* I/O failed or the daemon misbehaved */
+        struct link *prev, *next;       /* every link of the process */
+        struct link *pool_next;         /* idle links */
+};
+
+int link_new(struct link **ret);
+struct link *link_free(struct link *l);
+DEFINE_CLEANUP(struct link *, link_free)
+int link_connect(struct link *l);
+int link_hello(struct link *l, const uint8_t *token, uint8_t *token_out);
+int link_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
+int link_post(struct link *l, struct xns_request *req, int fd);
+
+/*
+ * The process's session with xnsd (session.c): the calling thread's link,
+ * the token, the set of granted CIDs, and their reset when the daemon goes
+ * away or the process forks.
+ */
+int session_link(struct link **ret);
+uint64_t session_generation(void);
+int session_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
+int session_post(struct link *l, struct xns_request *req, int fd);
+int xns_call(struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
+int xns_post(struct xns_request *req, int fd);
+
+bool session_has_cid(uint32_t cid);
+int session_add_cid(uint64_t generation, uint32_t cid);
+void session_remove_cid(uint32_t cid);
+
+static inline struct xns_sid xous_sid_to_wire(xous_sid_t sid) {
+        return (struct xns_sid){ .w = { sid.w[0], sid.w[1], sid.w[2], sid.w[3] } };
+}
+
+/* Buffers (buf.c). */
+struct xous_buf {
+        void *data;
+        size_t len;
+        int fd;                         /* read-write memfd: MutableBorrow, Move */
+        int ro_fd;                      /* read-only reopening: Borrow */
+};
+
+/* A received message (envelope.c, receive.c). */
+struct xous_envelope {
+        uint64_t generation;            /* session it was received in */
+        uint32_t handle, gen;           /* handle 0: no answer expected */
+        xous_msg_kind_t kind;
+        uint32_t id;
+        uint32_t args[4];
+        uint32_t offset, valid;
+        uint32_t sender_pid;
+        void *data;                     /* memory kinds: our mapping */
+        size_t len;
+        int fd;                         /* memory kinds: the segment, for forward */
+        bool answered;                  /* BlockingScalar: answer recorded */
+        bool finished;                  /* forwarded: nothing left to send */
+        uint32_t count;
+        uint32_t v[5];
+};
+
+void envelope_unmap(xous_envelope_t *env);
+bool envelope_build_return(const xous_envelope_t *env, struct xns_return *ret);
+xous_envelope_t *envelope_free(xous_envelope_t *env);
+
+int send_post(struct xns_request *req, int fd);

@@ -1,0 +1,725 @@
+/* harness.c: a private xnsd per test, child processes with a channel to the
+ * test, and assertions that also work in those children. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define CHILD_FAILED 99                 /* exit code of a child whose assertion failed */
+
+static struct {
+        pid_t pid;
+        char dir[64];
+        char sock[96];
+} daemon_ = { .pid = -1 };
+
+static bool daemon_killed;              /* the test killed xnsd on purpose */
+static struct proc *live_procs[32];     /* the test's children, for failure reports */
+static int child_err_fd = -1;           /* set in a child: where its failure text goes */
+static int child_chan = -1;             /* set in a child: channel to the parent */
+
+uint64_t now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void sleep_ms(unsigned ms) {
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+static const char *const error_names[] = {
+        "OK", "BAD_ALIGNMENT", "BAD_ADDRESS", "OUT_OF_MEMORY", "MEMORY_IN_USE",
+        "INTERRUPT_NOT_FOUND", "INTERRUPT_IN_USE", "INVALID_STRING", "SERVER_EXISTS",
+        "SERVER_NOT_FOUND", "PROCESS_NOT_FOUND", "PROCESS_NOT_CHILD", "PROCESS_TERMINATED",
+        "TIMEOUT", "INTERNAL_ERROR", "SERVER_QUEUE_FULL", "THREAD_NOT_AVAILABLE",
+        "UNHANDLED_SYSCALL", "INVALID_SYSCALL", "SHARE_VIOLATION", "INVALID_THREAD",
+        "INVALID_PID", "UNKNOWN_ERROR", "ACCESS_DENIED", "USE_BEFORE_INIT", "DOUBLE_FREE",
+        "DEBUG_IN_PROGRESS", "INVALID_LIMIT", "NOT_FOUND", "INVALID_CODING", "HARDWARE_ERROR",
+        "SERIALIZATION_ERROR", "INVALID_ARGUMENT", "NETWORK_ERROR", "STORAGE_ERROR",
+        "UNAVAILABLE", "PARSE_ERROR", "INVALID_CORE", "VERIFICATION_ERROR", "SECURITY_ERROR",
+};
+
+const char *harness_errname(xous_error_t e) {
+        static __thread char buf[32];
+
+        if ((unsigned)e < sizeof(error_names) / sizeof(error_names[0])) {
+                snprintf(buf, sizeof(buf), "%s (%u)", error_names[e], (unsigned)e);
+                return buf;
+        }
+        snprintf(buf, sizeof(buf), "unknown error %u", (unsigned)e);
+        return buf;
+}
+
+void harness_fail_at(const char *file, int line, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (child_err_fd >= 0) {
+                char text[1200];
+                int n = snprintf(text, sizeof(text), "%s:%d: %s", file, line, msg);
+
+                fprintf(stderr, "[child %d] %s\n", (int)getpid(), text);
+                if (n > 0 && write(child_err_fd, text, (size_t)n) < 0)
+                        fprintf(stderr, "[child %d] cannot report failure\n", (int)getpid());
+                _exit(CHILD_FAILED);
+        }
+        /* A child that failed first usually explains this failure. */
+        for (size_t i = 0; i < sizeof(live_procs) / sizeof(live_procs[0]); i++) {
+                struct proc *p = live_procs[i];
+                char text[600];
+                ssize_t n;
+
+                if (!p)
+                        continue;
+                live_procs[i] = NULL;
+                n = read(p->err, text, sizeof(text) - 1);
+                if (n > 0) {
+                        text[n] = 0;
+                        snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
+                                 " [child '%s' failed first: %s]", p->name, text);
+                }
+        }
+        _ck_assert_failed(file, line, "Failed", "%s", msg);
+        abort();        /* not reached */
+}
+
+/* --- the daemon --------------------------------------------------------- */
+
+static int socket_accepts(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd, r;
+
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return 0;
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+        close(fd);
+        return r == 0;
+}
+
+static void remove_dir(void) {
+        DIR *dir;
+        struct dirent *de;
+
+        if (!daemon_.dir[0])
+                return;
+        dir = opendir(daemon_.dir);
+        if (dir) {
+                while ((de = readdir(dir))) {
+                        char path[512];
+
+                        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                                continue;
+                        snprintf(path, sizeof(path), "%s/%s", daemon_.dir, de->d_name);
+                        unlink(path);
+                }
+                closedir(dir);
+        }
+        rmdir(daemon_.dir);
+        daemon_.dir[0] = 0;
+}
+
+/* Waits up to timeout_ms for pid (a child of ours); 1 and *status if reaped. */
+static int wait_child(pid_t pid, int *status, int timeout_ms) {
+        uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+
+        for (;;) {
+                pid_t r = waitpid(pid, status, WNOHANG);
+
+                if (r == pid)
+                        return 1;
+                if (r < 0 && errno != EINTR)
+                        return -1;
+                if (now_ms() >= deadline)
+                        return 0;
+                sleep_ms(2);
+        }
+}
+
+static void describe_status(char *buf, size_t size, int status) {
+        if (WIFEXITED(status))
+                snprintf(buf, size, "exited with %d", WEXITSTATUS(status));
+        else if (WIFSIGNALED(status))
+                snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+                snprintf(buf, size, "status 0x%x", status);
+}
+
+void harness_daemon_start(unsigned queue_depth) {
+        const char *xnsd = getenv("XNSD");
+        char depth[16];
+        uint64_t deadline;
+        int status;
+
+        if (!xnsd)
+                ck_abort_msg("XNSD is not set (tests/meson.build sets it)");
+        snprintf(daemon_.dir, sizeof(daemon_.dir), "/tmp/xns-test-XXXXXX");
+        if (!mkdtemp(daemon_.dir))
+                ck_abort_msg("mkdtemp: %s", strerror(errno));
+        snprintf(daemon_.sock, sizeof(daemon_.sock), "%s/xns.sock", daemon_.dir);
+        setenv("XOUS_SOCKET", daemon_.sock, 1);
+        snprintf(depth, sizeof(depth), "%u", queue_depth);
+        daemon_killed = false;
+
+        daemon_.pid = fork();
+        if (daemon_.pid < 0)
+                ck_abort_msg("fork: %s", strerror(errno));
+        if (daemon_.pid == 0) {
+                if (queue_depth)
+                        execl(xnsd, "xnsd", "--socket", daemon_.sock, "--queue-depth", depth, (char *)NULL);
+                else
+                        execl(xnsd, "xnsd", "--socket", daemon_.sock, (char *)NULL);
+                fprintf(stderr, "exec %s: %s\n", xnsd, strerror(errno));
+                _exit(127);
+        }
+
+        deadline = now_ms() + 5000;
+        while (!socket_accepts(daemon_.sock)) {
+                char why[96];
+
+                if (waitpid(daemon_.pid, &status, WNOHANG) == daemon_.pid) {
+                        describe_status(why, sizeof(why), status);
+                        daemon_.pid = -1;
+                        remove_dir();
+                        ck_abort_msg("xnsd %s before its socket accepted", why);
+                }
+                if (now_ms() > deadline) {
+                        harness_daemon_stop();
+                        ck_abort_msg("xnsd socket did not accept within 5 s");
+                }
+                sleep_ms(5);
+        }
+}
+
+/* Kills and reaps every remaining child of this process (the runner is a
+ * subreaper, so orphans of a killed test land here). */
+static void reap_all_children(void) {
+        uint64_t deadline = now_ms() + 5000;
+        int status;
+
+        for (;;) {
+                pid_t r = waitpid(-1, &status, WNOHANG);
+                DIR *dir;
+                struct dirent *de;
+
+                if (r > 0)
+                        continue;
+                if (r < 0 && errno == ECHILD)
+                        return;
+                if (now_ms() > deadline) {
+                        fprintf(stderr, "harness: children left after 5 s\n");
+                        return;
+                }
+                /* Live children remain: kill them. */
+                dir = opendir("/proc");
+                while (dir && (de = readdir(dir))) {
+                        char path[300], buf[512], *p;
+                        FILE *f;
+                        int ppid = 0;
+
+                        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+                                continue;
+                        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+                        f = fopen(path, "re");
+                        if (!f)
+                                continue;
+                        if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+                            sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == getpid())
+                                kill(atoi(de->d_name), SIGKILL);
+                        fclose(f);
+                }
+                if (dir)
+                        closedir(dir);
+                sleep_ms(5);
+        }
+}
+
+void harness_daemon_stop(void) {
+        int status;
+
+        if (daemon_.pid > 0) {
+                int r = waitpid(daemon_.pid, &status, WNOHANG);
+
+                if (r == 0) {
+                        kill(daemon_.pid, SIGTERM);
+                        r = wait_child(daemon_.pid, &status, 2000);
+                        if (r == 0) {
+                                fprintf(stderr, "harness: xnsd ignored SIGTERM for 2 s, killing it\n");
+                                kill(daemon_.pid, SIGKILL);
+                                r = wait_child(daemon_.pid, &status, 5000);
+                        } else if (r > 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+                                char why[96];
+
+                                describe_status(why, sizeof(why), status);
+                                fprintf(stderr, "harness: xnsd %s on SIGTERM\n", why);
+                        }
+                }
+                daemon_.pid = -1;
+        }
+        reap_all_children();
+        remove_dir();
+        unsetenv("XOUS_SOCKET");
+}
+
+void harness_setup(void) {
+        harness_daemon_start(0);
+}
+
+void harness_teardown(void) {
+        harness_daemon_stop();
+}
+
+pid_t harness_daemon_pid(void) {
+        return daemon_.pid;
+}
+
+const char *harness_socket_path(void) {
+        return daemon_.sock;
+}
+
+/* Process state letter from /proc/PID/stat, or 0 when it is gone. */
+static char proc_state(pid_t pid) {
+        char path[64], buf[512], *p, state = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+                sscanf(p + 1, " %c", &state);
+        fclose(f);
+        return state;
+}
+
+void harness_daemon_kill(int sig) {
+        uint64_t deadline = now_ms() + 5000;
+        char s;
+
+        daemon_killed = true;
+        EXPECT(kill(daemon_.pid, sig) == 0);
+        while ((s = proc_state(daemon_.pid)) && s != 'Z') {
+                EXPECT_MSG(now_ms() < deadline, "xnsd still running 5 s after signal %d", sig);
+                sleep_ms(2);
+        }
+}
+
+/* Checked teardown, run in the test process after a test that passed: the
+ * daemon must have survived, and the test must have reaped its children. */
+static void harness_check_after_test(void) {
+        char s;
+        pid_t r;
+        int status;
+
+        if (!daemon_killed) {
+                s = proc_state(daemon_.pid);
+                EXPECT_MSG(s && s != 'Z', "xnsd (pid %d) died during the test", (int)daemon_.pid);
+        }
+        /* Check kills our process group after the test; the runner reaps. */
+        r = waitpid(-1, &status, WNOHANG);
+        if (r >= 0)
+                ck_abort_msg("the test left child processes behind");
+}
+
+void harness_add_test(Suite *s, const TTest *t, SFun setup, SFun teardown) {
+        TCase *tc = tcase_create(t->name);
+
+        tcase_add_unchecked_fixture(tc, setup, teardown);
+        tcase_add_checked_fixture(tc, NULL, harness_check_after_test);
+        tcase_set_timeout(tc, HARNESS_TEST_TIMEOUT_S);
+        tcase_add_test(tc, t);
+        suite_add_tcase(s, tc);
+}
+
+int harness_run(Suite *s) {
+        SRunner *sr = srunner_create(s);
+        int failed;
+
+        /* Orphans of a test that failed (Check kills its process group) are
+         * reparented here and reaped by the teardown. */
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
+        srunner_set_fork_status(sr, CK_FORK);
+        srunner_run_all(sr, CK_ENV);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* --- child processes ---------------------------------------------------- */
+
+void proc_start(struct proc *p, const char *name, void (*fn)(void *arg), void *arg) {
+        int chan[2], err[2];
+
+        EXPECT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) == 0);
+        EXPECT(pipe2(err, O_CLOEXEC) == 0);
+        EXPECT(fcntl(err[0], F_SETFL, O_NONBLOCK) == 0);
+        fflush(NULL);
+        *p = (struct proc){ .name = name, .chan = chan[0], .err = err[0] };
+        p->pid = fork();
+        EXPECT(p->pid >= 0);
+        if (p->pid == 0) {
+                struct rlimit no_core = { 0, 0 };
+
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                setrlimit(RLIMIT_CORE, &no_core);
+                close(chan[0]);
+                close(err[0]);
+                memset(live_procs, 0, sizeof(live_procs));
+                child_chan = chan[1];
+                child_err_fd = err[1];
+                fn(arg);
+                fflush(NULL);
+                _exit(0);
+        }
+        close(chan[1]);
+        close(err[1]);
+        for (size_t i = 0; i < sizeof(live_procs) / sizeof(live_procs[0]); i++)
+                if (!live_procs[i]) {
+                        live_procs[i] = p;
+                        break;
+                }
+}
+
+static void proc_forget(struct proc *p) {
+        for (size_t i = 0; i < sizeof(live_procs) / sizeof(live_procs[0]); i++)
+                if (live_procs[i] == p)
+                        live_procs[i] = NULL;
+}
+
+static void proc_reap(struct proc *p, int timeout_ms) {
+        int r;
+
+        if (p->reaped)
+                return;
+        proc_forget(p);
+        r = wait_child(p->pid, &p->status, timeout_ms);
+        if (r == 0) {
+                kill(p->pid, SIGKILL);
+                wait_child(p->pid, &p->status, 5000);
+                p->reaped = true;
+                close(p->chan);
+                close(p->err);
+                harness_fail_at(__FILE__, __LINE__, "child '%s' did not exit within %d ms", p->name, timeout_ms);
+        }
+        EXPECT_MSG(r > 0, "waitpid(%s): %s", p->name, strerror(errno));
+        p->reaped = true;
+}
+
+/* The child's failure text and exit status, for a message. */
+static void proc_describe(struct proc *p, char *buf, size_t size) {
+        char why[96], text[1100] = "";
+        ssize_t n;
+
+        describe_status(why, sizeof(why), p->status);
+        n = read(p->err, text, sizeof(text) - 1);
+        if (n > 0)
+                text[n] = 0;
+        snprintf(buf, size, "child '%s' %s%s%s", p->name, why, n > 0 ? ": " : "", text);
+}
+
+static _Noreturn void proc_fail_exited(struct proc *p, const char *what) {
+        char desc[1300];
+
+        proc_reap(p, 2000);
+        proc_describe(p, desc, sizeof(desc));
+        close(p->chan);
+        close(p->err);
+        harness_fail_at(__FILE__, __LINE__, "%s: %s", what, desc);
+}
+
+static void chan_send(int fd, const void *buf, size_t len) {
+        const char *b = buf;
+
+        while (len > 0) {
+                ssize_t n = send(fd, b, len, MSG_NOSIGNAL);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                EXPECT_MSG(n > 0, "send on channel: %s", strerror(errno));
+                b += n;
+                len -= (size_t)n;
+        }
+}
+
+/* 1: read all of len; 0: timed out before the first byte; -1: EOF. */
+static int chan_recv(int fd, void *buf, size_t len, int timeout_ms) {
+        uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+        char *b = buf;
+        size_t got = 0;
+
+        while (got < len) {
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                int64_t left = (int64_t)deadline - (int64_t)now_ms();
+                ssize_t n;
+                int r;
+
+                if (left < 0)
+                        left = 0;
+                if (got > 0 && left < 1000)
+                        left = 1000;    /* the rest of a message follows at once */
+                r = poll(&pfd, 1, (int)left);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r == 0) {
+                        EXPECT_MSG(got == 0, "partial message on channel");
+                        return 0;
+                }
+                n = recv(fd, b + got, len - got, 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return -1;
+                got += (size_t)n;
+        }
+        return 1;
+}
+
+void proc_send(struct proc *p, const void *buf, size_t len) {
+        chan_send(p->chan, buf, len);
+}
+
+int proc_recv_timeout(struct proc *p, void *buf, size_t len, int timeout_ms) {
+        int r = chan_recv(p->chan, buf, len, timeout_ms);
+
+        if (r < 0)
+                proc_fail_exited(p, "waiting for a message from a child");
+        return r;
+}
+
+void proc_recv(struct proc *p, void *buf, size_t len) {
+        if (!proc_recv_timeout(p, buf, len, HARNESS_WAIT_MS))
+                harness_fail_at(__FILE__, __LINE__, "no message from child '%s' within %d ms",
+                                p->name, HARNESS_WAIT_MS);
+}
+
+void proc_send_u32(struct proc *p, uint32_t v) {
+        proc_send(p, &v, sizeof(v));
+}
+
+uint32_t proc_recv_u32(struct proc *p) {
+        uint32_t v;
+
+        proc_recv(p, &v, sizeof(v));
+        return v;
+}
+
+void proc_send_sid(struct proc *p, xous_sid_t sid) {
+        proc_send(p, &sid, sizeof(sid));
+}
+
+xous_sid_t proc_recv_sid(struct proc *p) {
+        xous_sid_t sid;
+
+        proc_recv(p, &sid, sizeof(sid));
+        return sid;
+}
+
+void proc_wait_exit(struct proc *p, int code) {
+        char desc[1300];
+
+        proc_reap(p, HARNESS_WAIT_MS);
+        proc_describe(p, desc, sizeof(desc));
+        close(p->chan);
+        close(p->err);
+        if (!WIFEXITED(p->status) || WEXITSTATUS(p->status) != code)
+                harness_fail_at(__FILE__, __LINE__, "%s, want exit %d", desc, code);
+}
+
+void proc_wait_signal(struct proc *p, int sig) {
+        char desc[1300];
+
+        proc_reap(p, HARNESS_WAIT_MS);
+        proc_describe(p, desc, sizeof(desc));
+        close(p->chan);
+        close(p->err);
+        if (!WIFSIGNALED(p->status) || WTERMSIG(p->status) != sig)
+                harness_fail_at(__FILE__, __LINE__, "%s, want death by signal %d (%s)", desc, sig, strsignal(sig));
+}
+
+void proc_kill(struct proc *p) {
+        if (p->reaped)
+                return;
+        kill(p->pid, SIGKILL);
+        proc_reap(p, 5000);
+        close(p->chan);
+        close(p->err);
+}
+
+void parent_send(const void *buf, size_t len) {
+        EXPECT_MSG(child_chan >= 0, "parent_send outside a child");
+        chan_send(child_chan, buf, len);
+}
+
+void parent_recv(void *buf, size_t len) {
+        int r;
+
+        EXPECT_MSG(child_chan >= 0, "parent_recv outside a child");
+        r = chan_recv(child_chan, buf, len, 20000);
+        if (r < 0)
+                _exit(0);       /* the test is gone: nothing left to do */
+        EXPECT_MSG(r > 0, "no message from the test within 20 s");
+}
+
+void parent_send_u32(uint32_t v) {
+        parent_send(&v, sizeof(v));
+}
+
+uint32_t parent_recv_u32(void) {
+        uint32_t v;
+
+        parent_recv(&v, sizeof(v));
+        return v;
+}
+
+void parent_send_sid(xous_sid_t sid) {
+        parent_send(&sid, sizeof(sid));
+}
+
+xous_sid_t parent_recv_sid(void) {
+        xous_sid_t sid;
+
+        parent_recv(&sid, sizeof(sid));
+        return sid;
+}
+
+/* --- threads ------------------------------------------------------------ */
+
+void thread_start(pthread_t *t, void *(*fn)(void *), void *arg) {
+        int r = pthread_create(t, NULL, fn, arg);
+
+        EXPECT_MSG(r == 0, "pthread_create: %s", strerror(r));
+}
+
+void thread_join(pthread_t t, int timeout_ms) {
+        struct timespec ts;
+        int r;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += timeout_ms / 1000;
+        ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+        }
+        r = pthread_timedjoin_np(t, NULL, &ts);
+        EXPECT_MSG(r == 0, "thread did not finish within %d ms: %s", timeout_ms, strerror(r));
+}
+
+/* --- misc --------------------------------------------------------------- */
+
+xous_sid_t random_sid(void) {
+        xous_sid_t sid;
+
+        EXPECT(getrandom(&sid, sizeof(sid), 0) == (ssize_t)sizeof(sid));
+        return sid;
+}
+
+bool sid_equal(xous_sid_t a, xous_sid_t b) {
+        return !memcmp(&a, &b, sizeof(a));
+}
+
+static uint32_t pattern_word(size_t i, uint32_t seed) {
+        uint32_t x = (uint32_t)i * 2654435761u ^ seed;
+
+        x ^= x >> 15;
+        x *= 0x2c1b3c6du;
+        x ^= x >> 12;
+        return x;
+}
+
+void fill_pattern(void *buf, size_t len, uint32_t seed) {
+        uint32_t *w = buf;
+
+        for (size_t i = 0; i < len / 4; i++)
+                w[i] = pattern_word(i, seed);
+}
+
+bool check_pattern(const void *buf, size_t len, uint32_t seed) {
+        const uint32_t *w = buf;
+
+        for (size_t i = 0; i < len / 4; i++)
+                if (w[i] != pattern_word(i, seed))
+                        return false;
+        return true;
+}
+
+xous_cid_t connect_name(const char *name) {
+        xous_cid_t cid = 0;
+
+        EXPECT_OK(xous_request_connection_blocking(name, &cid));
+        return cid;
+}
+
+unsigned long long proc_cpu_ticks(pid_t pid) {
+        char path[64], buf[1024], *p;
+        unsigned long long utime = 0, stime = 0;
+        FILE *f;
+        int n = 0;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        f = fopen(path, "re");
+        EXPECT_MSG(f, "%s: %s", path, strerror(errno));
+        if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+                /* after the comm: state ppid pgrp session tty tpgid flags minflt
+                 * cminflt majflt cmajflt utime stime */
+                n = sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime);
+        fclose(f);
+        EXPECT_MSG(n == 2, "cannot parse %s", path);
+        return utime + stime;
+}
+
+/* --- a ready-made server ------------------------------------------------- */
+
+void echo_serve(xous_sid_t sid) {
+        for (;;) {
+                xous_envelope_t *env = NULL;
+                uint32_t id;
+
+                EXPECT_OK(xous_receive_message(sid, &env));
+                id = xous_envelope_id(env);
+                if (xous_envelope_kind(env) == XOUS_MSG_BLOCKING_SCALAR)
+                        EXPECT_OK(xous_return_scalar(env, id == ECHO_QUIT ? 0 : xous_envelope_args(env)[0] + 1));
+                xous_envelope_drop(env);
+                if (id == ECHO_QUIT)
+                        return;
+        }
+}
+
+void echo_server(void *name) {
+        xous_sid_t sid;
+
+        EXPECT_OK(xous_register_name(name, 0, &sid));
+        parent_send_sid(sid);
+        echo_serve(sid);
+}
+
+void echo_stop(struct proc *p, xous_cid_t cid) {
+        xous_scalar_reply_t reply = { 0 };
+
+        EXPECT_OK(xous_blocking_scalar(cid, ECHO_QUIT, 0, 0, 0, 0, &reply));
+        proc_wait_exit(p, 0);
+}

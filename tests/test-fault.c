@@ -1,0 +1,654 @@
+/* test-fault.c: dying servers, callers and daemons, destroyed servers, and
+ * hostile clients. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "wire.h"
+
+enum { OP_CALL = 1, OP_PARK, OP_ANSWER, OP_ECHO, OP_QUIT };
+
+/* --- a server dies under a blocked caller ------------------------------- */
+
+/* Receives one message, says so, and waits to be killed. */
+static void receive_then_hang(void *arg) {
+        xous_sid_t sid;
+        xous_envelope_t *env = NULL;
+
+        (void)arg;
+        EXPECT_OK(xous_register_name("fault", 0, &sid));
+        parent_send_sid(sid);
+        EXPECT_OK(xous_receive_message(sid, &env));
+        parent_send_u32(xous_envelope_kind(env));
+        for (;;)
+                pause();
+}
+
+static void call_blocking_scalar(void *arg) {
+        xous_cid_t cid = connect_name("fault");
+        xous_scalar_reply_t r;
+
+        (void)arg;
+        parent_send_u32(xous_blocking_scalar(cid, OP_CALL, 1, 2, 3, 4, &r));
+}
+
+/* Reports the lend_mut's result, whether the buffer still holds the
+ * caller's bytes, and whether offset/valid are untouched. */
+static void call_lend_mut(void *arg) {
+        xous_cid_t cid = connect_name("fault");
+        XOUS_BUF_AUTO xous_buf_t *buf = xous_buf_new(2 * PAGE);
+        uint32_t offset = 5, valid = 6;
+        uint32_t r[3];
+
+        (void)arg;
+        EXPECT(buf);
+        fill_pattern(xous_buf_data(buf), 2 * PAGE, 0xfa17);
+        r[0] = xous_lend_mut(cid, OP_CALL, buf, &offset, &valid);
+        r[1] = check_pattern(xous_buf_data(buf), 2 * PAGE, 0xfa17);
+        memset(xous_buf_data(buf), 0, 2 * PAGE);       /* still ours, and writable */
+        r[2] = offset == 5 && valid == 6;
+        parent_send(r, sizeof(r));
+}
+
+static void server_killed_under(void (*caller_fn)(void *), uint32_t kind, uint32_t *result, size_t len) {
+        struct proc server, caller;
+        xous_sid_t sid;
+
+        proc_start(&server, "server", receive_then_hang, NULL);
+        proc_recv_sid(&server);
+        proc_start(&caller, "caller", caller_fn, NULL);
+        EXPECT_EQ(proc_recv_u32(&server), kind);
+        EXPECT(kill(server.pid, SIGKILL) == 0);
+        EXPECT_MSG(proc_recv_timeout(&caller, result, len, 1000) == 1,
+                   "the caller was not woken within 1 s of its server's death");
+        proc_wait_exit(&caller, 0);
+        proc_wait_signal(&server, SIGKILL);
+        /* The dead server's name is free again. */
+        EXPECT_OK(xous_register_name("fault", 0, &sid));
+}
+
+START_TEST(server_killed_wakes_blocking_scalar) {
+        uint32_t e;
+
+        server_killed_under(call_blocking_scalar, XOUS_MSG_BLOCKING_SCALAR, &e, sizeof(e));
+        EXPECT_ERR(e, XOUS_ERR_SERVER_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(server_killed_wakes_lend_mut) {
+        uint32_t r[3];
+
+        server_killed_under(call_lend_mut, XOUS_MSG_MUTABLE_BORROW, r, sizeof(r));
+        EXPECT_ERR(r[0], XOUS_ERR_SERVER_NOT_FOUND);
+        EXPECT_MSG(r[1], "the caller's buffer changed");
+        EXPECT_MSG(r[2], "offset/valid changed on a failed lend_mut");
+}
+END_TEST
+
+/* --- destroy_server ------------------------------------------------------ */
+
+/* An anonymous server that never receives; destroys itself when told. */
+static void destroy_when_told(void *arg) {
+        xous_sid_t sid;
+
+        (void)arg;
+        EXPECT_OK(xous_create_server(&sid));
+        parent_send_sid(sid);
+        parent_recv_u32();
+        parent_send_u32(xous_destroy_server(sid));
+        parent_recv_u32();
+}
+
+struct queued_caller {
+        xous_sid_t sid;
+        bool lend;
+};
+
+static void queued_call(void *arg) {
+        struct queued_caller *q = arg;
+        XOUS_BUF_AUTO xous_buf_t *buf = xous_buf_new(PAGE);
+        xous_scalar_reply_t r;
+        uint32_t offset = 0, valid = 0, res[2];
+        xous_cid_t cid;
+
+        EXPECT(buf);
+        fill_pattern(xous_buf_data(buf), PAGE, 0xde57);
+        EXPECT_OK(xous_try_connect(q->sid, &cid));
+        parent_send_u32(1);
+        if (q->lend)
+                res[0] = xous_lend_mut(cid, OP_CALL, buf, &offset, &valid);
+        else
+                res[0] = xous_blocking_scalar(cid, OP_CALL, 0, 0, 0, 0, &r);
+        res[1] = check_pattern(xous_buf_data(buf), PAGE, 0xde57);
+        parent_send(res, sizeof(res));
+}
+
+START_TEST(destroy_wakes_queued_callers) {
+        struct proc server, c[2];
+        struct queued_caller q[2];
+        uint32_t res[2];
+
+        proc_start(&server, "server", destroy_when_told, NULL);
+        q[0] = (struct queued_caller){ .sid = proc_recv_sid(&server), .lend = false };
+        q[1] = (struct queued_caller){ .sid = q[0].sid, .lend = true };
+        for (int i = 0; i < 2; i++) {
+                proc_start(&c[i], "caller", queued_call, &q[i]);
+                proc_recv_u32(&c[i]);
+        }
+        sleep_ms(300);          /* let both calls reach the queue */
+        proc_send_u32(&server, 1);
+        EXPECT_ERR(proc_recv_u32(&server), XOUS_OK);
+        for (int i = 0; i < 2; i++) {
+                EXPECT_MSG(proc_recv_timeout(&c[i], res, sizeof(res), 1000) == 1,
+                           "queued caller %d not woken within 1 s of destroy_server", i);
+                EXPECT_ERR(res[0], XOUS_ERR_SERVER_NOT_FOUND);
+                EXPECT_MSG(res[1], "caller %d: lent buffer changed", i);
+                proc_wait_exit(&c[i], 0);
+        }
+        proc_send_u32(&server, 1);
+        proc_wait_exit(&server, 0);
+}
+END_TEST
+
+static void destroy_while_holding(void *arg) {
+        xous_sid_t sid;
+        xous_envelope_t *env = NULL;
+
+        (void)arg;
+        EXPECT_OK(xous_create_server(&sid));
+        parent_send_sid(sid);
+        EXPECT_OK(xous_receive_message(sid, &env));
+        EXPECT_ERR(xous_destroy_server(sid), XOUS_ERR_SERVER_QUEUE_FULL);
+        EXPECT_OK(xous_return_scalar(env, 77));
+        xous_envelope_drop(env);
+        EXPECT_OK(xous_destroy_server(sid));
+}
+
+START_TEST(destroy_refused_while_unanswered) {
+        struct proc server;
+        xous_scalar_reply_t r;
+        xous_cid_t cid;
+
+        proc_start(&server, "server", destroy_while_holding, NULL);
+        EXPECT_OK(xous_connect(proc_recv_sid(&server), &cid));
+        EXPECT_OK(xous_blocking_scalar(cid, OP_CALL, 0, 0, 0, 0, &r));
+        EXPECT_EQ(r.v[0], 77);
+        proc_wait_exit(&server, 0);
+}
+END_TEST
+
+/* --- a caller dies while parked ------------------------------------------ */
+
+static void parking_server(void *arg) {
+        xous_envelope_t *parked[4];
+        uint32_t nparked = 0;
+        xous_sid_t sid;
+
+        (void)arg;
+        EXPECT_OK(xous_register_name("fault", 0, &sid));
+        parent_send_sid(sid);
+        for (;;) {
+                xous_envelope_t *env = NULL;
+
+                EXPECT_OK(xous_receive_message(sid, &env));
+                switch (xous_envelope_id(env)) {
+                case OP_PARK:
+                        EXPECT(nparked < 4);
+                        parked[nparked++] = env;
+                        parent_send_u32(nparked);
+                        continue;
+                case OP_ANSWER:
+                        while (nparked > 0) {
+                                xous_envelope_t *p = parked[--nparked];
+
+                                if (xous_envelope_kind(p) == XOUS_MSG_BLOCKING_SCALAR) {
+                                        EXPECT_OK(xous_return_scalar(p, 1234));
+                                } else {
+                                        memset(xous_envelope_buf(p), 0x5a, xous_envelope_buf_len(p));
+                                        xous_envelope_set_offset_valid(p, 1, 2);
+                                }
+                                xous_envelope_drop(p);
+                        }
+                        parent_send_u32(0);
+                        break;
+                case OP_ECHO:
+                        EXPECT_OK(xous_return_scalar(env, xous_envelope_args(env)[0] + 1));
+                        break;
+                case OP_QUIT:
+                        xous_envelope_drop(env);
+                        return;
+                }
+                xous_envelope_drop(env);
+        }
+}
+
+static void park_and_report(void *arg) {
+        xous_cid_t cid = connect_name("fault");
+        XOUS_BUF_AUTO xous_buf_t *buf = xous_buf_new(PAGE);
+        xous_scalar_reply_t r = { 0 };
+        uint32_t offset = 0, valid = 0;
+
+        EXPECT(buf);
+        if (arg) {
+                EXPECT_OK(xous_lend_mut(cid, OP_PARK, buf, &offset, &valid));
+                EXPECT_EQ(((unsigned char *)xous_buf_data(buf))[PAGE - 1], 0x5a);
+                parent_send_u32(offset);
+        } else {
+                EXPECT_OK(xous_blocking_scalar(cid, OP_PARK, 0, 0, 0, 0, &r));
+                parent_send_u32(r.v[0]);
+        }
+}
+
+START_TEST(caller_killed_while_parked) {
+        struct proc server, doomed[2], next;
+        xous_scalar_reply_t r;
+        xous_cid_t cid;
+
+        proc_start(&server, "server", parking_server, NULL);
+        proc_recv_sid(&server);
+        proc_start(&doomed[0], "blocking scalar caller", park_and_report, NULL);
+        EXPECT_EQ(proc_recv_u32(&server), 1);
+        proc_start(&doomed[1], "lend_mut caller", park_and_report, (void *)1);
+        EXPECT_EQ(proc_recv_u32(&server), 2);
+        proc_kill(&doomed[0]);
+        proc_kill(&doomed[1]);
+        sleep_ms(100);
+        /* Answering the dead callers is harmless... */
+        cid = connect_name("fault");
+        EXPECT_OK(xous_send_scalar(cid, OP_ANSWER, 0, 0, 0, 0));
+        EXPECT_EQ(proc_recv_u32(&server), 0);
+        /* ...and the server goes on serving. */
+        EXPECT_OK(xous_blocking_scalar(cid, OP_ECHO, 9, 0, 0, 0, &r));
+        EXPECT_EQ(r.v[0], 10);
+        proc_start(&next, "next caller", park_and_report, NULL);
+        EXPECT_EQ(proc_recv_u32(&server), 1);
+        EXPECT_OK(xous_send_scalar(cid, OP_ANSWER, 0, 0, 0, 0));
+        EXPECT_EQ(proc_recv_u32(&server), 0);
+        EXPECT_EQ(proc_recv_u32(&next), 1234);
+        proc_wait_exit(&next, 0);
+        EXPECT_OK(xous_send_scalar(cid, OP_QUIT, 0, 0, 0, 0));
+        proc_wait_exit(&server, 0);
+}
+END_TEST
+
+/* --- no daemon ------------------------------------------------------------ */
+
+/* Runs call, which must answer UNAVAILABLE within 1 s. */
+#define EXPECT_UNAVAILABLE(call)                                                        \
+        do {                                                                            \
+                uint64_t _t0 = now_ms();                                                \
+                EXPECT_ERR(call, XOUS_ERR_UNAVAILABLE);                                 \
+                EXPECT_MSG(now_ms() - _t0 < 1000, "%s took %llu ms", #call,             \
+                           (unsigned long long)(now_ms() - _t0));                       \
+        } while (0)
+
+static void calls_without_daemon(void) {
+        xous_sid_t sid;
+        xous_cid_t cid;
+        bool done;
+
+        EXPECT_UNAVAILABLE(xous_register_name("fault.none", 0, &sid));
+        EXPECT_UNAVAILABLE(xous_request_connection("fault.none", &cid));
+        EXPECT_UNAVAILABLE(xous_request_connection_blocking("fault.none", &cid));
+        EXPECT_UNAVAILABLE(xous_trusted_init_done(&done));
+        EXPECT_UNAVAILABLE(xous_create_server(&sid));
+        EXPECT_UNAVAILABLE(xous_try_connect(random_sid(), &cid));
+        EXPECT_UNAVAILABLE(xous_connect(random_sid(), &cid));
+}
+
+static void *calls_without_daemon_thread(void *arg) {
+        (void)arg;
+        calls_without_daemon();
+        return NULL;
+}
+
+static void fresh_process_no_socket(void *arg) {
+        (void)arg;
+        setenv("XOUS_SOCKET", "/nonexistent/xns.sock", 1);
+        calls_without_daemon();
+}
+
+START_TEST(daemon_not_running) {
+        struct proc child;
+        pthread_t t;
+
+        harness_daemon_kill(SIGKILL);
+        /* The socket file is left behind, refusing connections. */
+        calls_without_daemon();
+        thread_start(&t, calls_without_daemon_thread, NULL);
+        thread_join(t, HARNESS_WAIT_MS);
+        /* No socket file at all. */
+        proc_start(&child, "no socket", fresh_process_no_socket, NULL);
+        proc_wait_exit(&child, 0);
+}
+END_TEST
+
+struct live_client {
+        xous_cid_t cid;
+        xous_sid_t own;
+};
+
+static void *blocking_scalar_without_daemon(void *arg) {
+        struct live_client *c = arg;
+        xous_scalar_reply_t r;
+
+        EXPECT_UNAVAILABLE(xous_blocking_scalar(c->cid, OP_ECHO, 0, 0, 0, 0, &r));
+        return NULL;
+}
+
+START_TEST(daemon_gone_under_live_client) {
+        struct proc server;
+        struct live_client c;
+        xous_scalar_reply_t r;
+        xous_envelope_t *env = NULL;
+        xous_buf_t *move;
+        XOUS_BUF_AUTO xous_buf_t *buf = xous_buf_new(PAGE);
+        uint32_t offset = 0, valid = 0;
+        pthread_t t;
+
+        EXPECT(buf);
+        proc_start(&server, "echo", echo_server, "fault.echo");
+        proc_recv_sid(&server);
+        c.cid = connect_name("fault.echo");
+        EXPECT_OK(xous_blocking_scalar(c.cid, OP_ECHO, 1, 0, 0, 0, &r));
+        EXPECT_OK(xous_create_server(&c.own));
+        move = xous_buf_new(PAGE);
+        EXPECT(move);
+        fill_pattern(xous_buf_data(move), PAGE, 0x90);
+
+        harness_daemon_kill(SIGKILL);
+        EXPECT_UNAVAILABLE(xous_send_scalar(c.cid, OP_ECHO, 0, 0, 0, 0));
+        EXPECT_UNAVAILABLE(xous_try_send_scalar(c.cid, OP_ECHO, 0, 0, 0, 0));
+        EXPECT_UNAVAILABLE(xous_blocking_scalar(c.cid, OP_ECHO, 0, 0, 0, 0, &r));
+        EXPECT_UNAVAILABLE(xous_send(c.cid, OP_ECHO, move, 0, 0));
+        EXPECT_MSG(check_pattern(xous_buf_data(move), PAGE, 0x90), "a failed Move lost the caller's buffer");
+        xous_buf_free(move);
+        EXPECT_UNAVAILABLE(xous_lend(c.cid, OP_ECHO, buf, 0, 0));
+        EXPECT_UNAVAILABLE(xous_lend_mut(c.cid, OP_ECHO, buf, &offset, &valid));
+        EXPECT_UNAVAILABLE(xous_receive_message(c.own, &env));
+        EXPECT_UNAVAILABLE(xous_try_receive_message(c.own, &env));
+        EXPECT_UNAVAILABLE(xous_destroy_server(c.own));
+        thread_start(&t, blocking_scalar_without_daemon, &c);
+        thread_join(t, HARNESS_WAIT_MS);
+        calls_without_daemon();
+        proc_kill(&server);
+}
+END_TEST
+
+/* Parks one message, then receives again (no daemon by then). */
+static void park_then_receive(void *arg) {
+        xous_envelope_t *parked = NULL, *env = NULL;
+        xous_sid_t sid;
+
+        (void)arg;
+        EXPECT_OK(xous_register_name("fault", 0, &sid));
+        parent_send_sid(sid);
+        EXPECT_OK(xous_receive_message(sid, &parked));
+        parent_send_u32(1);
+        parent_send_u32(xous_receive_message(sid, &env));
+        xous_envelope_drop(parked);     /* harmless without a daemon */
+}
+
+START_TEST(daemon_killed_under_blocked_caller) {
+        struct proc server, caller;
+        uint32_t e;
+
+        proc_start(&server, "server", park_then_receive, NULL);
+        proc_recv_sid(&server);
+        proc_start(&caller, "caller", call_blocking_scalar, NULL);
+        EXPECT_EQ(proc_recv_u32(&server), 1);
+        harness_daemon_kill(SIGKILL);
+        EXPECT_MSG(proc_recv_timeout(&caller, &e, sizeof(e), 1000) == 1,
+                   "the blocked caller was not woken within 1 s of xnsd's death");
+        EXPECT_ERR(e, XOUS_ERR_UNAVAILABLE);
+        EXPECT_MSG(proc_recv_timeout(&server, &e, sizeof(e), 1000) == 1,
+                   "the receiving server was not woken within 1 s of xnsd's death");
+        EXPECT_ERR(e, XOUS_ERR_UNAVAILABLE);
+        proc_wait_exit(&caller, 0);
+        proc_wait_exit(&server, 0);
+}
+END_TEST
+
+/* --- hostile clients ------------------------------------------------------ */
+
+static int raw_connect(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+        EXPECT(fd >= 0);
+        strncpy(sa.sun_path, harness_socket_path(), sizeof(sa.sun_path) - 1);
+        EXPECT_MSG(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
+        return fd;
+}
+
+/* Sends one datagram with nfds descriptors (of /dev/null) attached. */
+static void raw_send(int fd, const void *buf, size_t len, int nfds) {
+        union {
+                struct cmsghdr h;
+                char b[CMSG_SPACE(16 * sizeof(int))];
+        } control;
+        struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+        int fds[16];
+
+        EXPECT(nfds <= 16);
+        memset(&control, 0, sizeof(control));
+        for (int i = 0; i < nfds; i++)
+                EXPECT((fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0);
+        if (nfds > 0) {
+                struct cmsghdr *c;
+
+                m.msg_control = control.b;
+                m.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+                c = CMSG_FIRSTHDR(&m);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+                memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+        }
+        EXPECT_MSG(sendmsg(fd, &m, MSG_NOSIGNAL) == (ssize_t)len, "sendmsg: %s", strerror(errno));
+        for (int i = 0; i < nfds; i++)
+                close(fds[i]);
+}
+
+static size_t encode(const struct xns_request *req, void *buf, size_t size) {
+        ssize_t n = xns_request_encode(req, buf, size);
+
+        EXPECT_MSG(n > 0, "xns_request_encode: %zd", n);
+        return (size_t)n;
+}
+
+static size_t encode_hello(void *buf, size_t size) {
+        struct xns_request req = { .seq = 1, .op = XNS_OP_HELLO };
+
+        req.hello.version = XNS_PROTOCOL_VERSION;
+        return encode(&req, buf, size);
+}
+
+/* A proper HELLO, answered without error: the link is established. */
+static void raw_hello(int fd) {
+        char buf[XNS_FRAME_MAX];
+        struct xns_reply reply;
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        ssize_t n;
+
+        raw_send(fd, buf, encode_hello(buf, sizeof(buf)), 0);
+        EXPECT_MSG(poll(&pfd, 1, 2000) == 1, "no answer to HELLO within 2 s");
+        n = recv(fd, buf, sizeof(buf), 0);
+        EXPECT_MSG(n > 0, "HELLO answered by %s", n == 0 ? "EOF" : strerror(errno));
+        EXPECT_EQ(xns_reply_decode(&reply, buf, (size_t)n), 0);
+        EXPECT_EQ(reply.seq, 1);
+        EXPECT_ERR(reply.error, XOUS_OK);
+}
+
+/* The daemon must close the link within 2 s; any frames before the end are
+ * ignored. */
+static void expect_disconnected(int fd, const char *what) {
+        uint64_t deadline = now_ms() + 2000;
+        char buf[XNS_FRAME_MAX];
+
+        for (;;) {
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                int64_t left = (int64_t)deadline - (int64_t)now_ms();
+                ssize_t n;
+
+                EXPECT_MSG(left > 0 && poll(&pfd, 1, (int)left) == 1,
+                           "%s: the daemon kept the link open for 2 s", what);
+                n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+                if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE)))
+                        break;
+        }
+        close(fd);
+}
+
+/* Caller of the normal pair: on each number n from the parent, n echo
+ * round trips, then n back. */
+static void pair_caller(void *arg) {
+        xous_cid_t cid = connect_name("fault.echo");
+
+        (void)arg;
+        for (;;) {
+                uint32_t n = parent_recv_u32();
+                xous_scalar_reply_t r;
+
+                if (n == 0)
+                        return;
+                for (uint32_t i = 0; i < n; i++) {
+                        EXPECT_OK(xous_blocking_scalar(cid, OP_ECHO, i, 0, 0, 0, &r));
+                        EXPECT_EQ(r.v[0], i + 1);
+                }
+                parent_send_u32(n);
+        }
+}
+
+static void pair_works(struct proc *caller) {
+        proc_send_u32(caller, 20);
+        EXPECT_EQ(proc_recv_u32(caller), 20);
+}
+
+static unsigned count_fds(pid_t pid) {
+        char path[64];
+        unsigned n = 0;
+        DIR *d;
+
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+        d = opendir(path);
+        EXPECT_MSG(d, "%s: %s", path, strerror(errno));
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+START_TEST(garbage_frames_disconnect) {
+        struct proc server, caller;
+        char frame[XNS_FRAME_MAX], noise[256];
+        char *big = calloc(1, 64 * 1024);
+        struct xns_request req = { .seq = 2, .op = XNS_OP_REGISTER_NAME };
+        size_t len;
+        unsigned baseline;
+        uint64_t deadline;
+        xous_cid_t cid;
+        int fd;
+
+        EXPECT(big);
+        EXPECT(getrandom(noise, sizeof(noise), 0) == sizeof(noise));
+        memset(noise, 0xff, 8);         /* an unterminated varint: never valid */
+        memset(big, 0x08, 64 * 1024);
+        proc_start(&server, "echo", echo_server, "fault.echo");
+        proc_recv_sid(&server);
+        proc_start(&caller, "pair caller", pair_caller, NULL);
+        pair_works(&caller);
+        cid = connect_name("fault.echo");
+        baseline = count_fds(harness_daemon_pid());
+
+        /* Random bytes as the first frame, and after a HELLO. */
+        fd = raw_connect();
+        raw_send(fd, noise, sizeof(noise), 0);
+        pair_works(&caller);
+        expect_disconnected(fd, "random bytes");
+        fd = raw_connect();
+        raw_hello(fd);
+        raw_send(fd, noise, sizeof(noise), 0);
+        expect_disconnected(fd, "random bytes after HELLO");
+        pair_works(&caller);
+
+        /* A truncated frame. */
+        fd = raw_connect();
+        raw_hello(fd);
+        req.register_name.name.len = 10;
+        strcpy(req.register_name.name.str, "fault.evil");
+        req.register_name.max_conns = 5;
+        len = encode(&req, frame, sizeof(frame));
+        raw_send(fd, frame, len - 1, 0);
+        pair_works(&caller);
+        expect_disconnected(fd, "truncated frame");
+
+        /* 64 KiB, before and after HELLO. */
+        fd = raw_connect();
+        raw_send(fd, big, 64 * 1024, 0);
+        expect_disconnected(fd, "64 KiB frame");
+        fd = raw_connect();
+        raw_hello(fd);
+        raw_send(fd, big, 64 * 1024, 0);
+        pair_works(&caller);
+        expect_disconnected(fd, "64 KiB frame after HELLO");
+
+        /* A zero-length frame. */
+        fd = raw_connect();
+        raw_hello(fd);
+        raw_send(fd, "", 0, 0);
+        expect_disconnected(fd, "zero-length frame");
+        pair_works(&caller);
+
+        /* Ten descriptors on a HELLO, and on a valid request after HELLO. */
+        fd = raw_connect();
+        raw_send(fd, frame, encode_hello(frame, sizeof(frame)), 10);
+        expect_disconnected(fd, "HELLO with 10 fds");
+        fd = raw_connect();
+        raw_hello(fd);
+        req = (struct xns_request){ .seq = 3, .op = XNS_OP_TRUSTED_INIT_DONE };
+        raw_send(fd, frame, encode(&req, frame, sizeof(frame)), 10);
+        pair_works(&caller);
+        expect_disconnected(fd, "request with 10 fds");
+        free(big);
+
+        /* Still serving everyone, and holding no descriptor of the offenders. */
+        pair_works(&caller);
+        deadline = now_ms() + 2000;
+        while (count_fds(harness_daemon_pid()) > baseline) {
+                EXPECT_MSG(now_ms() < deadline, "xnsd holds %u descriptors, %u before the garbage",
+                           count_fds(harness_daemon_pid()), baseline);
+                sleep_ms(10);
+        }
+        proc_send_u32(&caller, 0);
+        proc_wait_exit(&caller, 0);
+        echo_stop(&server, cid);
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("fault");
+
+        HARNESS_ADD(s, server_killed_wakes_blocking_scalar);
+        HARNESS_ADD(s, server_killed_wakes_lend_mut);
+        HARNESS_ADD(s, destroy_wakes_queued_callers);
+        HARNESS_ADD(s, destroy_refused_while_unanswered);
+        HARNESS_ADD(s, caller_killed_while_parked);
+        HARNESS_ADD(s, daemon_not_running);
+        HARNESS_ADD(s, daemon_gone_under_live_client);
+        HARNESS_ADD(s, daemon_killed_under_blocked_caller);
+        HARNESS_ADD(s, garbage_frames_disconnect);
+        return harness_run(s);
+}

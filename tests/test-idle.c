@@ -1,0 +1,86 @@
+/* test-idle.c: idle servers, blocked callers and an idle xnsd use no CPU. */
+#include <unistd.h>
+
+#include "harness.h"
+
+/* A server that answers nothing: receives, says so, and receives again. */
+static void idle_server(void *arg) {
+        xous_sid_t sid;
+        xous_envelope_t *env = NULL;
+
+        (void)arg;
+        EXPECT_OK(xous_register_name("idle", 0, &sid));
+        parent_send_sid(sid);
+        for (;;) {
+                EXPECT_OK(xous_receive_message(sid, &env));
+                parent_send_u32(xous_envelope_id(env));         /* keep it: the caller stays blocked */
+        }
+}
+
+static void blocked_caller(void *arg) {
+        xous_scalar_reply_t r;
+
+        (void)arg;
+        parent_send_u32(0);
+        xous_blocking_scalar(connect_name("idle"), 7, 0, 0, 0, 0, &r);
+}
+
+/* Over 2 s, at most one clock tick of CPU for each process. */
+static void expect_idle(const pid_t *pids, const char *const *names, int n) {
+        long tick = sysconf(_SC_CLK_TCK);
+        unsigned long long before[4], after;
+
+        EXPECT(tick > 0 && n <= 4);
+        for (int i = 0; i < n; i++)
+                before[i] = proc_cpu_ticks(pids[i]);
+        sleep_ms(2000);
+        for (int i = 0; i < n; i++) {
+                after = proc_cpu_ticks(pids[i]);
+                EXPECT_MSG(after - before[i] <= 1, "%s used %llu ticks (1/%ld s) of CPU in 2 s idle",
+                           names[i], after - before[i], tick);
+        }
+}
+
+START_TEST(idle_server_and_daemon) {
+        struct proc server;
+        pid_t pids[2];
+        const char *names[2] = { "the server blocked in xous_receive_message", "xnsd" };
+
+        proc_start(&server, "server", idle_server, NULL);
+        proc_recv_sid(&server);
+        sleep_ms(200);          /* settle into xous_receive_message */
+        pids[0] = server.pid;
+        pids[1] = harness_daemon_pid();
+        expect_idle(pids, names, 2);
+        proc_kill(&server);
+}
+END_TEST
+
+START_TEST(blocked_caller_idle) {
+        struct proc server, caller;
+        pid_t pids[3];
+        const char *names[3] = { "the caller blocked in xous_blocking_scalar",
+                                 "the server holding its message", "xnsd" };
+
+        proc_start(&server, "server", idle_server, NULL);
+        proc_recv_sid(&server);
+        proc_start(&caller, "caller", blocked_caller, NULL);
+        proc_recv_u32(&caller);
+        EXPECT_EQ(proc_recv_u32(&server), 7);
+        sleep_ms(200);
+        pids[0] = caller.pid;
+        pids[1] = server.pid;
+        pids[2] = harness_daemon_pid();
+        expect_idle(pids, names, 3);
+        proc_kill(&caller);
+        proc_kill(&server);
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("idle");
+
+        HARNESS_ADD(s, idle_server_and_daemon);
+        HARNESS_ADD(s, blocked_caller_idle);
+        return harness_run(s);
+}

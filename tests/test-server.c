@@ -1,0 +1,789 @@
+/* test-server.c: unit tests of a server's bounded queue and of the bus
+ * rules around it: real links (socketpairs), real messages, real peers.
+ * What a link is sent is read back from the process's end of its socket. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <xous/xous.h>
+
+#include "bus.h"
+#include "conn.h"
+#include "message.h"
+#include "name.h"
+#include "peer.h"
+#include "server.h"
+
+/* --- fixture ------------------------------------------------------------ */
+
+/* One link: the daemon's conn and the client's end of its socket. */
+struct link {
+        struct conn *conn;
+        int client;
+};
+
+static void bus_start(struct bus *bus, uint32_t depth) {
+        struct bus_options opt = BUS_OPTIONS_DEFAULT;
+
+        opt.queue_depth = depth;
+        bus_init(bus, &opt);
+}
+
+/* Opens a link; the first link of a new process, or one more link of the
+ * process that `of` belongs to. */
+static void link_open(struct bus *bus, struct link *l, const struct link *of) {
+        int sv[2];
+
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        ck_assert_int_eq(conn_new(&l->conn, bus, &bus->dirty, sv[0]), 0);
+        bus_conn_add(bus, l->conn);
+        ck_assert_int_eq(bus_peer_attach(bus, l->conn, of ? of->conn->peer->token : NULL), 0);
+        l->client = sv[1];
+}
+
+/* Writes every link's queued frames, as the loop does once per wakeup. */
+static void flush(struct bus *bus) {
+        while (!list_is_empty(&bus->dirty)) {
+                struct conn *c = list_first_entry(&bus->dirty, struct conn, dirty_link);
+
+                list_unlink(&c->dirty_link);
+                ck_assert_int_eq(conn_flush(c), 0);
+        }
+}
+
+/* Frees links that died, as the loop does after flushing. */
+static void free_dead(struct bus *bus) {
+        while (!list_is_empty(&bus->dead)) {
+                struct conn *c = list_first_entry(&bus->dead, struct conn, dirty_link);
+
+                list_unlink(&c->dirty_link);
+                conn_free(c);
+        }
+}
+
+/* Disconnects every link, which must release every process and server. */
+static void bus_stop(struct bus *bus, struct link *links, size_t n) {
+        while (!list_is_empty(&bus->conns))
+                bus_conn_disconnect(list_first_entry(&bus->conns, struct conn, bus_link));
+        ck_assert_uint_eq(bus->n_conns, 0);
+        ck_assert(list_is_empty(&bus->peers));
+        ck_assert_uint_eq(bus->n_servers, 0);
+        ck_assert_ptr_null(bus->servers);
+        free_dead(bus);
+        bus_deinit(bus);
+        for (size_t i = 0; i < n; i++)
+                close(links[i].client);
+}
+
+/* The next frame sent to the link; returns the descriptor that came with it. */
+static int expect_reply(struct bus *bus, const struct link *l, struct xns_reply *reply) {
+        uint8_t buf[XNS_FRAME_MAX];
+        int fd = -1;
+        ssize_t n;
+
+        flush(bus);
+        n = xns_frame_recv(l->client, buf, sizeof(buf), &fd, true);
+        ck_assert_msg(n > 0, "no frame for the link: %zd", n);
+        ck_assert_int_eq(xns_reply_decode(reply, buf, (size_t)n), 0);
+        return fd;
+}
+
+static void expect_quiet(struct bus *bus, const struct link *l) {
+        uint8_t buf[XNS_FRAME_MAX];
+        int fd = -1;
+
+        flush(bus);
+        ck_assert_int_eq(xns_frame_recv(l->client, buf, sizeof(buf), &fd, true), -EAGAIN);
+}
+
+/* The receiver's next delivery: checks it and returns it. */
+static struct xns_delivery expect_delivery(struct bus *bus, const struct link *l, uint32_t seq, uint32_t id) {
+        struct xns_reply reply;
+        int fd = expect_reply(bus, l, &reply);
+
+        ck_assert_uint_eq(reply.seq, seq);
+        ck_assert_uint_eq(reply.error, XOUS_OK);
+        ck_assert_int_eq(reply.body, XNS_BODY_DELIVERY);
+        ck_assert_uint_eq(reply.delivery.id, id);
+        ck_assert_uint_eq(reply.delivery.a[0], id * 10 + 1);
+        ck_assert_uint_eq(reply.delivery.a[3], id * 10 + 4);
+        ck_assert_uint_eq(reply.delivery.sender_pid, (uint32_t)getpid());
+        ck_assert_int_eq(fd >= 0, xns_kind_is_memory(reply.delivery.kind));
+        if (fd >= 0) {
+                char text[8] = { 0 };
+
+                ck_assert_int_eq(pread(fd, text, 4, 0), 4);
+                ck_assert_str_eq(text, "page");
+                close(fd);
+        }
+        return reply.delivery;
+}
+
+static void expect_error(struct bus *bus, const struct link *l, uint32_t seq, uint32_t error) {
+        struct xns_reply reply;
+        int fd = expect_reply(bus, l, &reply);
+
+        ck_assert_int_eq(fd, -1);
+        ck_assert_uint_eq(reply.seq, seq);
+        ck_assert_uint_eq(reply.error, error);
+        ck_assert_int_eq(reply.body, XNS_BODY_NONE);
+}
+
+static struct message *msg_new(uint32_t kind, uint32_t id) {
+        struct message *m = message_new();
+
+        ck_assert_ptr_nonnull(m);
+        m->kind = kind;
+        m->id = id;
+        for (uint32_t i = 0; i < 4; i++)
+                m->a[i] = id * 10 + 1 + i;
+        m->sender_pid = (uint32_t)getpid();
+        if (xns_kind_is_memory(kind)) {
+                m->len = XNS_PAGE_SIZE;
+                m->fd = memfd_create("test-server", MFD_CLOEXEC);
+                ck_assert_int_ge(m->fd, 0);
+                ck_assert_int_eq(ftruncate(m->fd, XNS_PAGE_SIZE), 0);
+                ck_assert_int_eq(pwrite(m->fd, "page", 4, 0), 4);
+        }
+        return m;
+}
+
+/* A blocking caller waits on its link for m's answer (as route_send sets up). */
+static struct message *msg_call(uint32_t kind, uint32_t id, const struct link *caller, uint32_t seq) {
+        struct message *m = msg_new(kind, id);
+
+        ck_assert(xns_kind_blocks(kind));
+        m->caller = caller->conn;
+        m->caller_seq = seq;
+        caller->conn->wait = CONN_WAIT_REPLY;
+        caller->conn->wait_seq = seq;
+        caller->conn->wait_msg = m;
+        return m;
+}
+
+/* A stalled non-blocking send pauses its sender's link (as route_send does). */
+static void msg_stall_sender(struct message *m, const struct link *sender) {
+        ck_assert_int_eq(m->state, MESSAGE_STALLED);
+        m->sender = sender->conn;
+        sender->conn->wait = CONN_STALLED;
+        sender->conn->wait_msg = m;
+}
+
+/* The server answers a delivered blocking message (as route_return does):
+ * value comes back as the scalar, or as the lent buffer's valid count. */
+static void answer(struct server *server, struct message *m, uint32_t value) {
+        struct xns_reply reply = { .body = XNS_BODY_SCALAR, .scalar = { 1, { value } } };
+
+        if (xns_kind_is_memory(m->kind))
+                reply = (struct xns_reply){ .body = XNS_BODY_MEMORY, .memory = { 0, value } };
+        if (m->caller)
+                conn_wake(m->caller, &reply, -1);
+        server_answered(server, m);
+        message_free(m);
+}
+
+static void expect_answer(struct bus *bus, const struct link *l, uint32_t seq, uint32_t value) {
+        struct xns_reply reply;
+
+        ck_assert_int_eq(expect_reply(bus, l, &reply), -1);
+        ck_assert_uint_eq(reply.seq, seq);
+        ck_assert_uint_eq(reply.error, XOUS_OK);
+        if (reply.body == XNS_BODY_MEMORY) {
+                ck_assert_uint_eq(reply.memory.valid, value);
+        } else {
+                ck_assert_int_eq(reply.body, XNS_BODY_SCALAR);
+                ck_assert_uint_eq(reply.scalar.v[0], value);
+        }
+}
+
+static struct server *server_make(struct bus *bus, const struct link *owner) {
+        struct server *s = NULL;
+
+        ck_assert_int_eq(bus_server_create(bus, owner->conn->peer, &s), 0);
+        ck_assert_ptr_eq(bus_server_find(bus, &s->sid), s);
+        return s;
+}
+
+static int count_open_fds(void) {
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+        int n = 0;
+
+        ck_assert_ptr_nonnull(d);
+        while ((e = readdir(d)))
+                if (e->d_name[0] != '.')
+                        n++;
+        closedir(d);
+        return n - 1;
+}
+
+/* --- submitting --------------------------------------------------------- */
+
+START_TEST(test_submit_room_and_full) {
+        struct bus bus;
+        struct link o;
+        struct server *srv;
+        struct message *m[5];
+
+        bus_start(&bus, 2);
+        link_open(&bus, &o, NULL);
+        srv = server_make(&bus, &o);
+        ck_assert_uint_eq(srv->depth, 2);
+
+        m[0] = msg_new(XNS_KIND_SCALAR, 0);
+        ck_assert_int_eq(server_submit(srv, m[0], false), 0);
+        ck_assert_uint_eq(srv->used, 1);
+        ck_assert_int_eq(m[0]->state, MESSAGE_QUEUED);
+        ck_assert_ptr_eq(m[0]->server, srv);
+        m[1] = msg_new(XNS_KIND_MOVE, 1);
+        ck_assert_int_eq(server_submit(srv, m[1], true), 0);      /* try_ with room: queued */
+        ck_assert_uint_eq(srv->used, 2);
+        ck_assert_ptr_eq(list_first_entry(&srv->queue, struct message, link), m[0]);
+
+        /* full: try_send is refused and the message stays the caller's */
+        m[2] = msg_new(XNS_KIND_SCALAR, 2);
+        ck_assert_int_eq(server_submit(srv, m[2], true), -EAGAIN);
+        ck_assert(!list_is_linked(&m[2]->link));
+        ck_assert_uint_eq(srv->used, 2);
+        message_free(m[2]);
+
+        /* full: send waits for room */
+        m[3] = msg_new(XNS_KIND_SCALAR, 3);
+        ck_assert_int_eq(server_submit(srv, m[3], false), 1);
+        ck_assert_int_eq(m[3]->state, MESSAGE_STALLED);
+        m[4] = msg_new(XNS_KIND_BLOCKING_SCALAR, 4);
+        ck_assert_int_eq(server_submit(srv, m[4], false), 1);
+        ck_assert_uint_eq(srv->used, 2);
+        ck_assert_ptr_eq(list_first_entry(&srv->stalled, struct message, link), m[3]);
+        ck_assert_ptr_eq(m[3]->link.next, &m[4]->link);
+
+        bus_stop(&bus, &o, 1);  /* the queued and stalled messages go with the server */
+}
+END_TEST
+
+/* --- receiving ---------------------------------------------------------- */
+
+START_TEST(test_receiver_gets_oldest) {
+        struct bus bus;
+        struct link links[2], *o = &links[0], *c = &links[1];
+        struct server *srv;
+        struct xns_delivery d;
+
+        bus_start(&bus, 4);
+        link_open(&bus, o, NULL);
+        link_open(&bus, c, NULL);
+        srv = server_make(&bus, o);
+        for (uint32_t id = 1; id <= 3; id++)
+                ck_assert_int_eq(server_submit(srv, msg_new(XNS_KIND_SCALAR, id), false), 0);
+        ck_assert_uint_eq(srv->used, 3);
+        expect_quiet(&bus, o);
+
+        server_park_receiver(srv, o->conn, 50);
+        ck_assert_int_eq(o->conn->wait, CONN_IDLE);
+        d = expect_delivery(&bus, o, 50, 1);
+        ck_assert_uint_eq(d.kind, XNS_KIND_SCALAR);
+        ck_assert_uint_eq(d.handle, 0);                 /* a Scalar needs no answer */
+        ck_assert_uint_eq(srv->used, 2);                /* and leaves its slot at once */
+        expect_quiet(&bus, o);                          /* one message per receive */
+
+        server_park_receiver(srv, o->conn, 51);
+        expect_delivery(&bus, o, 51, 2);
+        server_park_receiver(srv, o->conn, 52);
+        expect_delivery(&bus, o, 52, 3);
+        ck_assert_uint_eq(srv->used, 0);
+
+        /* nothing left: the receiver waits, and the next message goes straight to it */
+        server_park_receiver(srv, o->conn, 53);
+        ck_assert_int_eq(o->conn->wait, CONN_WAIT_RECEIVE);
+        ck_assert_ptr_eq(o->conn->wait_server, srv);
+        expect_quiet(&bus, o);
+        ck_assert_int_eq(server_submit(srv, msg_new(XNS_KIND_MOVE, 4), false), 0);
+        d = expect_delivery(&bus, o, 53, 4);
+        ck_assert_uint_eq(d.kind, XNS_KIND_MOVE);
+        ck_assert_uint_eq(d.len, XNS_PAGE_SIZE);
+        ck_assert_uint_eq(srv->used, 0);
+        ck_assert_uint_eq(srv->served, 4);
+        expect_quiet(&bus, c);
+        bus_stop(&bus, links, 2);
+}
+END_TEST
+
+/* Several threads of the server process receive on one SID: the one that
+ * has waited longest gets the next message. */
+START_TEST(test_receiver_pool) {
+        struct bus bus;
+        struct link links[3];
+        struct server *srv;
+
+        bus_start(&bus, 4);
+        link_open(&bus, &links[0], NULL);
+        link_open(&bus, &links[1], &links[0]);
+        link_open(&bus, &links[2], &links[0]);
+        ck_assert_ptr_eq(links[1].conn->peer, links[0].conn->peer);
+        srv = server_make(&bus, &links[0]);
+
+        server_park_receiver(srv, links[2].conn, 72);
+        server_park_receiver(srv, links[0].conn, 70);
+        server_park_receiver(srv, links[1].conn, 71);
+        ck_assert_int_eq(server_submit(srv, msg_new(XNS_KIND_SCALAR, 1), false), 0);
+        ck_assert_int_eq(server_submit(srv, msg_new(XNS_KIND_SCALAR, 2), false), 0);
+        expect_delivery(&bus, &links[2], 72, 1);
+        expect_delivery(&bus, &links[0], 70, 2);
+        expect_quiet(&bus, &links[1]);
+        ck_assert_int_eq(links[1].conn->wait, CONN_WAIT_RECEIVE);
+        bus_stop(&bus, links, 3);
+}
+END_TEST
+
+/* Blocking kinds keep their slot from delivery until answered; the others
+ * free it on delivery. Loop index: the message kind. */
+START_TEST(test_slot_held_until_answered) {
+        const uint32_t kind = (uint32_t)_i;
+        struct bus bus;
+        struct link links[3], *o = &links[0], *c = &links[1], *s = &links[2];
+        struct server *srv;
+        struct message *m, *next;
+        struct xns_delivery d;
+        bool blocks = xns_kind_blocks(kind);
+
+        bus_start(&bus, 1);
+        link_open(&bus, o, NULL);
+        link_open(&bus, c, NULL);
+        link_open(&bus, s, c);
+        srv = server_make(&bus, o);
+
+        m = blocks ? msg_call(kind, 7, c, 9) : msg_new(kind, 7);
+        ck_assert_int_eq(server_submit(srv, m, false), 0);
+        server_park_receiver(srv, o->conn, 20);
+        d = expect_delivery(&bus, o, 20, 7);
+        ck_assert_uint_eq(d.kind, kind);
+        ck_assert_uint_eq(srv->served, 1);
+        if (!blocks) {
+                ck_assert_uint_eq(d.handle, 0);
+                ck_assert_uint_eq(srv->used, 0);
+                next = msg_new(XNS_KIND_SCALAR, 8);
+                ck_assert_int_eq(server_submit(srv, next, true), 0);
+                bus_stop(&bus, links, 3);
+                return;
+        }
+
+        /* delivered, unanswered: the slot stays taken; the handle reaches it */
+        ck_assert_uint_ne(d.handle, 0);
+        ck_assert_uint_eq(srv->used, 1);
+        ck_assert_uint_eq(srv->unanswered, 1);
+        ck_assert_int_eq(m->state, MESSAGE_DELIVERED);
+        ck_assert_ptr_eq(m->holder, o->conn->peer);
+        ck_assert_ptr_eq(peer_envelope_get(o->conn->peer, d.handle, d.gen), m);
+        expect_quiet(&bus, c);                          /* the caller still waits */
+
+        next = msg_new(XNS_KIND_SCALAR, 8);
+        ck_assert_int_eq(server_submit(srv, next, true), -EAGAIN);
+        message_free(next);
+        next = msg_new(XNS_KIND_SCALAR, 8);
+        ck_assert_int_eq(server_submit(srv, next, false), 1);
+        msg_stall_sender(next, s);
+
+        answer(srv, m, 0xabcd);
+        expect_answer(&bus, c, 9, 0xabcd);
+        ck_assert_ptr_null(peer_envelope_get(o->conn->peer, d.handle, d.gen)); /* answered once only */
+        ck_assert_uint_eq(srv->unanswered, 0);
+        ck_assert_uint_eq(srv->used, 1);                /* the stalled Scalar took the slot */
+        ck_assert_int_eq(next->state, MESSAGE_QUEUED);
+        ck_assert_int_eq(s->conn->wait, CONN_IDLE);
+        server_park_receiver(srv, o->conn, 21);
+        expect_delivery(&bus, o, 21, 8);
+        ck_assert_uint_eq(srv->used, 0);
+        bus_stop(&bus, links, 3);
+}
+END_TEST
+
+/* Messages that waited for room enter the queue in the order sent, and
+ * each paused sender's link is read again only when its message got in. */
+START_TEST(test_stalled_in_order) {
+        struct bus bus;
+        struct link links[5], *o = &links[0];
+        struct server *srv;
+        struct message *m[4];
+
+        bus_start(&bus, 1);
+        link_open(&bus, o, NULL);
+        link_open(&bus, &links[1], NULL);
+        for (int i = 2; i < 5; i++)
+                link_open(&bus, &links[i], &links[1]);
+        srv = server_make(&bus, o);
+
+        m[0] = msg_new(XNS_KIND_SCALAR, 0);
+        ck_assert_int_eq(server_submit(srv, m[0], false), 0);
+        for (uint32_t i = 1; i < 4; i++) {
+                m[i] = msg_new(XNS_KIND_SCALAR, i);
+                ck_assert_int_eq(server_submit(srv, m[i], false), 1);
+                msg_stall_sender(m[i], &links[i + 1]);
+                ck_assert(conn_reading_paused(links[i + 1].conn));
+        }
+        flush(&bus);
+
+        server_park_receiver(srv, o->conn, 100);
+        /* id 0 went out, id 1 moved in, its sender resumes; the others wait */
+        ck_assert_int_eq(m[1]->state, MESSAGE_QUEUED);
+        ck_assert_ptr_null(m[1]->sender);
+        ck_assert_int_eq(links[2].conn->wait, CONN_IDLE);
+        ck_assert(!conn_reading_paused(links[2].conn));
+        ck_assert(list_is_linked(&links[2].conn->dirty_link));  /* the loop will look at it */
+        ck_assert_int_eq(m[2]->state, MESSAGE_STALLED);
+        ck_assert(conn_reading_paused(links[3].conn));
+        ck_assert(conn_reading_paused(links[4].conn));
+        expect_delivery(&bus, o, 100, 0);
+
+        /* after id i went out, ids up to i + 1 are in; later senders still wait */
+        for (uint32_t i = 1; i < 4; i++) {
+                server_park_receiver(srv, o->conn, 100 + i);
+                expect_delivery(&bus, o, 100 + i, i);
+                for (uint32_t j = 1; j < 4; j++)
+                        ck_assert_int_eq(conn_reading_paused(links[j + 1].conn), j > i + 1);
+        }
+        ck_assert(list_is_empty(&srv->stalled));
+        ck_assert(list_is_empty(&srv->queue));
+        ck_assert_uint_eq(srv->used, 0);
+        for (int i = 1; i < 5; i++)
+                expect_quiet(&bus, &links[i]);          /* one-way sends get no reply */
+        bus_stop(&bus, links, 5);
+}
+END_TEST
+
+/* Blocking and non-blocking messages share one stall queue and one order;
+ * a blocking one that got in holds its slot again. */
+START_TEST(test_stalled_mixed) {
+        struct bus bus;
+        struct link links[7], *o = &links[0], *c1 = &links[1], *c2 = &links[2], *c3 = &links[3];
+        struct link *s1 = &links[4], *s2 = &links[5], *o2 = &links[6];
+        struct server *srv;
+        struct message *b1, *b2, *x, *y, *z;
+
+        bus_start(&bus, 2);
+        link_open(&bus, o, NULL);
+        link_open(&bus, o2, o);
+        link_open(&bus, c1, NULL);
+        for (int i = 2; i < 6; i++)
+                link_open(&bus, &links[i], c1);
+        srv = server_make(&bus, o);
+
+        b1 = msg_call(XNS_KIND_BLOCKING_SCALAR, 1, c1, 11);
+        b2 = msg_call(XNS_KIND_MUTABLE_BORROW, 2, c2, 12);
+        ck_assert_int_eq(server_submit(srv, b1, false), 0);
+        ck_assert_int_eq(server_submit(srv, b2, false), 0);
+        server_park_receiver(srv, o->conn, 201);
+        server_park_receiver(srv, o2->conn, 202);
+        expect_delivery(&bus, o, 201, 1);
+        expect_delivery(&bus, o2, 202, 2);
+        ck_assert_uint_eq(srv->used, 2);
+
+        x = msg_new(XNS_KIND_SCALAR, 3);
+        y = msg_call(XNS_KIND_BLOCKING_SCALAR, 4, c3, 14);
+        z = msg_new(XNS_KIND_MOVE, 5);
+        ck_assert_int_eq(server_submit(srv, x, false), 1);
+        msg_stall_sender(x, s1);
+        ck_assert_int_eq(server_submit(srv, y, false), 1);
+        ck_assert_int_eq(server_submit(srv, z, false), 1);
+        msg_stall_sender(z, s2);
+
+        answer(srv, b2, 2);                             /* answered out of order */
+        expect_answer(&bus, c2, 12, 2);
+        ck_assert_int_eq(x->state, MESSAGE_QUEUED);
+        ck_assert_int_eq(y->state, MESSAGE_STALLED);
+        server_park_receiver(srv, o->conn, 203);
+        expect_delivery(&bus, o, 203, 3);               /* x; its slot frees, y moves in */
+        ck_assert_int_eq(y->state, MESSAGE_QUEUED);
+        server_park_receiver(srv, o->conn, 204);
+        expect_delivery(&bus, o, 204, 4);               /* y, holding its slot */
+        ck_assert_int_eq(y->state, MESSAGE_DELIVERED);
+        ck_assert_int_eq(z->state, MESSAGE_STALLED);
+        ck_assert(conn_reading_paused(s2->conn));
+        server_park_receiver(srv, o->conn, 205);
+        expect_quiet(&bus, o);
+
+        answer(srv, b1, 1);
+        expect_answer(&bus, c1, 11, 1);
+        expect_delivery(&bus, o, 205, 5);               /* z went straight to the waiting receiver */
+        ck_assert(!conn_reading_paused(s2->conn));
+        answer(srv, y, 4);
+        expect_answer(&bus, c3, 14, 4);
+        ck_assert_uint_eq(srv->used, 0);
+        bus_stop(&bus, links, 7);
+}
+END_TEST
+
+/* --- a server going away ------------------------------------------------ */
+
+START_TEST(test_fail_all_wakes_callers) {
+        struct bus bus;
+        struct link links[5], *o = &links[0], *c1 = &links[1], *c2 = &links[2], *c3 = &links[3], *s1 = &links[4];
+        struct server *srv;
+        struct message *x;
+        struct xns_sid sid;
+        int fds_before;
+
+        bus_start(&bus, 2);
+        link_open(&bus, o, NULL);
+        link_open(&bus, c1, NULL);
+        for (int i = 2; i < 5; i++)
+                link_open(&bus, &links[i], c1);
+        srv = server_make(&bus, o);
+        sid = srv->sid;
+
+        fds_before = count_open_fds();
+        ck_assert_int_eq(server_submit(srv, msg_call(XNS_KIND_BLOCKING_SCALAR, 1, c1, 11), false), 0);
+        ck_assert_int_eq(server_submit(srv, msg_call(XNS_KIND_BORROW, 2, c2, 12), false), 0);
+        x = msg_new(XNS_KIND_MOVE, 3);
+        ck_assert_int_eq(server_submit(srv, x, false), 1);
+        msg_stall_sender(x, s1);
+        ck_assert_int_eq(server_submit(srv, msg_call(XNS_KIND_MUTABLE_BORROW, 4, c3, 13), false), 1);
+        flush(&bus);
+
+        server_fail_all(srv, XOUS_ERR_SERVER_NOT_FOUND);
+        ck_assert(list_is_empty(&srv->queue));
+        ck_assert(list_is_empty(&srv->stalled));
+        ck_assert_uint_eq(srv->used, 0);
+        ck_assert(list_is_linked(&s1->conn->dirty_link));       /* the paused sender is read again */
+        ck_assert(!conn_reading_paused(s1->conn));
+        ck_assert_int_eq(count_open_fds(), fds_before);         /* lent and moved memory let go */
+
+        expect_error(&bus, c1, 11, XOUS_ERR_SERVER_NOT_FOUND);
+        expect_error(&bus, c2, 12, XOUS_ERR_SERVER_NOT_FOUND);
+        expect_error(&bus, c3, 13, XOUS_ERR_SERVER_NOT_FOUND);
+        for (int i = 1; i < 5; i++) {
+                ck_assert_int_eq(links[i].conn->wait, CONN_IDLE);
+                expect_quiet(&bus, &links[i]);                  /* exactly one answer each */
+        }
+
+        bus_server_destroy(&bus, srv, XOUS_ERR_SERVER_NOT_FOUND);
+        ck_assert_ptr_null(bus_server_find(&bus, &sid));
+        ck_assert_uint_eq(bus.n_servers, 0);
+        expect_quiet(&bus, o);
+        bus_stop(&bus, links, 5);
+}
+END_TEST
+
+/* Waiting receivers wake with the error too; a message already delivered
+ * stays with its holder, still answerable. */
+START_TEST(test_fail_all_wakes_receivers) {
+        struct bus bus;
+        struct link links[4], *o1 = &links[0], *o2 = &links[1], *o3 = &links[2], *c = &links[3];
+        struct server *srv;
+        struct message *b;
+        struct xns_delivery d;
+
+        bus_start(&bus, 2);
+        link_open(&bus, o1, NULL);
+        link_open(&bus, o2, o1);
+        link_open(&bus, o3, o1);
+        link_open(&bus, c, NULL);
+        srv = server_make(&bus, o1);
+
+        b = msg_call(XNS_KIND_BLOCKING_SCALAR, 1, c, 5);
+        ck_assert_int_eq(server_submit(srv, b, false), 0);
+        server_park_receiver(srv, o3->conn, 30);
+        d = expect_delivery(&bus, o3, 30, 1);
+        server_park_receiver(srv, o1->conn, 31);
+        server_park_receiver(srv, o2->conn, 32);
+
+        server_fail_all(srv, XOUS_ERR_SERVER_NOT_FOUND);
+        ck_assert(list_is_empty(&srv->receivers));
+        expect_error(&bus, o1, 31, XOUS_ERR_SERVER_NOT_FOUND);
+        expect_error(&bus, o2, 32, XOUS_ERR_SERVER_NOT_FOUND);
+        ck_assert_int_eq(o1->conn->wait, CONN_IDLE);
+        ck_assert_ptr_null(o1->conn->wait_server);
+
+        ck_assert_uint_eq(srv->unanswered, 1);
+        ck_assert_uint_eq(srv->used, 1);
+        ck_assert_ptr_eq(peer_envelope_get(o1->conn->peer, d.handle, d.gen), b);
+        expect_quiet(&bus, c);
+        answer(srv, b, 77);
+        expect_answer(&bus, c, 5, 77);
+        ck_assert_uint_eq(srv->used, 0);
+        bus_stop(&bus, links, 4);
+}
+END_TEST
+
+/* The last link of a process going away releases its servers: names and
+ * SIDs are forgotten and every caller waiting on them wakes with
+ * SERVER_NOT_FOUND, whether its message was queued or already received. */
+START_TEST(test_disconnect_releases_servers) {
+        struct bus bus;
+        struct link links[5], *p1 = &links[0], *p2 = &links[1], *c1 = &links[2], *c2 = &links[3], *c3 = &links[4];
+        struct server *named, *anon;
+        struct name *name;
+        struct xns_sid named_sid, anon_sid;
+        struct message *queued, *received;
+
+        bus_start(&bus, 4);
+        link_open(&bus, p1, NULL);
+        link_open(&bus, p2, p1);
+        link_open(&bus, c1, NULL);
+        link_open(&bus, c2, c1);
+        link_open(&bus, c3, c1);
+        named = server_make(&bus, p1);
+        anon = server_make(&bus, p2);
+        named_sid = named->sid;
+        anon_sid = anon->sid;
+        ck_assert_int_eq(name_registry_add(&bus.names, "svc", 0, named, &name), 0);
+        named->name = name;
+
+        received = msg_call(XNS_KIND_BLOCKING_SCALAR, 1, c2, 22);
+        ck_assert_int_eq(server_submit(named, received, false), 0);
+        server_park_receiver(named, p2->conn, 40);
+        expect_delivery(&bus, p2, 40, 1);
+        queued = msg_call(XNS_KIND_BORROW, 2, c1, 21);
+        ck_assert_int_eq(server_submit(named, queued, false), 0);
+        server_park_receiver(anon, p1->conn, 41);
+
+        /* one link of the server process goes: nothing else changes */
+        bus_conn_disconnect(p1->conn);
+        ck_assert(p1->conn->dead);
+        ck_assert_ptr_eq(bus_server_find(&bus, &named_sid), named);
+        ck_assert_ptr_eq(bus_server_find(&bus, &anon_sid), anon);
+        ck_assert(list_is_empty(&anon->receivers));     /* a dead link receives nothing */
+        ck_assert_int_eq(server_submit(anon, msg_new(XNS_KIND_SCALAR, 3), false), 0);
+        ck_assert_uint_eq(anon->used, 1);
+        free_dead(&bus);
+        expect_quiet(&bus, c1);
+        expect_quiet(&bus, c2);
+
+        /* the last one goes: the process is released */
+        bus_conn_disconnect(p2->conn);
+        ck_assert_ptr_null(bus_server_find(&bus, &named_sid));
+        ck_assert_ptr_null(bus_server_find(&bus, &anon_sid));
+        ck_assert_ptr_null(name_registry_find(&bus.names, "svc"));
+        ck_assert_uint_eq(bus.n_servers, 0);
+        ck_assert_ptr_eq(list_first_entry(&bus.peers, struct peer, bus_link), c1->conn->peer);
+        ck_assert_ptr_eq(bus.peers.next->next, &bus.peers);
+        expect_error(&bus, c1, 21, XOUS_ERR_SERVER_NOT_FOUND);
+        expect_error(&bus, c2, 22, XOUS_ERR_SERVER_NOT_FOUND);
+        expect_quiet(&bus, c3);
+        ck_assert_int_eq(c1->conn->wait, CONN_IDLE);
+        ck_assert_int_eq(c2->conn->wait, CONN_IDLE);
+
+        /* the name is free for someone else */
+        ck_assert_int_eq(name_registry_add(&bus.names, "svc", 0, NULL, &name), 0);
+        name_registry_remove(&bus.names, name);
+        free_dead(&bus);
+        bus_stop(&bus, links, 5);
+}
+END_TEST
+
+/* A caller process that dies leaves its messages behind: the server still
+ * receives and answers them, and the answer goes nowhere. A paused
+ * sender's message likewise still gets in when room frees. */
+START_TEST(test_dying_caller) {
+        struct bus bus;
+        struct link links[4], *o = &links[0], *c = &links[1], *c2 = &links[2], *s = &links[3];
+        struct server *srv;
+        struct message *queued, *received, *stalled;
+        struct xns_delivery d;
+
+        bus_start(&bus, 2);
+        link_open(&bus, o, NULL);
+        link_open(&bus, c, NULL);
+        link_open(&bus, c2, c);
+        link_open(&bus, s, c);
+        srv = server_make(&bus, o);
+
+        received = msg_call(XNS_KIND_MUTABLE_BORROW, 1, c, 11);
+        ck_assert_int_eq(server_submit(srv, received, false), 0);
+        server_park_receiver(srv, o->conn, 60);
+        d = expect_delivery(&bus, o, 60, 1);
+        queued = msg_call(XNS_KIND_BLOCKING_SCALAR, 2, c2, 12); /* another thread's call */
+        ck_assert_int_eq(server_submit(srv, queued, false), 0);
+        stalled = msg_new(XNS_KIND_SCALAR, 3);
+        ck_assert_int_eq(server_submit(srv, stalled, false), 1);
+        msg_stall_sender(stalled, s);
+
+        bus_conn_disconnect(c->conn);
+        bus_conn_disconnect(c2->conn);
+        bus_conn_disconnect(s->conn);
+        free_dead(&bus);                                /* nothing may point at them now */
+        ck_assert_ptr_null(received->caller);
+        ck_assert_ptr_null(queued->caller);
+        ck_assert_ptr_null(stalled->sender);
+        ck_assert_int_eq(queued->state, MESSAGE_QUEUED);
+        ck_assert_uint_eq(srv->used, 2);
+
+        ck_assert_ptr_eq(peer_envelope_get(o->conn->peer, d.handle, d.gen), received);
+        answer(srv, received, 1);                       /* frees a slot: the stalled one gets in */
+        ck_assert_int_eq(stalled->state, MESSAGE_QUEUED);
+        server_park_receiver(srv, o->conn, 61);
+        d = expect_delivery(&bus, o, 61, 2);
+        ck_assert_ptr_eq(peer_envelope_get(o->conn->peer, d.handle, d.gen), queued);
+        answer(srv, queued, 2);
+        server_park_receiver(srv, o->conn, 62);
+        expect_delivery(&bus, o, 62, 3);
+        ck_assert_uint_eq(srv->used, 0);
+        bus_stop(&bus, links, 4);
+}
+END_TEST
+
+/* A further link joins a process only with that process's token, from the
+ * same pid and uid. */
+START_TEST(test_attach_token) {
+        struct bus bus;
+        struct link links[2];
+        struct conn *stranger;
+        uint8_t forged[XNS_TOKEN_LEN];
+        int sv[2];
+
+        bus_start(&bus, 4);
+        link_open(&bus, &links[0], NULL);
+        link_open(&bus, &links[1], &links[0]);
+        ck_assert_ptr_eq(links[1].conn->peer, links[0].conn->peer);
+
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        ck_assert_int_eq(conn_new(&stranger, &bus, &bus.dirty, sv[0]), 0);
+        bus_conn_add(&bus, stranger);
+        memcpy(forged, links[0].conn->peer->token, XNS_TOKEN_LEN);
+        forged[0] ^= 1;
+        ck_assert_int_eq(bus_peer_attach(&bus, stranger, forged), -EACCES);
+        stranger->pid = getpid() + 1;                   /* another process with a stolen token */
+        ck_assert_int_eq(bus_peer_attach(&bus, stranger, links[0].conn->peer->token), -EACCES);
+        ck_assert_ptr_null(stranger->peer);
+        bus_conn_disconnect(stranger);
+        close(sv[1]);
+        bus_stop(&bus, links, 2);
+}
+END_TEST
+
+static Suite *server_suite(void) {
+        Suite *s = suite_create("server");
+        TCase *tc;
+
+        tc = tcase_create("queue");
+        tcase_add_test(tc, test_submit_room_and_full);
+        tcase_add_test(tc, test_receiver_gets_oldest);
+        tcase_add_test(tc, test_receiver_pool);
+        tcase_add_loop_test(tc, test_slot_held_until_answered, 0, _XNS_KIND_MAX);
+        tcase_add_test(tc, test_stalled_in_order);
+        tcase_add_test(tc, test_stalled_mixed);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("teardown");
+        tcase_add_test(tc, test_fail_all_wakes_callers);
+        tcase_add_test(tc, test_fail_all_wakes_receivers);
+        tcase_add_test(tc, test_disconnect_releases_servers);
+        tcase_add_test(tc, test_dying_caller);
+        tcase_add_test(tc, test_attach_token);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(server_suite());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
