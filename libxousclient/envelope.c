@@ -169,7 +169,7 @@ static int forward_as_send(xous_envelope_t *env, xous_cid_t cid, uint32_t id) {
                 },
         };
 
-        return send_post(&req, env->fd);
+        return send_nonblocking(&req, env->fd);
 }
 
 /*

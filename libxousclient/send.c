@@ -25,14 +25,23 @@ static void send_set_buf(struct xns_request *req, const xous_buf_t *buf, uint32_
 }
 
 /*
- * send_post() - a message that gets no reply (Scalar, Move, and the
- * forwards that are fresh sends). The daemon cannot answer these, so a CID
- * this process was never granted fails here.
+ * send_nonblocking() - a Scalar or a Move (also the forwards that are fresh
+ * sends). The daemon answers once the message is queued, so a full queue
+ * makes this wait for room (try_: SERVER_QUEUE_FULL instead). A CID this
+ * process was never granted fails without a round trip, but only once the
+ * daemon is known to be there: without one every call is UNAVAILABLE.
  */
-int send_post(struct xns_request *req, int fd) {
+int send_nonblocking(struct xns_request *req, int fd) {
+        struct xns_reply reply;
+        struct link *l;
+        int r;
+
+        r = session_link(&l);
+        if (r != 0)
+                return r;
         if (!session_has_cid(req->send.cid))
                 return XOUS_ERR_SERVER_NOT_FOUND;
-        return xns_post(req, fd);
+        return session_call(l, req, fd, &reply, NULL);
 }
 
 static bool buf_usable(const xous_buf_t *buf) {
@@ -44,17 +53,16 @@ _public_ xous_error_t xous_send_scalar(xous_cid_t cid, uint32_t id, uint32_t a1,
         struct xns_request req = send_request(cid, XOUS_MSG_SCALAR, id);
 
         send_set_args(&req, a1, a2, a3, a4);
-        return xous_error_from_result(send_post(&req, -1));
+        return xous_error_from_result(send_nonblocking(&req, -1));
 }
 
 /* xous_try_send_scalar() - as above, but SERVER_QUEUE_FULL instead of waiting for room. */
 _public_ xous_error_t xous_try_send_scalar(xous_cid_t cid, uint32_t id, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t a4) {
         struct xns_request req = send_request(cid, XOUS_MSG_SCALAR, id);
-        struct xns_reply reply;
 
         send_set_args(&req, a1, a2, a3, a4);
         req.send.try_ = true;
-        return xous_error_from_result(xns_call(&req, -1, &reply, NULL));
+        return xous_error_from_result(send_nonblocking(&req, -1));
 }
 
 /* xous_blocking_scalar() - four words, waiting for 1, 2 or 5 words back. */
@@ -85,7 +93,7 @@ _public_ xous_error_t xous_send(xous_cid_t cid, uint32_t id, xous_buf_t *buf, ui
         if (!buf_usable(buf))
                 return XOUS_ERR_INVALID_ARGUMENT;
         send_set_buf(&req, buf, offset, valid);
-        r = send_post(&req, buf->fd);
+        r = send_nonblocking(&req, buf->fd);
         if (r == 0)
                 xous_buf_free(buf);
         return xous_error_from_result(r);

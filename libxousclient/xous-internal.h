@@ -86,4 +86,5 @@ void envelope_unmap(xous_envelope_t *env);
 bool envelope_build_return(const xous_envelope_t *env, struct xns_return *ret);
 xous_envelope_t *envelope_free(xous_envelope_t *env);
 
-int send_post(struct xns_request *req, int fd);
+/* Sending (send.c). */
+int send_nonblocking(struct xns_request *req, int fd);

@@ -60,13 +60,15 @@ static const char *const error_names[] = {
 };
 
 const char *harness_errname(xous_error_t e) {
-        static __thread char buf[32];
+        static __thread char bufs[4][40];
+        static __thread unsigned next;
+        char *buf = bufs[next++ % 4];
 
         if ((unsigned)e < sizeof(error_names) / sizeof(error_names[0])) {
-                snprintf(buf, sizeof(buf), "%s (%u)", error_names[e], (unsigned)e);
+                snprintf(buf, sizeof(bufs[0]), "%s (%u)", error_names[e], (unsigned)e);
                 return buf;
         }
-        snprintf(buf, sizeof(buf), "unknown error %u", (unsigned)e);
+        snprintf(buf, sizeof(bufs[0]), "unknown error %u", (unsigned)e);
         return buf;
 }
 
@@ -264,6 +266,13 @@ void harness_daemon_stop(void) {
         if (daemon_.pid > 0) {
                 int r = waitpid(daemon_.pid, &status, WNOHANG);
 
+                if (r > 0) {
+                        char why[96];
+
+                        /* Expected only in the tests that kill it. */
+                        describe_status(why, sizeof(why), status);
+                        fprintf(stderr, "harness: xnsd had %s before teardown\n", why);
+                }
                 if (r == 0) {
                         kill(daemon_.pid, SIGTERM);
                         r = wait_child(daemon_.pid, &status, 2000);
@@ -722,4 +731,34 @@ void echo_stop(struct proc *p, xous_cid_t cid) {
 
         EXPECT_OK(xous_blocking_scalar(cid, ECHO_QUIT, 0, 0, 0, 0, &reply));
         proc_wait_exit(p, 0);
+}
+
+unsigned long long proc_wakeups(pid_t pid) {
+        char path[64];
+        unsigned long long total = 0;
+        struct dirent *de;
+        DIR *d;
+
+        snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+        d = opendir(path);
+        EXPECT_MSG(d, "%s: %s", path, strerror(errno));
+        while ((de = readdir(d))) {
+                char file[400], line[128];
+                unsigned long long n;
+                FILE *f;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(file, sizeof(file), "%s/%s/status", path, de->d_name);
+                f = fopen(file, "re");
+                if (!f)
+                        continue;       /* the thread just ended */
+                while (fgets(line, sizeof(line), f))
+                        if (sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1 ||
+                            sscanf(line, "nonvoluntary_ctxt_switches: %llu", &n) == 1)
+                                total += n;
+                fclose(f);
+        }
+        closedir(d);
+        return total;
 }

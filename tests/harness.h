@@ -125,3 +125,6 @@ void echo_serve(xous_sid_t sid);
 void echo_server(void *name);
 /* Sends ECHO_QUIT on cid and expects the server process p to exit 0. */
 void echo_stop(struct proc *p, xous_cid_t cid);
+/* Context switches (voluntary + not) of all threads of a process: how many
+ * times it was scheduled out, so about how many times it woke up. */
+unsigned long long proc_wakeups(pid_t pid);

@@ -261,9 +261,8 @@ static void expect_all_unavailable(void) {
         ck_assert_ptr_null(env);
         ck_assert_int_eq(xous_try_receive_message(sid, &env), XOUS_ERR_UNAVAILABLE);
         ck_assert_int_eq(xous_reply_and_receive_next(sid, &env), XOUS_ERR_UNAVAILABLE);
-        /* Fire-and-forget to a CID never granted: refused before any I/O. */
-        ck_assert_int_eq(xous_send_scalar(2, 1, 0, 0, 0, 0), XOUS_ERR_SERVER_NOT_FOUND);
-        ck_assert_int_eq(xous_send(2, 1, buf, 0, 0), XOUS_ERR_SERVER_NOT_FOUND);
+        ck_assert_int_eq(xous_send_scalar(2, 1, 0, 0, 0, 0), XOUS_ERR_UNAVAILABLE);
+        ck_assert_int_eq(xous_send(2, 1, buf, 0, 0), XOUS_ERR_UNAVAILABLE);
         ck_assert_ptr_nonnull(xous_buf_data(buf));
 }
 
@@ -657,6 +656,8 @@ static void client_send_kinds(void *arg) {
         ck_assert_uint_eq(valid, 200);
         ck_assert_mem_eq(xous_buf_data(shared_buf), "written by server", 17);
         ck_assert_int_eq(xous_lend(5, 15, shared_buf, 0, 0), XOUS_ERR_SERVER_NOT_FOUND);
+        ck_assert_int_eq(xous_send(5, 16, shared_buf, 5, 6), XOUS_ERR_SERVER_QUEUE_FULL);
+        ck_assert_ptr_nonnull(xous_buf_data(shared_buf));
         ck_assert_int_eq(xous_send(5, 16, shared_buf, 5, 6), XOUS_OK);
         shared_buf = NULL;
         ck_assert_int_eq(xous_disconnect(5), XOUS_OK);
@@ -677,13 +678,14 @@ START_TEST(test_send_kinds) {
         fake_grant_cid(conn, 5);
 
         fake_expect(conn, XNS_OP_SEND, &req);
-        ck_assert_uint_eq(req.seq, 0);
+        ck_assert_uint_ne(req.seq, 0);
         ck_assert_uint_eq(req.send.cid, 5);
         ck_assert_uint_eq(req.send.kind, XNS_KIND_SCALAR);
         ck_assert_uint_eq(req.send.id, 10);
         ck_assert_uint_eq(req.send.a[0], 1);
         ck_assert_uint_eq(req.send.a[3], 4);
         ck_assert(!req.send.try_);
+        fake_answer(conn, req.seq, XOUS_OK);
 
         fake_expect(conn, XNS_OP_SEND, &req);
         ck_assert_uint_ne(req.seq, 0);
@@ -722,12 +724,15 @@ START_TEST(test_send_kinds) {
         fake_answer(conn, req.seq, XOUS_ERR_SERVER_NOT_FOUND);
 
         fake_recv(conn, &req, &fd);
-        ck_assert_uint_eq(req.seq, 0);
         ck_assert_uint_eq(req.send.kind, XNS_KIND_MOVE);
         ck_assert_uint_eq(req.send.len, 2 * PAGE);
         ck_assert_uint_eq(req.send.offset, 5);
         ck_assert_int_eq(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDWR);
         close(fd);
+        fake_answer(conn, req.seq, XOUS_ERR_SERVER_QUEUE_FULL);  /* refused: still the caller's */
+        fake_recv(conn, &req, &fd);
+        close(fd);
+        fake_answer(conn, req.seq, XOUS_OK);
 
         fake_expect(conn, XNS_OP_DISCONNECT, &req);
         ck_assert_uint_eq(req.cid, 5);
@@ -942,8 +947,8 @@ static void client_connect_then_lose_daemon(void *arg) {
 
         ck_assert_int_eq(xous_connect(test_sid, &cid), XOUS_OK);
         ck_assert_int_eq(xous_blocking_scalar(cid, 1, 0, 0, 0, 0, &reply), XOUS_ERR_UNAVAILABLE);
+        wait_gate();                                    /* a new daemon listens */
         ck_assert_int_eq(xous_send_scalar(cid, 1, 0, 0, 0, 0), XOUS_ERR_SERVER_NOT_FOUND);
-        wait_gate();
         ck_assert_int_eq(xous_trusted_init_done(&done), XOUS_OK);
 }
 
@@ -973,7 +978,7 @@ static void client_send_to_dead_daemon(void *arg) {
         ck_assert_int_eq(xous_connect(test_sid, &cid), XOUS_OK);
         wait_gate();
         ck_assert_int_eq(xous_send_scalar(cid, 1, 0, 0, 0, 0), XOUS_ERR_UNAVAILABLE);
-        ck_assert_int_eq(xous_send_scalar(cid, 1, 0, 0, 0, 0), XOUS_ERR_SERVER_NOT_FOUND);
+        ck_assert_int_eq(xous_send_scalar(cid, 1, 0, 0, 0, 0), XOUS_ERR_UNAVAILABLE);
 }
 
 /* Writing to a dead daemon is an error, not SIGPIPE (left at its default here). */
@@ -985,7 +990,9 @@ START_TEST(test_send_to_dead_daemon_no_sigpipe) {
         client_start(&c, client_send_to_dead_daemon, NULL);
         conn = fake_hello(false);
         fake_grant_cid(conn, 5);
-        fake_restart(&conn, 1);
+        close(conn);                                    /* the daemon dies for good */
+        close(fake.listen_fd);
+        fake.listen_fd = -1;
         open_gate();
         client_join(&c);
 }
@@ -1017,6 +1024,10 @@ END_TEST
 
 static void client_connect(void *arg) {
         ck_assert_int_eq(xous_connect(test_sid, (xous_cid_t *)arg), XOUS_OK);
+}
+
+static void client_send_scalar_5(void *arg) {
+        ck_assert_int_eq(xous_send_scalar(5, 2, 0, 0, 0, 0), XOUS_OK);
 }
 
 /* The forked child: no CIDs, its own session, and nothing sent for the parent's envelope. */
@@ -1065,8 +1076,10 @@ START_TEST(test_fork_child_has_own_session) {
         ck_assert(!readable(conn, 100));
 
         /* The parent still owns the envelope and its CID. */
-        ck_assert_int_eq(xous_send_scalar(5, 2, 0, 0, 0, 0), XOUS_OK);
+        client_start(&c, client_send_scalar_5, NULL);
         fake_expect(conn, XNS_OP_SEND, &req);
+        fake_answer(conn, req.seq, XOUS_OK);
+        client_join(&c);
         xous_envelope_drop(envs[0]);
         fake_expect(conn, XNS_OP_RETURN, &req);
         ck_assert_uint_eq(req.ret.handle, 11);
@@ -1083,6 +1096,12 @@ static void client_forward(void *arg) {
         ck_assert_ptr_null(xous_envelope_buf(env));
         ck_assert_int_eq(xous_forward(env, 6, 99), XOUS_ERR_DOUBLE_FREE);
         xous_envelope_drop(env);
+}
+
+static void client_forward_scalar(void *arg) {
+        ck_assert_int_eq(xous_forward(envs[0], 6, 77), XOUS_OK);
+        ck_assert_int_eq(xous_forward(envs[0], 6, 77), XOUS_ERR_DOUBLE_FREE);
+        xous_envelope_drop(envs[0]);
 }
 
 START_TEST(test_forward) {
@@ -1123,14 +1142,15 @@ START_TEST(test_forward) {
         fake_expect(conn, XNS_OP_RECEIVE, &req);
         fake_deliver(conn, req.seq, (struct xns_delivery){ .kind = XNS_KIND_SCALAR, .id = 1, .a = { 5, 6, 7, 8 } }, -1);
         client_join(&c);
-        ck_assert_int_eq(xous_forward(envs[0], 6, 77), XOUS_OK);
+        client_start(&c, client_forward_scalar, NULL);
         fake_expect(conn, XNS_OP_SEND, &req);
-        ck_assert_uint_eq(req.seq, 0);
         ck_assert_uint_eq(req.send.cid, 6);
         ck_assert_uint_eq(req.send.kind, XNS_KIND_SCALAR);
         ck_assert_uint_eq(req.send.id, 77);
         ck_assert_uint_eq(req.send.a[3], 8);
-        xous_envelope_drop(envs[0]);
+        fake_answer(conn, req.seq, XOUS_OK);
+        client_join(&c);
+        ck_assert(!readable(conn, 100));
         close(conn);
 }
 END_TEST

@@ -366,6 +366,26 @@ START_TEST(unregister_frees_name) {
 }
 END_TEST
 
+/* Answers blocking scalars with a1 + 1 and reports every scalar's a1. */
+static void reporting_server(void *arg) {
+        xous_sid_t sid;
+
+        EXPECT_OK(xous_register_name(arg, 0, &sid));
+        parent_send_sid(sid);
+        for (;;) {
+                XOUS_ENVELOPE_AUTO xous_envelope_t *env = NULL;
+
+                EXPECT_OK(xous_receive_message(sid, &env));
+                if (xous_envelope_kind(env) == XOUS_MSG_SCALAR) {
+                        parent_send_u32(xous_envelope_args(env)[0]);
+                        continue;
+                }
+                EXPECT_OK(xous_return_scalar(env, xous_envelope_args(env)[0] + 1));
+                if (xous_envelope_id(env) == ECHO_QUIT)
+                        return;
+        }
+}
+
 /* A CID to an unregistered server stays dead: it does not follow the name
  * to the next server registered under it. */
 START_TEST(unregister_kills_old_cids) {
@@ -378,13 +398,37 @@ START_TEST(unregister_kills_old_cids) {
         EXPECT_OK(xous_request_connection("names.reuse", &old_cid));
         proc_send_u32(&first, 1);
         proc_recv_u32(&first);
-        proc_start(&second, "second", echo_server, "names.reuse");
+        proc_start(&second, "second", reporting_server, "names.reuse");
         proc_recv_sid(&second);
         EXPECT_ERR(xous_blocking_scalar(old_cid, 1, 1, 0, 0, 0, &reply), XOUS_ERR_SERVER_NOT_FOUND);
-        EXPECT_ERR(xous_send_scalar(old_cid, 1, 1, 0, 0, 0), XOUS_ERR_SERVER_NOT_FOUND);
+        xous_send_scalar(old_cid, 1, 0xdead, 0, 0, 0);
         cid = connect_name("names.reuse");
         expect_echo(cid, 8);
+        EXPECT_OK(xous_send_scalar(cid, 1, 2, 0, 0, 0));
+        EXPECT_MSG(proc_recv_u32(&second) == 2, "a scalar sent on the dead CID reached the new server");
         echo_stop(&second, cid);
+        proc_send_u32(&first, 1);
+        proc_wait_exit(&first, 0);
+}
+END_TEST
+
+/* Every send on a CID whose server is gone says so, as in Xous, the
+ * non-synchronizing ones included. */
+START_TEST(send_to_dead_server_fails) {
+        struct proc first;
+        xous_buf_t *buf = xous_buf_new(PAGE);
+        xous_cid_t cid;
+
+        EXPECT(buf);
+        proc_start(&first, "first", register_unregister, NULL);
+        proc_recv_sid(&first);
+        EXPECT_OK(xous_request_connection("names.reuse", &cid));
+        proc_send_u32(&first, 1);
+        proc_recv_u32(&first);
+        EXPECT_ERR(xous_try_send_scalar(cid, 1, 1, 0, 0, 0), XOUS_ERR_SERVER_NOT_FOUND);
+        EXPECT_ERR(xous_send_scalar(cid, 1, 1, 0, 0, 0), XOUS_ERR_SERVER_NOT_FOUND);
+        EXPECT_ERR(xous_send(cid, 1, buf, 0, 0), XOUS_ERR_SERVER_NOT_FOUND);
+        xous_buf_free(buf);     /* still ours after the error */
         proc_send_u32(&first, 1);
         proc_wait_exit(&first, 0);
 }
@@ -455,6 +499,7 @@ int main(void) {
         HARNESS_ADD(s, blocking_waits_for_registration);
         HARNESS_ADD(s, unregister_frees_name);
         HARNESS_ADD(s, unregister_kills_old_cids);
+        HARNESS_ADD(s, send_to_dead_server_fails);
         HARNESS_ADD(s, connect_twice_same_cid);
         HARNESS_ADD(s, connect_by_name_and_sid_same_cid);
         HARNESS_ADD(s, try_connect_random_sid);

@@ -167,10 +167,15 @@ static struct message *msg_call(uint32_t kind, uint32_t id, const struct link *c
 }
 
 /* A stalled non-blocking send pauses its sender's link (as route_send does). */
+#define STALL_SEQ 900
+
+/* A non-blocking send found the queue full: its sender waits (as route_send
+ * parks it) for the answer that comes when the message gets in. */
 static void msg_stall_sender(struct message *m, const struct link *sender) {
         ck_assert_int_eq(m->state, MESSAGE_STALLED);
         m->sender = sender->conn;
         sender->conn->wait = CONN_STALLED;
+        sender->conn->wait_seq = STALL_SEQ;
         sender->conn->wait_msg = m;
 }
 
@@ -403,7 +408,7 @@ START_TEST(test_slot_held_until_answered) {
 END_TEST
 
 /* Messages that waited for room enter the queue in the order sent, and
- * each paused sender's link is read again only when its message got in. */
+ * each waiting sender is answered only when its message got in. */
 START_TEST(test_stalled_in_order) {
         struct bus bus;
         struct link links[5], *o = &links[0];
@@ -423,7 +428,7 @@ START_TEST(test_stalled_in_order) {
                 m[i] = msg_new(XNS_KIND_SCALAR, i);
                 ck_assert_int_eq(server_submit(srv, m[i], false), 1);
                 msg_stall_sender(m[i], &links[i + 1]);
-                ck_assert(conn_reading_paused(links[i + 1].conn));
+                        ck_assert_int_eq(links[i + 1].conn->wait, CONN_STALLED);
         }
         flush(&bus);
 
@@ -432,11 +437,10 @@ START_TEST(test_stalled_in_order) {
         ck_assert_int_eq(m[1]->state, MESSAGE_QUEUED);
         ck_assert_ptr_null(m[1]->sender);
         ck_assert_int_eq(links[2].conn->wait, CONN_IDLE);
-        ck_assert(!conn_reading_paused(links[2].conn));
-        ck_assert(list_is_linked(&links[2].conn->dirty_link));  /* the loop will look at it */
+        ck_assert(list_is_linked(&links[2].conn->dirty_link));  /* its answer is queued */
         ck_assert_int_eq(m[2]->state, MESSAGE_STALLED);
-        ck_assert(conn_reading_paused(links[3].conn));
-        ck_assert(conn_reading_paused(links[4].conn));
+        ck_assert_int_eq(links[3].conn->wait, CONN_STALLED);
+        ck_assert_int_eq(links[4].conn->wait, CONN_STALLED);
         expect_delivery(&bus, o, 100, 0);
 
         /* after id i went out, ids up to i + 1 are in; later senders still wait */
@@ -444,13 +448,16 @@ START_TEST(test_stalled_in_order) {
                 server_park_receiver(srv, o->conn, 100 + i);
                 expect_delivery(&bus, o, 100 + i, i);
                 for (uint32_t j = 1; j < 4; j++)
-                        ck_assert_int_eq(conn_reading_paused(links[j + 1].conn), j > i + 1);
+                        ck_assert_int_eq(links[j + 1].conn->wait == CONN_STALLED, j > i + 1);
         }
         ck_assert(list_is_empty(&srv->stalled));
         ck_assert(list_is_empty(&srv->queue));
         ck_assert_uint_eq(srv->used, 0);
-        for (int i = 1; i < 5; i++)
-                expect_quiet(&bus, &links[i]);          /* one-way sends get no reply */
+        expect_quiet(&bus, &links[1]);                  /* queued at once: route answers that */
+        for (int i = 2; i < 5; i++) {
+                expect_error(&bus, &links[i], STALL_SEQ, XOUS_OK);      /* in, once room came */
+                expect_quiet(&bus, &links[i]);
+        }
         bus_stop(&bus, links, 5);
 }
 END_TEST
@@ -493,6 +500,7 @@ START_TEST(test_stalled_mixed) {
 
         answer(srv, b2, 2);                             /* answered out of order */
         expect_answer(&bus, c2, 12, 2);
+        expect_error(&bus, s1, STALL_SEQ, XOUS_OK);     /* x got in: its sender goes on */
         ck_assert_int_eq(x->state, MESSAGE_QUEUED);
         ck_assert_int_eq(y->state, MESSAGE_STALLED);
         server_park_receiver(srv, o->conn, 203);
@@ -502,14 +510,15 @@ START_TEST(test_stalled_mixed) {
         expect_delivery(&bus, o, 204, 4);               /* y, holding its slot */
         ck_assert_int_eq(y->state, MESSAGE_DELIVERED);
         ck_assert_int_eq(z->state, MESSAGE_STALLED);
-        ck_assert(conn_reading_paused(s2->conn));
+        ck_assert_int_eq(s2->conn->wait, CONN_STALLED);
         server_park_receiver(srv, o->conn, 205);
         expect_quiet(&bus, o);
 
         answer(srv, b1, 1);
         expect_answer(&bus, c1, 11, 1);
         expect_delivery(&bus, o, 205, 5);               /* z went straight to the waiting receiver */
-        ck_assert(!conn_reading_paused(s2->conn));
+        ck_assert_int_eq(s2->conn->wait, CONN_IDLE);
+        expect_error(&bus, s2, STALL_SEQ, XOUS_OK);
         answer(srv, y, 4);
         expect_answer(&bus, c3, 14, 4);
         ck_assert_uint_eq(srv->used, 0);
@@ -548,13 +557,13 @@ START_TEST(test_fail_all_wakes_callers) {
         ck_assert(list_is_empty(&srv->queue));
         ck_assert(list_is_empty(&srv->stalled));
         ck_assert_uint_eq(srv->used, 0);
-        ck_assert(list_is_linked(&s1->conn->dirty_link));       /* the paused sender is read again */
-        ck_assert(!conn_reading_paused(s1->conn));
+        ck_assert(list_is_linked(&s1->conn->dirty_link));       /* the waiting sender is answered */
         ck_assert_int_eq(count_open_fds(), fds_before);         /* lent and moved memory let go */
 
         expect_error(&bus, c1, 11, XOUS_ERR_SERVER_NOT_FOUND);
         expect_error(&bus, c2, 12, XOUS_ERR_SERVER_NOT_FOUND);
         expect_error(&bus, c3, 13, XOUS_ERR_SERVER_NOT_FOUND);
+        expect_error(&bus, s1, STALL_SEQ, XOUS_ERR_SERVER_NOT_FOUND);
         for (int i = 1; i < 5; i++) {
                 ck_assert_int_eq(links[i].conn->wait, CONN_IDLE);
                 expect_quiet(&bus, &links[i]);                  /* exactly one answer each */

@@ -7,7 +7,7 @@
 
 #define NTHREADS 8
 
-enum { OP_PARK = 1, OP_RELEASE, OP_POOL, OP_QUIT };
+enum { OP_PARK = 1, OP_RELEASE, OP_QUIT };
 
 /* Parks n blocking scalars, reporting the count; on OP_RELEASE answers them
  * last first with a1 * 100 + 7. */
@@ -113,7 +113,7 @@ static void *pool_thread(void *arg) {
         struct timespec deadline;
 
         EXPECT_OK(xous_receive_message(pool->sid, &env));
-        EXPECT_EQ(xous_envelope_id(env), OP_POOL);
+        EXPECT_EQ(xous_envelope_id(env), OP_PARK);
         clock_gettime(CLOCK_REALTIME, &deadline);
         deadline.tv_sec += 5;
         pthread_mutex_lock(&pool->lock);

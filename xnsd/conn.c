@@ -51,7 +51,7 @@ void conn_mark_dirty(struct conn *conn) {
 }
 
 bool conn_reading_paused(const struct conn *conn) {
-        return conn->dead || conn->wait == CONN_STALLED || conn->write_blocked;
+        return conn->dead || conn->write_blocked;
 }
 
 static struct out_frame *conn_out_slot(struct conn *conn) {

@@ -20,7 +20,7 @@ enum conn_wait {
         CONN_WAIT_RECEIVE,      /* parked in wait_server->receivers */
         CONN_WAIT_NAME,         /* parked in bus->name_waiters for wait_name */
         CONN_WAIT_SERVER,       /* parked in bus->sid_waiters for wait_sid */
-        CONN_STALLED,           /* wait_msg waits for room; reading paused */
+        CONN_STALLED,           /* non-blocking wait_msg waits for room */
 };
 
 struct out_frame {

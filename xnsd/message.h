@@ -22,7 +22,7 @@ struct message {
 
         struct conn *caller;            /* blocked caller awaiting the answer, or NULL */
         uint32_t caller_seq;
-        struct conn *sender;            /* STALLED non-blocking send: the paused link */
+        struct conn *sender;            /* STALLED non-blocking send: its waiting link */
         uint32_t sender_pid;
 
         uint32_t kind, id;

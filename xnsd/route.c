@@ -17,13 +17,6 @@
 #include "route.h"
 #include "server.h"
 
-/* Requests that get no reply: non-blocking sends without try, and returns. */
-static bool request_is_one_way(const struct xns_request *req) {
-        if (req->op == XNS_OP_RETURN)
-                return true;
-        return req->op == XNS_OP_SEND && !xns_kind_blocks(req->send.kind) && !req->send.try_;
-}
-
 static void reply_sid(struct conn *conn, uint32_t seq, const struct xns_sid *sid) {
         struct xns_reply reply = { .seq = seq, .body = XNS_BODY_SID, .sid = *sid };
 
@@ -258,15 +251,15 @@ static struct message *message_from_send(const struct xns_send *s, struct conn *
 /*
  * route_send() - a caller sends a message on a CID.
  *
- * Blocking kinds park the caller's link until the server answers; a
- * non-blocking send that finds the queue full pauses its link until there is
- * room (try_ answers SERVER_QUEUE_FULL instead).
+ * Blocking kinds park the caller's link until the server answers. A
+ * non-blocking send is answered once its message is queued: a full queue
+ * parks it until there is room (try_ answers SERVER_QUEUE_FULL instead).
  */
 static void route_send(struct conn *conn, const struct xns_request *req, int *fd) {
         const struct xns_send *s = &req->send;
-        bool one_way = request_is_one_way(req);
         struct server *server;
         struct message *m;
+        bool blocks;
         uint32_t error;
         int r;
 
@@ -274,14 +267,10 @@ static void route_send(struct conn *conn, const struct xns_request *req, int *fd
         error = server ? validate_message_fd(s->kind, s->len, *fd) : XOUS_ERR_SERVER_NOT_FOUND;
         if (error == XOUS_OK && !(m = message_from_send(s, conn, req->seq, fd)))
                 error = XOUS_ERR_OUT_OF_MEMORY;
-        if (error != XOUS_OK) {
-                if (one_way)
-                        log_debug("pid %d: one-way send on cid %u failed: %u", (int)conn->pid, s->cid, error);
-                else
-                        conn_reply_error(conn, req->seq, error);
-                return;
-        }
-        if (m->caller) {
+        if (error != XOUS_OK)
+                return conn_reply_error(conn, req->seq, error);
+        blocks = m->caller != NULL;
+        if (blocks) {
                 conn->wait = CONN_WAIT_REPLY;
                 conn->wait_seq = req->seq;
                 conn->wait_msg = m;
@@ -293,14 +282,16 @@ static void route_send(struct conn *conn, const struct xns_request *req, int *fd
                 message_free(m);
                 return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_QUEUE_FULL);
         }
-        if (r == 1 && !m->caller) {
+        if (blocks)
+                return;         /* the answer, or an error, comes later */
+        if (r == 1) {           /* m is ours until it leaves the stalled list */
                 m->sender = conn;
                 conn->wait = CONN_STALLED;
+                conn->wait_seq = req->seq;
                 conn->wait_msg = m;
-                conn_mark_dirty(conn);
+                return;
         }
-        if (!one_way && !m->caller)
-                conn_reply_error(conn, req->seq, XOUS_OK);
+        conn_reply_error(conn, req->seq, XOUS_OK);
 }
 
 /* The answer to a blocking message, for its caller. */

@@ -55,9 +55,9 @@ static void server_enqueue(struct server *server, struct message *m) {
 /*
  * server_submit() - queue a message, or hold it until there is room.
  *
- * Returns 0 when queued, 1 when stalled (the sender waits: a blocking caller
- * is waiting anyway; a non-blocking sender's link stops being read, which is
- * how `send` waits for room), -EAGAIN when full and try_ is set.
+ * Returns 0 when queued, 1 when stalled (the sender waits for room: its
+ * answer comes when the message moves into the queue), -EAGAIN when full
+ * and try_ is set.
  */
 int server_submit(struct server *server, struct message *m, bool try_) {
         if (server->used < server->depth && list_is_empty(&server->stalled)) {
@@ -89,11 +89,8 @@ static void server_unstall(struct server *server) {
                 list_unlink(&m->link);
                 m->sender = NULL;
                 server_enqueue(server, m);
-                if (sender) {
-                        sender->wait = CONN_IDLE;
-                        sender->wait_msg = NULL;
-                        conn_mark_dirty(sender);
-                }
+                if (sender)
+                        conn_wake_error(sender, XOUS_OK);
         }
 }
 
@@ -155,19 +152,16 @@ static void message_fail(struct message *m, uint32_t error) {
         list_unlink(&m->link);
         if (m->caller)
                 conn_wake_error(m->caller, error);
-        if (m->sender) {
-                m->sender->wait = CONN_IDLE;
-                m->sender->wait_msg = NULL;
-                conn_mark_dirty(m->sender);
-        }
+        if (m->sender)
+                conn_wake_error(m->sender, error);
         message_free(m);
 }
 
 /*
  * server_fail_all() - empty a server that is going away.
  *
- * Every queued or stalled caller and every waiting receiver wakes with error;
- * stalled senders' links are read again. Messages already delivered belong
+ * Every queued or stalled caller, stalled sender and waiting receiver wakes
+ * with error. Messages already delivered belong
  * to their holder's envelope table and are failed by whoever releases it.
  */
 void server_fail_all(struct server *server, uint32_t error) {
