@@ -60,10 +60,11 @@ _public_ xous_buf_t *xous_buf_new(size_t len) {
                 errno = EINVAL;
                 return NULL;
         }
-        buf = calloc(1, sizeof(*buf));
+        buf = malloc(sizeof(*buf));
         if (!buf)
                 return NULL;
-        *buf = (struct xous_buf){ .len = buf_round_len(len), .fd = -1, .ro_fd = -1 };
+        *buf = (struct xous_buf)XOUS_BUF_INIT;
+        buf->len = buf_round_len(len);
         r = buf_create(buf);
         if (r < 0) {
                 xous_buf_free(buf);

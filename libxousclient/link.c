@@ -22,9 +22,10 @@ static const char *link_socket_path(void) {
 int link_new(struct link **ret) {
         struct link *l;
 
-        l = calloc(1, sizeof(*l));
+        l = malloc(sizeof(*l));
         if (!l)
                 return -ENOMEM;
+        *l = (struct link)LINK_INIT;
         l->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (l->fd < 0) {
                 free(l);

@@ -1,4 +1,4 @@
-/* send.c: sending the five kinds of message, and waiting for the answers of the blocking ones. */
+/* send.c: sending the five kinds of message, and the answers the blocking ones wait for. */
 #include <errno.h>
 #include <string.h>
 
@@ -48,7 +48,7 @@ static bool buf_usable(const xous_buf_t *buf) {
         return buf && buf->data && buf->fd >= 0 && buf->ro_fd >= 0;
 }
 
-/* xous_send_scalar() - four words, no answer. */
+/* xous_send_scalar() - four words; returns once queued, with no answer from the server. */
 _public_ xous_error_t xous_send_scalar(xous_cid_t cid, uint32_t id, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t a4) {
         struct xns_request req = send_request(cid, XOUS_MSG_SCALAR, id);
 

@@ -23,13 +23,13 @@ static struct {
         uint8_t token[XNS_TOKEN_LEN];
         struct link *links;             /* every link of the process */
         struct link *pool;              /* idle links of this generation */
-        uint32_t *cids;                 /* granted CIDs, sorted */
-        size_t n_cids, cap_cids;
+        struct cid_set cids;            /* granted to this process */
         bool key_ok;
         pthread_key_t key;              /* returns a thread's link at exit */
 } session = {
         .lock = PTHREAD_MUTEX_INITIALIZER,
         .generation = 1,
+        .cids = CID_SET_INIT,
 };
 
 /* Held across the HELLO that obtains the token, so a process gets one. */
@@ -66,7 +66,7 @@ static void session_reset_locked(void) {
         __atomic_store_n(&session.generation, session.generation + 1, __ATOMIC_RELEASE);
         session.has_token = false;
         memset(session.token, 0, sizeof(session.token));
-        session.n_cids = 0;
+        cid_set_clear(&session.cids);
         while ((l = session.pool)) {
                 session.pool = l->pool_next;
                 registry_remove_locked(l);
@@ -139,9 +139,7 @@ static void session_atfork_child(void) {
                 link_free(l);
         }
         session_reset_locked();
-        free(session.cids);
-        session.cids = NULL;
-        session.cap_cids = 0;
+        cid_set_deinit(&session.cids);
         thread_link_set(NULL);
         pthread_mutex_unlock(&session.lock);
         pthread_mutex_unlock(&hello_lock);
@@ -316,71 +314,28 @@ int xns_post(struct xns_request *req, int fd) {
         return session_post(l, req, fd);
 }
 
-/* Binary search; *pos is where cid is or would go. */
-static bool cid_find_locked(uint32_t cid, size_t *pos) {
-        size_t lo = 0, hi = session.n_cids;
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-
-                if (session.cids[mid] == cid) {
-                        *pos = mid;
-                        return true;
-                }
-                if (session.cids[mid] < cid)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        *pos = lo;
-        return false;
-}
-
 bool session_has_cid(uint32_t cid) {
-        size_t pos;
         bool found;
 
         pthread_mutex_lock(&session.lock);
-        found = cid_find_locked(cid, &pos);
+        found = cid_set_contains(&session.cids, cid);
         pthread_mutex_unlock(&session.lock);
         return found;
 }
 
-static int cid_insert_locked(uint32_t cid, size_t pos) {
-        if (session.n_cids == session.cap_cids) {
-                size_t cap = session.cap_cids ? session.cap_cids * 2 : 16;
-                uint32_t *v = reallocarray(session.cids, cap, sizeof(*v));
-
-                if (!v)
-                        return -ENOMEM;
-                session.cids = v;
-                session.cap_cids = cap;
-        }
-        memmove(session.cids + pos + 1, session.cids + pos, (session.n_cids - pos) * sizeof(*session.cids));
-        session.cids[pos] = cid;
-        session.n_cids++;
-        return 0;
-}
-
 /* Records a CID granted in the given generation, unless that has ended. */
 int session_add_cid(uint64_t generation, uint32_t cid) {
-        size_t pos;
         int r = 0;
 
         pthread_mutex_lock(&session.lock);
-        if (generation == session.generation && !cid_find_locked(cid, &pos))
-                r = cid_insert_locked(cid, pos);
+        if (generation == session.generation)
+                r = cid_set_add(&session.cids, cid);
         pthread_mutex_unlock(&session.lock);
         return r;
 }
 
 void session_remove_cid(uint32_t cid) {
-        size_t pos;
-
         pthread_mutex_lock(&session.lock);
-        if (cid_find_locked(cid, &pos)) {
-                memmove(session.cids + pos, session.cids + pos + 1, (session.n_cids - pos - 1) * sizeof(*session.cids));
-                session.n_cids--;
-        }
+        cid_set_remove(&session.cids, cid);
         pthread_mutex_unlock(&session.lock);
 }

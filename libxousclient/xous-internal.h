@@ -27,14 +27,27 @@ struct link {
         struct link *prev, *next;       /* every link of the process */
         struct link *pool_next;         /* idle links */
 };
+#define LINK_INIT { .fd = -1 }
 
 int link_new(struct link **ret);
 struct link *link_free(struct link *l);
-DEFINE_CLEANUP(struct link *, link_free)
 int link_connect(struct link *l);
 int link_hello(struct link *l, const uint8_t *token, uint8_t *token_out);
 int link_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
 int link_post(struct link *l, struct xns_request *req, int fd);
+
+/* A sorted set of CIDs (cid-set.c); the session guards its own. */
+struct cid_set {
+        uint32_t *v;
+        size_t n, cap;
+};
+#define CID_SET_INIT { .v = NULL, .n = 0, .cap = 0 }
+
+bool cid_set_contains(const struct cid_set *set, uint32_t cid);
+int cid_set_add(struct cid_set *set, uint32_t cid);
+void cid_set_remove(struct cid_set *set, uint32_t cid);
+void cid_set_clear(struct cid_set *set);
+void cid_set_deinit(struct cid_set *set);
 
 /*
  * The process's session with xnsd (session.c): the calling thread's link,
@@ -63,6 +76,7 @@ struct xous_buf {
         int fd;                         /* read-write memfd: MutableBorrow, Move */
         int ro_fd;                      /* read-only reopening: Borrow */
 };
+#define XOUS_BUF_INIT { .fd = -1, .ro_fd = -1 }
 
 /* A received message (envelope.c, receive.c). */
 struct xous_envelope {

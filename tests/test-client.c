@@ -1,4 +1,4 @@
-/* test-client.c: libxousclient on its own: local behaviour, and its side of the protocol against a scripted fake xnsd. */
+/* test-client.c: libxousclient alone: local behaviour, and its protocol against a scripted fake xnsd. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
