@@ -37,20 +37,26 @@ int harness_run(Suite *s);
 _Noreturn void harness_fail_at(const char *file, int line, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 const char *harness_errname(xous_error_t e);
+/* Records file:line as the test's last position, so a timeout names the
+ * call that hung (main thread of the test process only). */
+void harness_mark(const char *file, int line);
 
 #define EXPECT(cond)                                                                    \
         do {                                                                            \
+                harness_mark(__FILE__, __LINE__);                                       \
                 if (!(cond))                                                            \
                         harness_fail_at(__FILE__, __LINE__, "assertion '%s' failed", #cond); \
         } while (0)
 #define EXPECT_MSG(cond, fmt, ...)                                                      \
         do {                                                                            \
+                harness_mark(__FILE__, __LINE__);                                       \
                 if (!(cond))                                                            \
                         harness_fail_at(__FILE__, __LINE__, "assertion '%s' failed: " fmt, \
                                         #cond, ##__VA_ARGS__);                          \
         } while (0)
 #define EXPECT_ERR(call, want)                                                          \
         do {                                                                            \
+                harness_mark(__FILE__, __LINE__);                                       \
                 xous_error_t _got = (call), _want = (want);                             \
                 if (_got != _want)                                                      \
                         harness_fail_at(__FILE__, __LINE__, "%s: got %s, want %s", #call, \
