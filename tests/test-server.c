@@ -18,6 +18,7 @@
 #include "name.h"
 #include "peer.h"
 #include "server.h"
+#include "test-util.h"
 
 /* --- fixture ------------------------------------------------------------ */
 
@@ -212,19 +213,6 @@ static struct server *server_make(struct bus *bus, const struct link *owner) {
         ck_assert_int_eq(bus_server_create(bus, owner->conn->peer, &s), 0);
         ck_assert_ptr_eq(bus_server_find(bus, &s->sid), s);
         return s;
-}
-
-static int count_open_fds(void) {
-        DIR *d = opendir("/proc/self/fd");
-        struct dirent *e;
-        int n = 0;
-
-        ck_assert_ptr_nonnull(d);
-        while ((e = readdir(d)))
-                if (e->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n - 1;
 }
 
 /* --- submitting --------------------------------------------------------- */

@@ -13,6 +13,7 @@
 
 #include "macro.h"
 #include "wire.h"
+#include "test-util.h"
 
 #define ALL_ONES 0xFFFFFFFFu
 
@@ -180,19 +181,6 @@ static struct xns_name name_of(const char *s) {
 
         memcpy(n.str, s, n.len);
         return n;
-}
-
-static int count_open_fds(void) {
-        DIR *d = opendir("/proc/self/fd");
-        struct dirent *e;
-        int n = 0;
-
-        ck_assert_ptr_nonnull(d);
-        while ((e = readdir(d)))
-                if (e->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n - 1;   /* the directory's own descriptor */
 }
 
 static int memfd_with(const char *text) {
