@@ -108,6 +108,16 @@ static int send_from_pb(struct xns_send *send, const Xns__Send *pb) {
         return 0;
 }
 
+static int control_from_pb(struct xns_request *req, const Xns__Control *pb) {
+        if (pb->what == 0 || pb->what >= _XNS_CONTROL_MAX || pb->n_names > XNS_CONTROL_NAMES_MAX)
+                return -EBADMSG;
+        req->control.what = pb->what;
+        req->control.n_names = (uint32_t)pb->n_names;
+        for (size_t i = 0; i < pb->n_names; i++)
+                name_from_pb(&req->control.names[i], pb->names[i]);
+        return 0;
+}
+
 static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
         req->seq = pb->seq;
         switch (pb->op_case) {
@@ -170,6 +180,9 @@ static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
                         .cid = pb->forward->cid, .id = pb->forward->id,
                 };
                 return 0;
+        case XNS__REQUEST__OP_CONTROL:
+                req->op = XNS_OP_CONTROL;
+                return control_from_pb(req, pb->control);
         default:
                 return -EBADMSG;
         }
@@ -235,6 +248,8 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
         Xns__Send send = XNS__SEND__INIT;
         Xns__Return ret = XNS__RETURN__INIT;
         Xns__Forward fwd = XNS__FORWARD__INIT;
+        Xns__Control control = XNS__CONTROL__INIT;
+        ProtobufCBinaryData names[XNS_CONTROL_NAMES_MAX];
 
         pb.seq = req->seq;
         switch (req->op) {
@@ -321,10 +336,62 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
                 pb.op_case = XNS__REQUEST__OP_FORWARD;
                 pb.forward = &fwd;
                 break;
+        case XNS_OP_CONTROL:
+                if (req->control.what == 0 || req->control.what >= _XNS_CONTROL_MAX ||
+                    req->control.n_names > XNS_CONTROL_NAMES_MAX)
+                        return -EINVAL;
+                for (uint32_t i = 0; i < req->control.n_names; i++) {
+                        if (req->control.names[i].len > XNS_NAME_MAX)
+                                return -EINVAL;
+                        names[i] = (ProtobufCBinaryData){ req->control.names[i].len,
+                                                          (uint8_t *)req->control.names[i].str };
+                }
+                control.what = req->control.what;
+                control.n_names = req->control.n_names;
+                control.names = names;
+                pb.op_case = XNS__REQUEST__OP_CONTROL;
+                pb.control = &control;
+                break;
         default:
                 return -EINVAL;
         }
         return pack_checked(&pb.base, buf, size);
+}
+
+static int event_from_pb(struct xns_event *e, const Xns__MonitorEvent *pb) {
+        if ((pb->n_a != 0 && pb->n_a != 4) || pb->n_v > 5 || pb->n_v != pb->count ||
+            pb->server.len > XNS_NAME_MAX)
+                return -EBADMSG;
+        *e = (struct xns_event){
+                .time_us = pb->time_us, .pid = pb->pid, .kind = pb->kind, .id = pb->id,
+                .len = pb->len, .error = pb->error, .count = pb->count,
+                .latency_us = pb->latency_us, .dropped = pb->dropped,
+        };
+        name_from_pb(&e->server, pb->server);
+        if (pb->n_a)
+                memcpy(e->a, pb->a, sizeof(e->a));
+        if (pb->n_v)
+                memcpy(e->v, pb->v, pb->n_v * sizeof(uint32_t));
+        return pb->sid ? sid_from_pb(&e->sid, pb->sid) : 0;
+}
+
+static void event_to_pb(Xns__MonitorEvent *pb, Xns__Sid *sid, const struct xns_event *e) {
+        pb->time_us = e->time_us;
+        pb->pid = e->pid;
+        pb->server = (ProtobufCBinaryData){ e->server.len, (uint8_t *)e->server.str };
+        sid_to_pb(sid, &e->sid);
+        pb->sid = sid;
+        pb->kind = e->kind;
+        pb->id = e->id;
+        pb->n_a = 4;
+        pb->a = (uint32_t *)e->a;
+        pb->len = e->len;
+        pb->error = e->error;
+        pb->count = e->count;
+        pb->n_v = e->count;
+        pb->v = (uint32_t *)e->v;
+        pb->latency_us = e->latency_us;
+        pb->dropped = e->dropped;
 }
 
 static int reply_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
@@ -378,6 +445,13 @@ static int reply_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
                 reply->memory.offset = pb->memory->offset;
                 reply->memory.valid = pb->memory->valid;
                 return 0;
+        case XNS__REPLY__BODY_SNAPSHOT:
+                reply->body = XNS_BODY_SNAPSHOT;
+                reply->snapshot = pb->snapshot;
+                return 0;
+        case XNS__REPLY__BODY_EVENT:
+                reply->body = XNS_BODY_EVENT;
+                return event_from_pb(&reply->event, pb->event);
         default:
                 return -EBADMSG;
         }
@@ -403,6 +477,7 @@ ssize_t xns_reply_encode(const struct xns_reply *reply, void *buf, size_t size) 
         Xns__Delivery d = XNS__DELIVERY__INIT;
         Xns__ScalarReply scalar = XNS__SCALAR_REPLY__INIT;
         Xns__MemoryReply memory = XNS__MEMORY_REPLY__INIT;
+        Xns__MonitorEvent event = XNS__MONITOR_EVENT__INIT;
 
         pb.seq = reply->seq;
         pb.error = reply->error;
@@ -456,6 +531,17 @@ ssize_t xns_reply_encode(const struct xns_reply *reply, void *buf, size_t size) 
                 memory.valid = reply->memory.valid;
                 pb.body_case = XNS__REPLY__BODY_MEMORY;
                 pb.memory = &memory;
+                break;
+        case XNS_BODY_SNAPSHOT:
+                pb.body_case = XNS__REPLY__BODY_SNAPSHOT;
+                pb.snapshot = reply->snapshot;
+                break;
+        case XNS_BODY_EVENT:
+                if (reply->event.count > 5 || reply->event.server.len > XNS_NAME_MAX)
+                        return -EINVAL;
+                event_to_pb(&event, &sid, &reply->event);
+                pb.body_case = XNS__REPLY__BODY_EVENT;
+                pb.event = &event;
                 break;
         default:
                 return -EINVAL;

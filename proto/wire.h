@@ -34,7 +34,20 @@ enum xns_op {
         XNS_OP_RECEIVE,
         XNS_OP_RETURN,
         XNS_OP_FORWARD,
+        XNS_OP_CONTROL,
 };
+
+/* What a control request asks (xns_request.control.what). */
+enum xns_control {
+        XNS_CONTROL_STATUS = 1,
+        XNS_CONTROL_LIST = 2,
+        XNS_CONTROL_PEERS = 3,          /* daemon's uid or root */
+        XNS_CONTROL_SHOW = 4,
+        XNS_CONTROL_MONITOR = 5,        /* daemon's uid or root */
+        _XNS_CONTROL_MAX,
+};
+
+#define XNS_CONTROL_NAMES_MAX 8         /* names in one control request */
 
 /* How a received message is answered (xns_return.how). */
 enum xns_return_how {
@@ -108,6 +121,11 @@ struct xns_request {
                 } receive;
                 struct xns_return ret;  /* RETURN */
                 struct xns_forward forward;
+                struct {
+                        uint32_t what;
+                        uint32_t n_names;
+                        struct xns_name names[XNS_CONTROL_NAMES_MAX];
+                } control;
         };
 };
 
@@ -120,6 +138,8 @@ enum xns_body {
         XNS_BODY_DELIVERY,
         XNS_BODY_SCALAR,
         XNS_BODY_MEMORY,
+        XNS_BODY_SNAPSHOT,
+        XNS_BODY_EVENT,
 };
 
 struct xns_delivery {
@@ -128,6 +148,20 @@ struct xns_delivery {
         uint32_t a[4];
         uint32_t len, offset, valid;
         uint32_t sender_pid;
+};
+
+/* One routed message, for a monitor link. */
+struct xns_event {
+        uint64_t time_us;
+        uint32_t pid;
+        struct xns_name server;         /* len 0: a server without a name */
+        struct xns_sid sid;
+        uint32_t kind, id;
+        uint32_t a[4];
+        uint32_t len, error;
+        uint32_t count;                 /* reply words, 0..5 */
+        uint32_t v[5];
+        uint32_t latency_us, dropped;
 };
 
 struct xns_reply {
@@ -147,6 +181,8 @@ struct xns_reply {
                 struct {
                         uint32_t offset, valid;
                 } memory;
+                uint32_t snapshot;      /* length of the snapshot in the memfd beside the frame */
+                struct xns_event event;
         };
 };
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -406,6 +407,26 @@ START_TEST(test_request_forward) {
 }
 END_TEST
 
+START_TEST(test_request_control) {
+        struct xns_request in = { .seq = val(_i, 0), .op = XNS_OP_CONTROL }, out;
+
+        for (uint32_t what = XNS_CONTROL_STATUS; what < _XNS_CONTROL_MAX; what++) {
+                in.control.what = what;
+                in.control.n_names = what % (XNS_CONTROL_NAMES_MAX + 1);
+                for (uint32_t k = 0; k < in.control.n_names; k++)
+                        in.control.names[k].len = (size_t)snprintf(in.control.names[k].str, XNS_NAME_MAX + 1,
+                                                                    "name-%u-%u", k, val(_i, k));
+                request_round_trip(&in, &out);
+                ck_assert_uint_eq(out.control.what, what);
+                ck_assert_uint_eq(out.control.n_names, in.control.n_names);
+                for (uint32_t k = 0; k < in.control.n_names; k++) {
+                        ck_assert_uint_eq(out.control.names[k].len, in.control.names[k].len);
+                        ck_assert_str_eq(out.control.names[k].str, in.control.names[k].str);
+                }
+        }
+}
+END_TEST
+
 /* --- reply round trips -------------------------------------------------- */
 
 START_TEST(test_reply_none) {
@@ -497,6 +518,64 @@ START_TEST(test_reply_memory) {
         reply_round_trip(&in, &out);
         ck_assert_uint_eq(out.memory.offset, in.memory.offset);
         ck_assert_uint_eq(out.memory.valid, in.memory.valid);
+}
+END_TEST
+
+START_TEST(test_reply_snapshot) {
+        struct xns_reply in = { .seq = val(_i, 0), .error = val(_i, 1), .body = XNS_BODY_SNAPSHOT }, out;
+
+        in.snapshot = val(_i, 2);
+        reply_round_trip(&in, &out);
+        ck_assert_uint_eq(out.snapshot, in.snapshot);
+}
+END_TEST
+
+START_TEST(test_reply_event) {
+        struct xns_reply in = { .seq = 0, .error = 0, .body = XNS_BODY_EVENT }, out;
+        struct xns_event *e = &in.event;
+
+        *e = (struct xns_event){
+                .time_us = (uint64_t)val(_i, 0) << 20 | val(_i, 1), .pid = val(_i, 2),
+                .sid = { { val(_i, 3), val(_i, 4), val(_i, 5), val(_i, 6) } },
+                .kind = val(_i, 7) % _XNS_KIND_MAX, .id = val(_i, 8),
+                .a = { val(_i, 9), val(_i, 10), val(_i, 11), val(_i, 12) },
+                .len = val(_i, 13), .error = val(_i, 14), .count = _i % 6,
+                .v = { val(_i, 15), val(_i, 16), val(_i, 17), val(_i, 18), val(_i, 19) },
+                .latency_us = val(_i, 20), .dropped = val(_i, 21),
+        };
+        e->server.len = (size_t)snprintf(e->server.str, sizeof(e->server.str), "srv-%u", val(_i, 22));
+        reply_round_trip(&in, &out);
+        ck_assert_uint_eq(out.event.time_us, e->time_us);
+        ck_assert_uint_eq(out.event.pid, e->pid);
+        ck_assert_str_eq(out.event.server.str, e->server.str);
+        ck_sid_eq(&out.event.sid, &e->sid);
+        ck_assert_uint_eq(out.event.kind, e->kind);
+        ck_assert_uint_eq(out.event.id, e->id);
+        for (int k = 0; k < 4; k++)
+                ck_assert_uint_eq(out.event.a[k], e->a[k]);
+        ck_assert_uint_eq(out.event.len, e->len);
+        ck_assert_uint_eq(out.event.error, e->error);
+        ck_assert_uint_eq(out.event.count, e->count);
+        for (uint32_t k = 0; k < e->count; k++)
+                ck_assert_uint_eq(out.event.v[k], e->v[k]);
+        ck_assert_uint_eq(out.event.latency_us, e->latency_us);
+        ck_assert_uint_eq(out.event.dropped, e->dropped);
+}
+END_TEST
+
+/* A control request names what it wants and at most XNS_CONTROL_NAMES_MAX names. */
+START_TEST(test_control_limits) {
+        uint8_t buf[XNS_FRAME_MAX];
+        struct xns_request req = { .seq = 1, .op = XNS_OP_CONTROL, .control = { .what = 0 } };
+        struct xns_reply reply = { .body = XNS_BODY_EVENT, .event = { .count = 6 } };
+
+        ck_assert_int_eq(xns_request_encode(&req, buf, sizeof(buf)), -EINVAL);
+        req.control.what = _XNS_CONTROL_MAX;
+        ck_assert_int_eq(xns_request_encode(&req, buf, sizeof(buf)), -EINVAL);
+        req.control.what = XNS_CONTROL_MONITOR;
+        req.control.n_names = XNS_CONTROL_NAMES_MAX + 1;
+        ck_assert_int_eq(xns_request_encode(&req, buf, sizeof(buf)), -EINVAL);
+        ck_assert_int_eq(xns_reply_encode(&reply, buf, sizeof(buf)), -EINVAL);
 }
 END_TEST
 
@@ -893,7 +972,12 @@ static void check_request_invariants(const struct xns_request *req) {
         const struct xns_return *ret = NULL;
 
         ck_assert_int_ge(req->op, XNS_OP_HELLO);
-        ck_assert_int_le(req->op, XNS_OP_FORWARD);
+        ck_assert_int_le(req->op, XNS_OP_CONTROL);
+        if (req->op == XNS_OP_CONTROL) {
+                ck_assert_uint_ge(req->control.what, XNS_CONTROL_STATUS);
+                ck_assert_uint_lt(req->control.what, _XNS_CONTROL_MAX);
+                ck_assert_uint_le(req->control.n_names, XNS_CONTROL_NAMES_MAX);
+        }
         if (req->op == XNS_OP_SEND)
                 ck_assert_uint_lt(req->send.kind, _XNS_KIND_MAX);
         if (req->op == XNS_OP_RETURN)
@@ -911,7 +995,11 @@ static void check_request_invariants(const struct xns_request *req) {
 
 static void check_reply_invariants(const struct xns_reply *reply) {
         ck_assert_int_ge(reply->body, XNS_BODY_NONE);
-        ck_assert_int_le(reply->body, XNS_BODY_MEMORY);
+        ck_assert_int_le(reply->body, XNS_BODY_EVENT);
+        if (reply->body == XNS_BODY_EVENT) {
+                ck_assert_uint_le(reply->event.count, 5);
+                ck_assert_uint_le(reply->event.server.len, XNS_NAME_MAX);
+        }
         if (reply->body == XNS_BODY_DELIVERY)
                 ck_assert_uint_lt(reply->delivery.kind, _XNS_KIND_MAX);
         if (reply->body == XNS_BODY_SCALAR)
@@ -1213,6 +1301,7 @@ static Suite *wire_suite(void) {
         tcase_add_loop_test(tc, test_request_return, 0, N_PATTERNS);
         tcase_add_loop_test(tc, test_request_receive, 0, N_PATTERNS);
         tcase_add_loop_test(tc, test_request_forward, 0, N_PATTERNS);
+        tcase_add_loop_test(tc, test_request_control, 0, N_PATTERNS);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("reply");
@@ -1223,11 +1312,14 @@ static Suite *wire_suite(void) {
         tcase_add_loop_test(tc, test_reply_delivery, 0, N_PATTERNS);
         tcase_add_loop_test(tc, test_reply_scalar, 0, N_PATTERNS);
         tcase_add_loop_test(tc, test_reply_memory, 0, N_PATTERNS);
+        tcase_add_loop_test(tc, test_reply_snapshot, 0, N_PATTERNS);
+        tcase_add_loop_test(tc, test_reply_event, 0, N_PATTERNS);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("encode");
         tcase_add_test(tc, test_encode_limits);
         tcase_add_test(tc, test_encode_return_count_bounded);
+        tcase_add_test(tc, test_control_limits);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("decode");

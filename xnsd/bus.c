@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <search.h>
 #include <string.h>
+#include <time.h>
 
 #include <xous/xous.h>
 
 #include "bus.h"
 #include "conn.h"
+#include "control.h"
 #include "log.h"
 #include "message.h"
 #include "peer.h"
@@ -18,8 +20,16 @@ static int server_compare(const void *a, const void *b) {
                       sizeof(struct xns_sid));
 }
 
+uint64_t clock_us(int clock) {
+        struct timespec ts;
+
+        clock_gettime(clock, &ts);
+        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 void bus_init(struct bus *bus, const struct bus_options *opt) {
-        *bus = (struct bus){ .opt = *opt };
+        *bus = (struct bus){ .opt = *opt, .started_us = clock_us(CLOCK_MONOTONIC) };
+        list_init(&bus->monitors);
         list_init(&bus->conns);
         list_init(&bus->peers);
         list_init(&bus->name_waiters);
@@ -48,6 +58,7 @@ int bus_peer_attach(struct bus *bus, struct conn *conn, const uint8_t *token) {
                 if (r < 0)
                         return r;
                 list_link_tail(&bus->peers, &peer->bus_link);
+                bus->n_peers++;
                 log_debug("pid %d: new process", (int)peer->pid);
         } else {
                 peer = NULL;
@@ -135,6 +146,7 @@ static void peer_release(struct bus *bus, struct peer *peer) {
 
                 if (!m)
                         continue;
+                control_monitor(bus, m, XOUS_ERR_SERVER_NOT_FOUND, NULL);
                 if (m->caller)
                         conn_wake_error(m->caller, XOUS_ERR_SERVER_NOT_FOUND);
                 m->caller = NULL;
@@ -144,6 +156,7 @@ static void peer_release(struct bus *bus, struct peer *peer) {
         while (!list_is_empty(&peer->servers))
                 bus_server_destroy(bus, list_first_entry(&peer->servers, struct server, owner_link),
                                    XOUS_ERR_SERVER_NOT_FOUND);
+        bus->n_peers--;
         peer_free(peer);
 }
 
@@ -165,6 +178,10 @@ void bus_conn_disconnect(struct conn *conn) {
         if (conn->dead)
                 return;
         conn_cancel_wait(conn);
+        if (conn->monitor) {
+                list_unlink(&conn->monitor_link);
+                bus->n_monitors--;
+        }
         conn->dead = true;
         list_unlink(&conn->dirty_link);
         list_link_tail(&bus->dead, &conn->dirty_link);
@@ -176,4 +193,20 @@ void bus_conn_disconnect(struct conn *conn) {
                 if (list_is_empty(&peer->conns))
                         peer_release(bus, peer);
         }
+}
+
+/* A link blocked in a send: its caller waits for an answer or for room. */
+static bool conn_blocked_in_call(const struct conn *conn) {
+        return conn->wait == CONN_WAIT_REPLY || conn->wait == CONN_STALLED;
+}
+
+void bus_count(struct bus *bus, struct bus_counts *out) {
+        struct conn *conn;
+
+        *out = (struct bus_counts){
+                .names = bus->names.count, .servers = bus->n_servers,
+                .processes = bus->n_peers, .links = bus->n_conns,
+        };
+        list_for_each_entry(conn, &bus->conns, bus_link)
+                out->pending_calls += conn_blocked_in_call(conn);
 }

@@ -32,7 +32,15 @@ struct bus {
         struct list sid_waiters;        /* conns in CONN_WAIT_SERVER */
         struct list dirty;              /* conns with frames to write or new I/O state */
         struct list dead;               /* disconnected conns for the loop to free */
+        struct list monitors;           /* conns that asked for a monitor trace */
         uint32_t n_conns;
+        uint32_t n_peers;
+        uint32_t n_monitors;
+        uint64_t started_us;            /* CLOCK_MONOTONIC */
+};
+
+struct bus_counts {
+        uint32_t names, servers, processes, links, pending_calls;
 };
 
 void bus_init(struct bus *bus, const struct bus_options *opt);
@@ -44,3 +52,5 @@ struct server *bus_server_find(struct bus *bus, const struct xns_sid *sid);
 void bus_server_destroy(struct bus *bus, struct server *server, uint32_t error);
 void bus_conn_add(struct bus *bus, struct conn *conn);
 void bus_conn_disconnect(struct conn *conn);
+void bus_count(struct bus *bus, struct bus_counts *out);
+uint64_t clock_us(int clock);

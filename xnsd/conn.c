@@ -28,6 +28,7 @@ int conn_new(struct conn **out, struct bus *bus, struct list *dirty, int fd) {
         list_init(&conn->peer_link);
         list_init(&conn->wait_link);
         list_init(&conn->dirty_link);
+        list_init(&conn->monitor_link);
         *out = conn;
         return 0;
 }
@@ -39,6 +40,7 @@ struct conn *conn_free(struct conn *conn) {
         for (size_t i = conn->out_pos; i < conn->n_out; i++)
                 safe_close(conn->out[i].fd);
         free(conn->out);
+        free(conn->watch);
         list_unlink(&conn->dirty_link);
         safe_close(conn->fd);
         free(conn);

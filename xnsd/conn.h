@@ -52,12 +52,21 @@ struct conn {
         bool write_blocked;             /* the socket was full at the last flush */
         bool overflow;                  /* more frames than CONN_MAX_OUT: cut it */
         bool dead;
+        bool monitor;                   /* gets a MonitorEvent per routed message */
+        struct list monitor_link;       /* in bus->monitors */
+        uint32_t n_watch;               /* monitor: names to watch, 0 = all */
+        struct xns_name *watch;
+        uint32_t dropped;               /* monitor: events lost since the last one sent */
         struct list *dirty;             /* where links with work for the loop gather */
         struct list dirty_link;
         void *io;                       /* the event loop's watchers */
 };
 
 #define CONN_MAX_OUT 64                 /* unwritten frames before the link is cut */
+
+static inline size_t conn_out_pending(const struct conn *conn) {
+        return conn->n_out - conn->out_pos;
+}
 
 int conn_new(struct conn **out, struct bus *bus, struct list *dirty, int fd);
 struct conn *conn_free(struct conn *conn);

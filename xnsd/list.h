@@ -45,6 +45,11 @@ static inline struct list *list_first(struct list *l) {
 #define list_first_entry(l, type, member) \
         (list_is_empty(l) ? NULL : list_entry((l)->next, type, member))
 
+#define list_for_each_entry(pos, l, member)                                        \
+        for (pos = list_entry((l)->next, __typeof__(*pos), member);               \
+             &pos->member != (l);                                                  \
+             pos = list_entry(pos->member.next, __typeof__(*pos), member))
+
 /* Iterates safely against unlinking the current entry. */
 #define list_for_each_entry_safe(pos, tmp, l, member)                             \
         for (pos = list_entry((l)->next, __typeof__(*pos), member),               \

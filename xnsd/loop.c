@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/event.h>
+
+#include <xous/xous.h>
 
 #include "bus.h"
 #include "conn.h"
@@ -15,6 +18,7 @@
 #include "loop.h"
 #include "macro.h"
 #include "route.h"
+#include "service.h"
 
 #define LOOP_FRAMES_PER_WAKEUP 32       /* per link, so one client cannot starve others */
 #define LOOP_ACCEPTS_PER_WAKEUP 64
@@ -196,12 +200,41 @@ static void on_signal(evutil_socket_t sig, short what, void *data) {
         struct loop *loop = data;
 
         log_info("%s received, exiting", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        service_stopping(loop->svc);
         loop->stop = true;
         event_base_loopbreak(loop->base);
 }
 
-int loop_init(struct loop *loop, struct bus *bus, int listen_fd) {
-        *loop = (struct loop){ .bus = bus, .listen_fd = listen_fd };
+static void on_status(evutil_socket_t fd, short what, void *data) {
+        service_refresh(data);
+}
+
+static void on_watchdog(evutil_socket_t fd, short what, void *data) {
+        service_watchdog(data);
+}
+
+/* The timers systemd wants: none without systemd, so the loop sleeps. */
+static int loop_service_timers(struct loop *loop) {
+        struct service *svc = loop->svc;
+        struct timeval status = { .tv_sec = SERVICE_STATUS_INTERVAL_S };
+        struct timeval half = { .tv_sec = (time_t)(svc->watchdog_usec / 2 / 1000000),
+                                .tv_usec = (suseconds_t)(svc->watchdog_usec / 2 % 1000000) };
+
+        if (!svc->notify)
+                return 0;
+        loop->ev_status = event_new(loop->base, -1, EV_PERSIST, on_status, svc);
+        if (!loop->ev_status || event_add(loop->ev_status, &status) < 0)
+                return -ENOMEM;
+        if (svc->watchdog_usec == 0)
+                return 0;
+        loop->ev_watchdog = event_new(loop->base, -1, EV_PERSIST, on_watchdog, svc);
+        if (!loop->ev_watchdog || event_add(loop->ev_watchdog, &half) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int loop_init(struct loop *loop, struct bus *bus, int listen_fd, struct service *svc) {
+        *loop = (struct loop){ .bus = bus, .listen_fd = listen_fd, .svc = svc };
         loop->base = event_base_new();
         if (!loop->base)
                 return -ENOMEM;
@@ -214,7 +247,7 @@ int loop_init(struct loop *loop, struct bus *bus, int listen_fd) {
         if (event_add(loop->ev_listen, NULL) < 0 || event_add(loop->ev_sigterm, NULL) < 0 ||
             event_add(loop->ev_sigint, NULL) < 0)
                 return -ENOMEM;
-        return 0;
+        return loop_service_timers(loop);
 }
 
 /* One wakeup: run every ready callback, then flush. Blocks (no CPU) while
@@ -228,11 +261,27 @@ int loop_run(struct loop *loop) {
         return 0;
 }
 
+/* The daemon is stopping: accept no one new, and answer every parked request
+ * (blocked callers, waiting receivers, name waiters) with UNAVAILABLE so that
+ * no client waits for an answer that will never come. */
+void loop_shutdown(struct loop *loop) {
+        struct bus *bus = loop->bus;
+        struct conn *conn;
+
+        event_del(loop->ev_listen);
+        event_del(loop->ev_accept_retry);
+        list_for_each_entry(conn, &bus->conns, bus_link)
+                if (conn->wait != CONN_IDLE)
+                        conn_reply_error(conn, conn->wait_seq, XOUS_ERR_UNAVAILABLE);
+        loop_flush(loop);
+}
+
 /* Disconnects every link (so every process is released) and frees the loop. */
 void loop_deinit(struct loop *loop) {
         struct bus *bus = loop->bus;
         struct event **events[] = { &loop->ev_listen, &loop->ev_accept_retry,
-                                    &loop->ev_sigterm, &loop->ev_sigint };
+                                    &loop->ev_sigterm, &loop->ev_sigint,
+                                    &loop->ev_status, &loop->ev_watchdog };
 
         while (!list_is_empty(&bus->conns))
                 bus_conn_disconnect(list_first_entry(&bus->conns, struct conn, bus_link));

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "loop.h"
 #include "macro.h"
+#include "service.h"
 
 struct args {
         const char *socket_path;
@@ -26,8 +27,11 @@ static void usage(FILE *f) {
                 "Usage: xnsd [OPTION]...\n"
                 "The xns daemon: owns Xous server names and routes every message between\n"
                 "the processes that use libxousclient. Runs in the foreground, logs to stderr.\n"
+                "Under systemd it serves the socket it is passed (LISTEN_FDS) and reports\n"
+                "readiness, status and watchdog pings (NOTIFY_SOCKET).\n"
                 "\n"
-                "  -s, --socket PATH       listen on PATH (default: $XOUS_SOCKET, else %s)\n"
+                "  -s, --socket PATH       listen on PATH (default: $XOUS_SOCKET, else %s;\n"
+                "                          ignored when systemd passes the socket)\n"
                 "  -q, --queue-depth N     messages a server's queue holds (default 64)\n"
                 "      --max-cids N        connections a process may hold (default 4096)\n"
                 "  -v, --verbose           log every process coming and going\n"
@@ -164,9 +168,31 @@ static void raise_fd_limit(void) {
         }
 }
 
+/* The socket to serve: the one systemd passed, else our own at the path. */
+static int open_listen_socket(const char *path, int *out, bool *activated) {
+        int r = service_listen_fd(out);
+
+        if (r < 0) {
+                fprintf(stderr, "xnsd: cannot use the socket systemd passed: %s\n", strerror(-r));
+                return r;
+        }
+        *activated = r > 0;
+        if (*activated) {
+                log_info("serving the socket systemd passed (--socket and $XOUS_SOCKET ignored)");
+                return 0;
+        }
+        r = listen_on(path, out);
+        if (r < 0)
+                fprintf(stderr, "xnsd: cannot listen on %s: %s\n", path,
+                        r == -EADDRINUSE ? "another xnsd is running there" : strerror(-r));
+        return r;
+}
+
 int main(int argc, char **argv) {
         struct args args = { .opt = BUS_OPTIONS_DEFAULT };
         _cleanup_close_ int listen_fd = -1;
+        struct service svc;
+        bool activated = false;
         struct bus bus;
         struct loop loop;
         int r;
@@ -176,24 +202,28 @@ int main(int argc, char **argv) {
                 return r > 0 ? EXIT_SUCCESS : 2;
         signal(SIGPIPE, SIG_IGN);
         raise_fd_limit();
-        r = listen_on(args.socket_path, &listen_fd);
-        if (r < 0) {
-                fprintf(stderr, "xnsd: cannot listen on %s: %s\n", args.socket_path,
-                        r == -EADDRINUSE ? "another xnsd is running there" : strerror(-r));
+        if (open_listen_socket(args.socket_path, &listen_fd, &activated) < 0)
                 return EXIT_FAILURE;
-        }
         bus_init(&bus, &args.opt);
-        r = loop_init(&loop, &bus, listen_fd);
+        service_init(&svc, &bus);
+        r = loop_init(&loop, &bus, listen_fd, &svc);
         if (r < 0) {
                 fprintf(stderr, "xnsd: cannot set up the event loop: %s\n", strerror(-r));
                 loop_deinit(&loop);
-                unlink(args.socket_path);
+                if (!activated)
+                        unlink(args.socket_path);
                 return EXIT_FAILURE;
         }
-        log_info("listening on %s (queue depth %u)", args.socket_path, args.opt.queue_depth);
+        if (activated)
+                log_info("serving (queue depth %u)", args.opt.queue_depth);
+        else
+                log_info("listening on %s (queue depth %u)", args.socket_path, args.opt.queue_depth);
+        service_ready(&svc);
         r = loop_run(&loop);
+        loop_shutdown(&loop);
         loop_deinit(&loop);
         bus_deinit(&bus);
-        unlink(args.socket_path);
+        if (!activated)
+                unlink(args.socket_path);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

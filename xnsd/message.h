@@ -30,6 +30,8 @@ struct message {
         uint32_t len, offset, valid;
         int fd;                         /* memfd for memory kinds, else -1 */
 
+        uint64_t sent_us;               /* CLOCK_MONOTONIC, only while a monitor watches */
+
         struct peer *holder;            /* DELIVERED: the process that must answer */
         uint32_t handle, gen;
 };

@@ -1,12 +1,33 @@
 /* peer.c: one connected process: its credentials, links, CID table, servers
  * and the messages it has received and not yet answered. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "message.h"
 #include "peer.h"
+
+/* The process's command name, for xnsctl; "?" when it cannot be read. */
+static void read_comm(pid_t pid, char comm[static 16]) {
+        char path[32];
+        ssize_t n = -1;
+        int fd;
+
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                n = read(fd, comm, 15);
+                close(fd);
+        }
+        if (n <= 0)
+                n = snprintf(comm, 16, "?");
+        comm[n] = '\0';
+        comm[strcspn(comm, "\n")] = '\0';
+}
 
 int peer_new(struct peer **out, struct bus *bus, pid_t pid, uid_t uid, gid_t gid) {
         struct peer *peer = calloc(1, sizeof(*peer));
@@ -21,6 +42,7 @@ int peer_new(struct peer **out, struct bus *bus, pid_t pid, uid_t uid, gid_t gid
         peer->pid = pid;
         peer->uid = uid;
         peer->gid = gid;
+        read_comm(pid, peer->comm);
         list_init(&peer->bus_link);
         list_init(&peer->conns);
         list_init(&peer->servers);

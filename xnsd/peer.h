@@ -25,6 +25,7 @@ struct peer {
         uid_t uid;
         gid_t gid;
         uint8_t token[XNS_TOKEN_LEN];
+        char comm[16];                  /* /proc/PID/comm when it connected */
 
         struct list conns;
         struct list servers;

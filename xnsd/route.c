@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <xous/xous.h>
 
 #include "bus.h"
 #include "conn.h"
+#include "control.h"
 #include "log.h"
 #include "macro.h"
 #include "message.h"
@@ -241,6 +243,8 @@ static struct message *message_from_send(const struct xns_send *s, struct conn *
         m->valid = s->valid;
         m->fd = TAKE_FD(*fd);
         m->sender_pid = (uint32_t)conn->pid;
+        if (conn->bus->n_monitors > 0)
+                m->sent_us = clock_us(CLOCK_MONOTONIC);
         if (xns_kind_blocks(s->kind)) {
                 m->caller = conn;
                 m->caller_seq = seq;
@@ -279,6 +283,8 @@ static void route_send(struct conn *conn, const struct xns_request *req, int *fd
         if (r == -EAGAIN) {
                 conn->wait = CONN_IDLE;
                 conn->wait_msg = NULL;
+                m->server = server;
+                control_monitor(conn->bus, m, XOUS_ERR_SERVER_QUEUE_FULL, NULL);
                 message_free(m);
                 return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_QUEUE_FULL);
         }
@@ -333,11 +339,13 @@ static void route_return(struct conn *conn, const struct xns_return *ret) {
                 log_debug("pid %d: wrong kind of return for message %u", (int)conn->pid, ret->handle);
                 return;
         }
-        if (m->caller) {
+        if (m->caller || conn->bus->n_monitors > 0) {
                 struct xns_reply reply = { 0 };
 
                 reply_fill_answer(&reply, m, ret);
-                conn_wake(m->caller, &reply, -1);
+                control_monitor(conn->bus, m, reply.error, &reply);
+                if (m->caller)
+                        conn_wake(m->caller, &reply, -1);
         }
         server_answered(m->server, m);
         message_free(m);
@@ -434,6 +442,8 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
                 return route_return(conn, &req->ret);
         case XNS_OP_FORWARD:
                 return route_forward(conn, req, fd);
+        case XNS_OP_CONTROL:
+                return control_request(conn, req);
         default:
                 return;
         }
@@ -462,6 +472,10 @@ int route_frame(struct conn *conn, const void *buf, size_t len, int fd) {
                 return -EPROTO;
         if (req.op == XNS_OP_HELLO)
                 return conn->peer ? -EPROTO : route_hello(conn, &req);
+        if (req.op == XNS_OP_CONTROL) {         /* xnsctl needs no process session */
+                control_request(conn, &req);
+                return 0;
+        }
         if (!conn->peer)
                 return -EPROTO;
         route_request(conn, &req, &owned_fd);

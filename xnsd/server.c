@@ -6,7 +6,9 @@
 
 #include <xous/xous.h>
 
+#include "bus.h"
 #include "conn.h"
+#include "control.h"
 #include "log.h"
 #include "macro.h"
 #include "message.h"
@@ -122,6 +124,7 @@ static void server_deliver_one(struct server *server) {
                 m->state = MESSAGE_DELIVERED;
                 server->unanswered++;
         } else {
+                control_monitor(server->owner->bus, m, XOUS_OK, NULL);
                 server->used--;
                 message_free(m);
         }
@@ -150,6 +153,7 @@ void server_answered(struct server *server, struct message *m) {
 
 static void message_fail(struct message *m, uint32_t error) {
         list_unlink(&m->link);
+        control_monitor(m->server->owner->bus, m, error, NULL);
         if (m->caller)
                 conn_wake_error(m->caller, error);
         if (m->sender)

@@ -1,0 +1,356 @@
+/* control.c: the control part of the protocol, what xnsctl asks: a snapshot
+ * of the daemon (status, names, processes) in a sealed memfd, and the live
+ * monitor trace of routed messages. */
+#include <errno.h>
+#include <fcntl.h>
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xous/xous.h>
+
+#include "bus.h"
+#include "conn.h"
+#include "control.h"
+#include "control.pb-c.h"
+#include "log.h"
+#include "macro.h"
+#include "message.h"
+#include "name.h"
+#include "peer.h"
+#include "server.h"
+
+#define SID_HEX_LEN 33
+
+static void sid_hex(const struct xns_sid *sid, char out[static SID_HEX_LEN]) {
+        snprintf(out, SID_HEX_LEN, "%08x%08x%08x%08x", sid->w[0], sid->w[1], sid->w[2], sid->w[3]);
+}
+
+/* Peers and monitor show other people's traffic: the daemon's user or root. */
+static bool conn_privileged(const struct conn *conn) {
+        return conn->uid == 0 || conn->uid == geteuid();
+}
+
+/* Every string in a snapshot lives in this arena until the snapshot is packed. */
+struct snapshot {
+        Xns__Snapshot pb;
+        Xns__Status status;
+        void **blocks;
+        size_t n_blocks;
+        bool oom;
+};
+
+static void *snapshot_alloc(struct snapshot *s, size_t n, size_t size) {
+        void **blocks;
+        void *p;
+
+        if (s->oom)
+                return NULL;
+        blocks = reallocarray(s->blocks, s->n_blocks + 1, sizeof(*blocks));
+        p = calloc(n ? n : 1, size);
+        if (!blocks || !p) {
+                if (blocks)
+                        s->blocks = blocks;
+                free(p);
+                s->oom = true;
+                return NULL;
+        }
+        s->blocks = blocks;
+        s->blocks[s->n_blocks++] = p;
+        return p;
+}
+
+static char *snapshot_strdup(struct snapshot *s, const char *str) {
+        char *p = snapshot_alloc(s, strlen(str) + 1, 1);
+
+        return p ? strcpy(p, str) : (char *)"";
+}
+
+static void snapshot_free(struct snapshot *s) {
+        for (size_t i = 0; i < s->n_blocks; i++)
+                free(s->blocks[i]);
+        free(s->blocks);
+}
+
+static void snapshot_status(struct snapshot *s, struct bus *bus) {
+        struct bus_counts counts;
+
+        bus_count(bus, &counts);
+        xns__status__init(&s->status);
+        s->status.version = (char *)XNS_VERSION;
+        s->status.pid = (uint32_t)getpid();
+        s->status.uptime_us = clock_us(CLOCK_MONOTONIC) - bus->started_us;
+        s->status.names = counts.names;
+        s->status.servers = counts.servers;
+        s->status.processes = counts.processes;
+        s->status.links = counts.links;
+        s->status.pending_calls = counts.pending_calls;
+        s->status.queue_depth = bus->opt.queue_depth;
+        s->status.max_cids = bus->opt.max_cids;
+        s->status.frame_max = XNS_FRAME_MAX;
+        s->pb.status = &s->status;
+}
+
+static bool peer_holds_sid(const struct peer *peer, const struct xns_sid *sid) {
+        for (uint32_t i = 0; i < peer->n_cids; i++)
+                if (peer->cids[i].used && xns_sid_equal(&peer->cids[i].sid, sid))
+                        return true;
+        return false;
+}
+
+static void snapshot_name(struct snapshot *s, struct bus *bus, const struct name *name, bool detail) {
+        const struct server *server = name->server;
+        Xns__NameInfo *info = snapshot_alloc(s, 1, sizeof(*info));
+        char sid[SID_HEX_LEN];
+        struct message *m;
+        struct peer *peer;
+
+        if (!info)
+                return;
+        xns__name_info__init(info);
+        sid_hex(&server->sid, sid);
+        info->name = snapshot_strdup(s, name->str);
+        info->sid = snapshot_strdup(s, sid);
+        info->pid = (uint32_t)server->owner->pid;
+        info->command = snapshot_strdup(s, server->owner->comm);
+        info->conns = name->granted;
+        info->max_conns = name->max_conns;
+        info->queue_depth = server->depth;
+        info->queued = server->used;
+        info->served = server->served;
+        list_for_each_entry(m, (struct list *)&server->stalled, link)
+                info->stalled++;
+        info->receivers = 0;
+        for (struct list *i = server->receivers.next; i != &server->receivers; i = i->next)
+                info->receivers++;
+        if (detail) {
+                info->clients = snapshot_alloc(s, bus->n_peers, sizeof(uint32_t));
+                list_for_each_entry(peer, &bus->peers, bus_link)
+                        if (info->clients && peer_holds_sid(peer, &server->sid))
+                                info->clients[info->n_clients++] = (uint32_t)peer->pid;
+        }
+        s->pb.names[s->pb.n_names++] = info;
+}
+
+struct name_walk {
+        struct snapshot *s;
+        struct bus *bus;
+};
+
+static void name_visit(const void *node, VISIT which, void *data) {
+        struct name_walk *w = data;
+
+        if (which == postorder || which == leaf)
+                snapshot_name(w->s, w->bus, *(struct name *const *)node, false);
+}
+
+/* Every name, sorted (the registry is a search tree). */
+static void snapshot_names(struct snapshot *s, struct bus *bus) {
+        struct name_walk w = { s, bus };
+
+        s->pb.names = snapshot_alloc(s, bus->names.count, sizeof(*s->pb.names));
+        if (s->pb.names)
+                twalk_r(bus->names.root, name_visit, &w);
+}
+
+static void snapshot_peer(struct snapshot *s, struct bus *bus, struct peer *peer) {
+        Xns__PeerInfo *info = snapshot_alloc(s, 1, sizeof(*info));
+        struct server *server;
+        struct conn *conn;
+        size_t n_servers = 0;
+        char sid[SID_HEX_LEN];
+
+        if (!info)
+                return;
+        xns__peer_info__init(info);
+        info->pid = (uint32_t)peer->pid;
+        info->uid = (uint32_t)peer->uid;
+        info->command = snapshot_strdup(s, peer->comm);
+        list_for_each_entry(conn, &peer->conns, peer_link) {
+                info->links++;
+                info->blocked_calls += conn->wait == CONN_WAIT_REPLY || conn->wait == CONN_STALLED;
+        }
+        info->cids = snapshot_alloc(s, peer->n_cids, sizeof(*info->cids));
+        for (uint32_t i = 0; info->cids && i < peer->n_cids; i++) {
+                Xns__CidInfo *c;
+                struct server *target;
+
+                if (!peer->cids[i].used || !(c = snapshot_alloc(s, 1, sizeof(*c))))
+                        continue;
+                xns__cid_info__init(c);
+                c->cid = i + PEER_CID_FIRST;
+                target = bus_server_find(bus, &peer->cids[i].sid);
+                sid_hex(&peer->cids[i].sid, sid);
+                c->server = snapshot_strdup(s, target && target->name ? target->name->str : sid);
+                info->cids[info->n_cids++] = c;
+        }
+        list_for_each_entry(server, &peer->servers, owner_link)
+                n_servers++;
+        info->servers = snapshot_alloc(s, n_servers, sizeof(*info->servers));
+        list_for_each_entry(server, &peer->servers, owner_link) {
+                Xns__ServerInfo *si;
+
+                if (!info->servers || !(si = snapshot_alloc(s, 1, sizeof(*si))))
+                        break;
+                xns__server_info__init(si);
+                sid_hex(&server->sid, sid);
+                si->sid = snapshot_strdup(s, sid);
+                si->name = snapshot_strdup(s, server->name ? server->name->str : "");
+                info->servers[info->n_servers++] = si;
+        }
+        s->pb.peers[s->pb.n_peers++] = info;
+}
+
+static void snapshot_peers(struct snapshot *s, struct bus *bus) {
+        struct peer *peer;
+
+        s->pb.peers = snapshot_alloc(s, bus->n_peers, sizeof(*s->pb.peers));
+        if (!s->pb.peers)
+                return;
+        list_for_each_entry(peer, &bus->peers, bus_link)
+                snapshot_peer(s, bus, peer);
+}
+
+/* Packs the snapshot into a sealed memfd: the reader cannot change it. */
+static int snapshot_seal(struct snapshot *s, int *out_fd, uint32_t *out_len) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t len = xns__snapshot__get_packed_size(&s->pb);
+
+        if (len > UINT32_MAX || !(buf = malloc(len ? len : 1)))
+                return -ENOMEM;
+        xns__snapshot__pack(&s->pb, buf);
+        fd = memfd_create("xns-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        if (len > 0 && write(fd, buf, len) != (ssize_t)len)
+                return -EIO;
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+                return -errno;
+        *out_fd = TAKE_FD(fd);
+        *out_len = (uint32_t)len;
+        return 0;
+}
+
+static void control_snapshot(struct conn *conn, const struct xns_request *req) {
+        struct bus *bus = conn->bus;
+        struct snapshot s = { .pb = XNS__SNAPSHOT__INIT };
+        struct xns_reply reply = { .seq = req->seq, .body = XNS_BODY_SNAPSHOT };
+        uint32_t what = req->control.what;
+        int fd = -1, r;
+
+        snapshot_status(&s, bus);
+        if (what == XNS_CONTROL_LIST)
+                snapshot_names(&s, bus);
+        if (what == XNS_CONTROL_PEERS)
+                snapshot_peers(&s, bus);
+        if (what == XNS_CONTROL_SHOW) {
+                const struct xns_name *n = &req->control.names[0];
+                struct name *name;
+
+                if (req->control.n_names != 1 || !xns_name_valid(n->str, n->len))
+                        return snapshot_free(&s), conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_STRING);
+                name = name_registry_find(&bus->names, n->str);
+                if (!name)
+                        return snapshot_free(&s), conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_NOT_FOUND);
+                s.pb.names = snapshot_alloc(&s, 1, sizeof(*s.pb.names));
+                if (s.pb.names)
+                        snapshot_name(&s, bus, name, true);
+        }
+        r = s.oom ? -ENOMEM : snapshot_seal(&s, &fd, &reply.snapshot);
+        snapshot_free(&s);
+        if (r < 0) {
+                log_error("pid %d: cannot build a control snapshot: %s", (int)conn->pid, strerror(-r));
+                return conn_reply_error(conn, req->seq, XOUS_ERR_OUT_OF_MEMORY);
+        }
+        conn_queue_reply(conn, &reply, fd);
+}
+
+static void control_monitor_start(struct conn *conn, const struct xns_request *req) {
+        struct bus *bus = conn->bus;
+        uint32_t n = req->control.n_names;
+
+        for (uint32_t i = 0; i < n; i++)
+                if (!xns_name_valid(req->control.names[i].str, req->control.names[i].len))
+                        return conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_STRING);
+        if (conn->monitor)
+                return conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_ARGUMENT);
+        if (n > 0) {
+                conn->watch = calloc(n, sizeof(*conn->watch));
+                if (!conn->watch)
+                        return conn_reply_error(conn, req->seq, XOUS_ERR_OUT_OF_MEMORY);
+                memcpy(conn->watch, req->control.names, n * sizeof(*conn->watch));
+                conn->n_watch = n;
+        }
+        conn->monitor = true;
+        list_link_tail(&bus->monitors, &conn->monitor_link);
+        bus->n_monitors++;
+        log_debug("pid %d: monitoring", (int)conn->pid);
+        conn_reply_error(conn, req->seq, XOUS_OK);
+}
+
+void control_request(struct conn *conn, const struct xns_request *req) {
+        uint32_t what = req->control.what;
+
+        if ((what == XNS_CONTROL_PEERS || what == XNS_CONTROL_MONITOR) && !conn_privileged(conn))
+                return conn_reply_error(conn, req->seq, XOUS_ERR_ACCESS_DENIED);
+        if (what == XNS_CONTROL_MONITOR)
+                return control_monitor_start(conn, req);
+        control_snapshot(conn, req);
+}
+
+static bool monitor_watches(const struct conn *conn, const struct server *server) {
+        if (conn->n_watch == 0)
+                return true;
+        if (!server->name)
+                return false;
+        for (uint32_t i = 0; i < conn->n_watch; i++)
+                if (strcmp(conn->watch[i].str, server->name->str) == 0)
+                        return true;
+        return false;
+}
+
+/*
+ * control_monitor_message() - tell every monitor about a finished message.
+ *
+ * Called once per message: answered, delivered (kinds without an answer) or
+ * failed; m->server is still set. A monitor that does not keep up loses
+ * events (counted in the next one it gets) rather than slowing the bus.
+ */
+void control_monitor_message(struct bus *bus, const struct message *m, uint32_t error,
+                             const struct xns_reply *answer) {
+        const struct server *server = m->server;
+        struct xns_reply reply = { .body = XNS_BODY_EVENT };
+        struct xns_event *e = &reply.event;
+        struct conn *conn;
+
+        *e = (struct xns_event){
+                .time_us = clock_us(CLOCK_REALTIME), .pid = m->sender_pid, .sid = server->sid,
+                .kind = m->kind, .id = m->id, .a = { m->a[0], m->a[1], m->a[2], m->a[3] },
+                .len = m->len, .error = error,
+                .latency_us = m->sent_us ? (uint32_t)(clock_us(CLOCK_MONOTONIC) - m->sent_us) : 0,
+        };
+        if (server->name) {
+                e->server.len = strlen(server->name->str);
+                memcpy(e->server.str, server->name->str, e->server.len);
+        }
+        if (answer && answer->body == XNS_BODY_SCALAR) {
+                e->count = answer->scalar.count;
+                memcpy(e->v, answer->scalar.v, sizeof(e->v));
+        }
+        list_for_each_entry(conn, &bus->monitors, monitor_link) {
+                if (!monitor_watches(conn, server))
+                        continue;
+                if (conn_out_pending(conn) >= CONN_MAX_OUT / 2) {
+                        conn->dropped++;
+                        continue;
+                }
+                e->dropped = conn->dropped;
+                if (conn_queue_reply(conn, &reply, -1) == 0)
+                        conn->dropped = 0;
+        }
+}
