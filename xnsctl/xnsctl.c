@@ -1,0 +1,556 @@
+/* xnsctl.c: xnsctl, the command line to see inside xnsd (modelled on busctl):
+ * status, list, peers, show, monitor, and call to poke a server by hand. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xous/xous.h>
+
+#include "ctl-link.h"
+#include "macro.h"
+
+struct options {
+        const char *socket_path;
+        bool json;
+        bool no_reply;
+        unsigned timeout_s;             /* call: 0 = wait for ever */
+};
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "Usage: xnsctl [OPTION]... COMMAND [ARG]...\n"
+                "See inside xnsd, the xns daemon, and poke its servers.\n"
+                "\n"
+                "Commands:\n"
+                "  status                     daemon version, pid, uptime, counts and limits\n"
+                "  list                       every registered name\n"
+                "  peers                      every connected process (xnsd's user or root)\n"
+                "  show NAME                  one name in detail\n"
+                "  monitor [NAME]...          trace routed messages (to these names) until Ctrl-C\n"
+                "                             (xnsd's user or root)\n"
+                "  call NAME OPCODE [ARG]...  send a BlockingScalar (up to 4 args) and print\n"
+                "                             the reply words; numbers are decimal or 0x hex\n"
+                "\n"
+                "Options:\n"
+                "  -s, --socket PATH   xnsd's socket (default: $XOUS_SOCKET, else %s)\n"
+                "  -j, --json          print JSON: one object, or one per line for monitor\n"
+                "  -n, --no-reply      call: send a Scalar, which has no reply\n"
+                "  -t, --timeout SEC   call: give up after SEC seconds\n"
+                "  -h, --help          show this help and exit\n"
+                "  -V, --version       show the version and exit\n"
+                "\n"
+                "Exit status: 0 success, 1 the operation failed, 2 bad usage,\n"
+                "3 xnsd cannot be reached.\n",
+                XNS_DEFAULT_SOCKET);
+}
+
+static int usage_error(const char *fmt, const char *arg) {
+        fprintf(stderr, "xnsctl: ");
+        fprintf(stderr, fmt, arg);
+        fprintf(stderr, "\nTry 'xnsctl --help' for more information.\n");
+        return EXIT_USAGE;
+}
+
+static int parse_u32(const char *s, uint32_t *out) {
+        unsigned long long v;
+        char *end;
+
+        errno = 0;
+        if (!*s || *s == '-' || *s == '+')
+                return -EINVAL;
+        v = strtoull(s, &end, 0);
+        if (errno || *end || v > UINT32_MAX)
+                return -EINVAL;
+        *out = (uint32_t)v;
+        return 0;
+}
+
+/* --- JSON ------------------------------------------------------------------ */
+
+static void json_string(const char *s) {
+        putchar('"');
+        for (; *s; s++) {
+                unsigned char c = (unsigned char)*s;
+
+                if (c == '"' || c == '\\')
+                        printf("\\%c", c);
+                else if (c < 0x20)
+                        printf("\\u%04x", c);
+                else
+                        putchar(c);
+        }
+        putchar('"');
+}
+
+static void json_u32_array(const uint32_t *v, size_t n) {
+        putchar('[');
+        for (size_t i = 0; i < n; i++)
+                printf("%s%u", i ? "," : "", v[i]);
+        putchar(']');
+}
+
+/* --- status ---------------------------------------------------------------- */
+
+static void format_duration(uint64_t us, char *buf, size_t size) {
+        uint64_t s = us / 1000000;
+
+        if (s >= 86400)
+                snprintf(buf, size, "%llud %lluh %llum", (unsigned long long)(s / 86400),
+                         (unsigned long long)(s % 86400 / 3600), (unsigned long long)(s % 3600 / 60));
+        else if (s >= 3600)
+                snprintf(buf, size, "%lluh %llum %llus", (unsigned long long)(s / 3600),
+                         (unsigned long long)(s % 3600 / 60), (unsigned long long)(s % 60));
+        else if (s >= 60)
+                snprintf(buf, size, "%llum %llus", (unsigned long long)(s / 60), (unsigned long long)(s % 60));
+        else
+                snprintf(buf, size, "%llus", (unsigned long long)s);
+}
+
+static void print_status(const Xns__Status *st, bool json) {
+        char uptime[64];
+
+        if (json) {
+                printf("{\"version\":");
+                json_string(st->version);
+                printf(",\"pid\":%u,\"uptime_s\":%llu,\"names\":%u,\"servers\":%u,\"processes\":%u,"
+                       "\"links\":%u,\"pending_calls\":%u,\"limits\":{\"queue_depth\":%u,"
+                       "\"max_cids\":%u,\"frame_max\":%u}}\n",
+                       st->pid, (unsigned long long)(st->uptime_us / 1000000), st->names, st->servers,
+                       st->processes, st->links, st->pending_calls, st->queue_depth, st->max_cids,
+                       st->frame_max);
+                return;
+        }
+        format_duration(st->uptime_us, uptime, sizeof(uptime));
+        printf("version:       %s\n"
+               "pid:           %u\n"
+               "uptime:        %s\n"
+               "names:         %u\n"
+               "servers:       %u\n"
+               "processes:     %u\n"
+               "links:         %u\n"
+               "pending calls: %u\n"
+               "queue depth:   %u\n"
+               "max cids:      %u\n"
+               "frame max:     %u bytes\n",
+               st->version, st->pid, uptime, st->names, st->servers, st->processes, st->links,
+               st->pending_calls, st->queue_depth, st->max_cids, st->frame_max);
+}
+
+/* --- list and show --------------------------------------------------------- */
+
+static void json_name(const Xns__NameInfo *n, bool detail) {
+        printf("{\"name\":");
+        json_string(n->name);
+        printf(",\"sid\":\"%s\",\"pid\":%u,\"command\":", n->sid, n->pid);
+        json_string(n->command);
+        printf(",\"conns\":%u,\"max_conns\":%u,\"queue_depth\":%u,\"queued\":%u,\"served\":%llu",
+               n->conns, n->max_conns, n->queue_depth, n->queued, (unsigned long long)n->served);
+        if (detail) {
+                printf(",\"stalled\":%u,\"receivers\":%u,\"clients\":", n->stalled, n->receivers);
+                json_u32_array(n->clients, n->n_clients);
+        }
+        putchar('}');
+}
+
+static void format_conns(const Xns__NameInfo *n, char *buf, size_t size) {
+        if (n->max_conns)
+                snprintf(buf, size, "%u/%u", n->conns, n->max_conns);
+        else
+                snprintf(buf, size, "%u/-", n->conns);
+}
+
+static void print_list(const Xns__Snapshot *snap, bool json) {
+        int w = 4;
+
+        if (json) {
+                printf("{\"names\":[");
+                for (size_t i = 0; i < snap->n_names; i++) {
+                        if (i)
+                                putchar(',');
+                        json_name(snap->names[i], false);
+                }
+                printf("]}\n");
+                return;
+        }
+        for (size_t i = 0; i < snap->n_names; i++)
+                if ((int)strlen(snap->names[i]->name) > w)
+                        w = (int)strlen(snap->names[i]->name);
+        printf("%-*s  %-32s  %7s  %-15s  %9s  %9s  %8s\n", w, "NAME", "SID", "PID", "COMMAND", "CONNS",
+               "QUEUE", "SERVED");
+        for (size_t i = 0; i < snap->n_names; i++) {
+                const Xns__NameInfo *n = snap->names[i];
+                char conns[32], queue[32];
+
+                format_conns(n, conns, sizeof(conns));
+                snprintf(queue, sizeof(queue), "%u/%u", n->queued, n->queue_depth);
+                printf("%-*s  %-32s  %7u  %-15s  %9s  %9s  %8llu\n", w, n->name, n->sid, n->pid, n->command,
+                       conns, queue, (unsigned long long)n->served);
+        }
+}
+
+static void print_show(const Xns__NameInfo *n, bool json) {
+        char conns[32];
+
+        if (json) {
+                json_name(n, true);
+                putchar('\n');
+                return;
+        }
+        format_conns(n, conns, sizeof(conns));
+        printf("name:              %s\n"
+               "sid:               %s\n"
+               "pid:               %u\n"
+               "command:           %s\n"
+               "connections:       %s\n"
+               "queue:             %u/%u\n"
+               "stalled senders:   %u\n"
+               "waiting receivers: %u\n"
+               "served:            %llu\n"
+               "clients:          ",
+               n->name, n->sid, n->pid, n->command, conns, n->queued, n->queue_depth, n->stalled,
+               n->receivers, (unsigned long long)n->served);
+        for (size_t i = 0; i < n->n_clients; i++)
+                printf(" %u", n->clients[i]);
+        printf("%s\n", n->n_clients ? "" : " -");
+}
+
+/* --- peers ----------------------------------------------------------------- */
+
+static void json_peer(const Xns__PeerInfo *p) {
+        printf("{\"pid\":%u,\"uid\":%u,\"command\":", p->pid, p->uid);
+        json_string(p->command);
+        printf(",\"links\":%u,\"cids\":[", p->links);
+        for (size_t i = 0; i < p->n_cids; i++) {
+                printf("%s{\"cid\":%u,\"server\":", i ? "," : "", p->cids[i]->cid);
+                json_string(p->cids[i]->server);
+                putchar('}');
+        }
+        printf("],\"servers\":[");
+        for (size_t i = 0; i < p->n_servers; i++) {
+                printf("%s{\"sid\":\"%s\",\"name\":", i ? "," : "", p->servers[i]->sid);
+                json_string(p->servers[i]->name);
+                putchar('}');
+        }
+        printf("],\"blocked_calls\":%u}", p->blocked_calls);
+}
+
+static void print_peers(const Xns__Snapshot *snap, bool json) {
+        if (json) {
+                printf("{\"peers\":[");
+                for (size_t i = 0; i < snap->n_peers; i++) {
+                        if (i)
+                                putchar(',');
+                        json_peer(snap->peers[i]);
+                }
+                printf("]}\n");
+                return;
+        }
+        printf("%7s  %6s  %-15s  %5s  %7s  %-24s  %s\n", "PID", "UID", "COMMAND", "LINKS", "BLOCKED",
+               "SERVERS", "CIDS");
+        for (size_t i = 0; i < snap->n_peers; i++) {
+                const Xns__PeerInfo *p = snap->peers[i];
+                char servers[256] = "-";
+                size_t len = 0;
+
+                for (size_t k = 0; k < p->n_servers && len < sizeof(servers); k++) {
+                        const char *label = *p->servers[k]->name ? p->servers[k]->name : p->servers[k]->sid;
+
+                        len += (size_t)snprintf(servers + len, sizeof(servers) - len, "%s%s", k ? "," : "", label);
+                }
+                printf("%7u  %6u  %-15s  %5u  %7u  %-24s ", p->pid, p->uid, p->command, p->links,
+                       p->blocked_calls, servers);
+                for (size_t k = 0; k < p->n_cids; k++)
+                        printf(" %u=%s", p->cids[k]->cid, p->cids[k]->server);
+                printf("%s\n", p->n_cids ? "" : " -");
+        }
+}
+
+static int cmd_snapshot(const struct options *o, uint32_t what, const char *name) {
+        struct ctl_link link;
+        Xns__Snapshot *snap = NULL;
+        int r;
+
+        r = ctl_link_open(&link, o->socket_path);
+        if (r == EXIT_OK)
+                r = ctl_snapshot(&link, what, name, &snap);
+        ctl_link_close(&link);
+        if (r != EXIT_OK)
+                return r;
+        switch (what) {
+        case XNS_CONTROL_STATUS:
+                print_status(snap->status, o->json);
+                break;
+        case XNS_CONTROL_LIST:
+                print_list(snap, o->json);
+                break;
+        case XNS_CONTROL_PEERS:
+                print_peers(snap, o->json);
+                break;
+        default:
+                if (snap->n_names != 1) {
+                        fprintf(stderr, "xnsctl: xnsd sent no entry for '%s'\n", name);
+                        r = EXIT_FAILED;
+                        break;
+                }
+                print_show(snap->names[0], o->json);
+                break;
+        }
+        xns__snapshot__free_unpacked(snap, NULL);
+        return r;
+}
+
+/* --- monitor --------------------------------------------------------------- */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig) {
+        interrupted = 1;
+}
+
+static const char *kind_name(uint32_t kind) {
+        static const char *const names[] = { "mutable_borrow", "borrow", "move", "scalar", "blocking_scalar" };
+
+        return kind < ELEMENTSOF(names) ? names[kind] : "unknown";
+}
+
+static void event_server_label(const struct xns_event *e, char *buf, size_t size) {
+        if (e->server.len)
+                snprintf(buf, size, "%s", e->server.str);
+        else
+                snprintf(buf, size, "%08x%08x%08x%08x", e->sid.w[0], e->sid.w[1], e->sid.w[2], e->sid.w[3]);
+}
+
+static void print_event(const struct xns_event *e, bool json) {
+        char server[XNS_NAME_MAX + 33];
+
+        event_server_label(e, server, sizeof(server));
+        if (json) {
+                printf("{\"time_us\":%llu,\"pid\":%u,\"server\":", (unsigned long long)e->time_us, e->pid);
+                json_string(server);
+                printf(",\"kind\":\"%s\",\"id\":%u,\"args\":", kind_name(e->kind), e->id);
+                json_u32_array(e->a, 4);
+                printf(",\"len\":%u,\"result\":\"%s\",\"reply\":", e->len, e->error ? ctl_error_name(e->error) : "ok");
+                json_u32_array(e->v, e->count);
+                printf(",\"latency_us\":%u,\"dropped\":%u}\n", e->latency_us, e->dropped);
+                return;
+        }
+        if (e->dropped)
+                printf("(%u messages not shown: this monitor fell behind)\n", e->dropped);
+
+        time_t secs = (time_t)(e->time_us / 1000000);
+        struct tm tm;
+        char when[32];
+
+        localtime_r(&secs, &tm);
+        strftime(when, sizeof(when), "%H:%M:%S", &tm);
+        printf("%s.%06u  %u -> %s  %s #%u", when, (unsigned)(e->time_us % 1000000), e->pid, server,
+               kind_name(e->kind), e->id);
+        if (e->kind >= XNS_KIND_SCALAR)
+                printf(" (%u, %u, %u, %u)", e->a[0], e->a[1], e->a[2], e->a[3]);
+        else
+                printf(" [%u bytes]", e->len);
+        if (e->error) {
+                printf("  -> %s", ctl_error_name(e->error));
+        } else if (e->count) {
+                printf("  ->");
+                for (uint32_t i = 0; i < e->count; i++)
+                        printf(" %u", e->v[i]);
+        } else {
+                printf("  -> ok");
+        }
+        printf("  %u us\n", e->latency_us);
+}
+
+static int cmd_monitor(const struct options *o, char **names, int n_names) {
+        struct sigaction sa = { .sa_handler = on_interrupt };   /* no SA_RESTART: poll returns */
+        struct ctl_link link;
+        struct xns_reply reply;
+        struct xns_event e;
+        int fd, r;
+
+        r = ctl_link_open(&link, o->socket_path);
+        if (r == EXIT_OK)
+                r = ctl_link_ask(&link, XNS_CONTROL_MONITOR, (const char *const *)names, (uint32_t)n_names,
+                                 &reply, &fd);
+        if (r != EXIT_OK) {
+                ctl_link_close(&link);
+                return r;
+        }
+        safe_close(fd);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        if (!o->json)
+                fprintf(stderr, "Monitoring %s; Ctrl-C ends.\n", n_names ? "the names given" : "every message");
+        while (!interrupted) {
+                r = ctl_next_event(&link, &e);
+                if (r == -EINTR)
+                        continue;
+                if (r != EXIT_OK)
+                        break;
+                print_event(&e, o->json);
+        }
+        ctl_link_close(&link);
+        return interrupted ? EXIT_OK : r;
+}
+
+/* --- call ------------------------------------------------------------------ */
+
+static void on_alarm(int sig) {
+        static const char msg[] = "xnsctl: no reply within the timeout\n";
+
+        (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        _exit(EXIT_FAILED);
+}
+
+static int call_failed(const char *what, const char *name, xous_error_t e) {
+        if (e == XOUS_ERR_UNAVAILABLE) {
+                fprintf(stderr, "xnsctl: cannot reach xnsd: %s\n", xous_strerror(e));
+                return EXIT_UNREACHABLE;
+        }
+        if (e == XOUS_ERR_SERVER_NOT_FOUND)
+                fprintf(stderr, "xnsctl: no server is registered as '%s'\n", name);
+        else
+                fprintf(stderr, "xnsctl: %s '%s' failed: %s (%s)\n", what, name, ctl_error_name(e), xous_strerror(e));
+        return EXIT_FAILED;
+}
+
+static int cmd_call(const struct options *o, char **argv, int argc) {
+        const char *name = argv[0];
+        uint32_t id, a[4] = { 0 };
+        xous_scalar_reply_t reply = { 0 };
+        xous_cid_t cid;
+        xous_error_t e;
+
+        if (argc < 2)
+                return usage_error("%s", "call wants NAME OPCODE [ARG]...");
+        if (argc > 6)
+                return usage_error("%s", "call takes at most 4 arguments after the opcode");
+        if (!xns_name_valid(name, strlen(name)))
+                return usage_error("'%s' is not a valid server name", name);
+        if (parse_u32(argv[1], &id) < 0)
+                return usage_error("opcode '%s' is not a 32-bit unsigned number", argv[1]);
+        for (int i = 2; i < argc; i++)
+                if (parse_u32(argv[i], &a[i - 2]) < 0)
+                        return usage_error("argument '%s' is not a 32-bit unsigned number", argv[i]);
+        if (setenv("XOUS_SOCKET", o->socket_path, 1) < 0)
+                return EXIT_FAILED;
+        if (o->timeout_s) {
+                signal(SIGALRM, on_alarm);
+                alarm(o->timeout_s);
+        }
+        e = xous_request_connection(name, &cid);
+        if (e != XOUS_OK)
+                return call_failed("connecting to", name, e);
+        if (o->no_reply)
+                e = xous_send_scalar(cid, id, a[0], a[1], a[2], a[3]);
+        else
+                e = xous_blocking_scalar(cid, id, a[0], a[1], a[2], a[3], &reply);
+        alarm(0);
+        if (e != XOUS_OK)
+                return call_failed("calling", name, e);
+        xous_disconnect(cid);
+        if (o->json) {
+                printf("{\"name\":");
+                json_string(name);
+                printf(",\"id\":%u,\"kind\":\"%s\",\"reply\":", id, o->no_reply ? "scalar" : "blocking_scalar");
+                json_u32_array(reply.v, reply.count);
+                printf("}\n");
+        } else if (!o->no_reply) {
+                for (uint32_t i = 0; i < reply.count; i++)
+                        printf("%s%u", i ? " " : "", reply.v[i]);
+                putchar('\n');
+        }
+        return EXIT_OK;
+}
+
+/* --- main ------------------------------------------------------------------ */
+
+static int parse_options(int argc, char **argv, struct options *o) {
+        static const struct option options[] = {
+                { "socket", required_argument, NULL, 's' },
+                { "json", no_argument, NULL, 'j' },
+                { "no-reply", no_argument, NULL, 'n' },
+                { "timeout", required_argument, NULL, 't' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {}
+        };
+        uint32_t v;
+        int c;
+
+        /* Options may come before or after the command; "--" ends them. */
+        while ((c = getopt_long(argc, argv, "s:jnt:hV", options, NULL)) >= 0) {
+                switch (c) {
+                case 's':
+                        o->socket_path = optarg;
+                        break;
+                case 'j':
+                        o->json = true;
+                        break;
+                case 'n':
+                        o->no_reply = true;
+                        break;
+                case 't':
+                        if (parse_u32(optarg, &v) < 0 || v == 0 || v > 86400)
+                                return usage_error("--timeout wants seconds from 1 to 86400, not '%s'", optarg);
+                        o->timeout_s = v;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return -1;
+                case 'V':
+                        printf("xnsctl %s\n", XNS_VERSION);
+                        return -1;
+                default:
+                        fprintf(stderr, "Try 'xnsctl --help' for more information.\n");
+                        return EXIT_USAGE;
+                }
+        }
+        if (!o->socket_path || !*o->socket_path)
+                o->socket_path = getenv("XOUS_SOCKET");
+        if (!o->socket_path || !*o->socket_path)
+                o->socket_path = XNS_DEFAULT_SOCKET;
+        return EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+        struct options o = { 0 };
+        const char *cmd;
+        int r, nargs;
+        char **args;
+
+        r = parse_options(argc, argv, &o);
+        if (r != EXIT_OK)
+                return r < 0 ? EXIT_OK : r;
+        if (optind >= argc)
+                return usage_error("%s", "no command given");
+        cmd = argv[optind];
+        args = argv + optind + 1;
+        nargs = argc - optind - 1;
+        if (strcmp(cmd, "monitor") == 0)
+                return cmd_monitor(&o, args, nargs);
+        if (strcmp(cmd, "call") == 0)
+                return cmd_call(&o, args, nargs);
+        if (strcmp(cmd, "show") == 0) {
+                if (nargs != 1)
+                        return usage_error("%s", "show wants exactly one NAME");
+                if (!xns_name_valid(args[0], strlen(args[0])))
+                        return usage_error("'%s' is not a valid server name", args[0]);
+                return cmd_snapshot(&o, XNS_CONTROL_SHOW, args[0]);
+        }
+        if (strcmp(cmd, "status") != 0 && strcmp(cmd, "list") != 0 && strcmp(cmd, "peers") != 0)
+                return usage_error("unknown command '%s'", cmd);
+        if (nargs != 0)
+                return usage_error("%s takes no arguments", cmd);
+        if (strcmp(cmd, "status") == 0)
+                return cmd_snapshot(&o, XNS_CONTROL_STATUS, NULL);
+        if (strcmp(cmd, "list") == 0)
+                return cmd_snapshot(&o, XNS_CONTROL_LIST, NULL);
+        return cmd_snapshot(&o, XNS_CONTROL_PEERS, NULL);
+}
