@@ -18,15 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "harness.h"
 
 #define CHILD_FAILED 99                 /* exit code of a child whose assertion failed */
 
-static struct {
-        pid_t pid;
-        char dir[64];
-        char sock[96];
-} daemon_ = { .pid = -1 };
+static struct test_daemon daemon_ = TEST_DAEMON_INIT;
 
 static bool daemon_killed;              /* the test killed xnsd on purpose */
 static struct proc *live_procs[32];     /* the test's children, for failure reports */
@@ -115,111 +112,20 @@ void harness_fail_at(const char *file, int line, const char *fmt, ...) {
 
 /* --- the daemon --------------------------------------------------------- */
 
-static int socket_accepts(const char *path) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd, r;
-
-        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return 0;
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-        close(fd);
-        return r == 0;
-}
-
-static void remove_dir(void) {
-        DIR *dir;
-        struct dirent *de;
-
-        if (!daemon_.dir[0])
-                return;
-        dir = opendir(daemon_.dir);
-        if (dir) {
-                while ((de = readdir(dir))) {
-                        char path[512];
-
-                        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                                continue;
-                        snprintf(path, sizeof(path), "%s/%s", daemon_.dir, de->d_name);
-                        unlink(path);
-                }
-                closedir(dir);
-        }
-        rmdir(daemon_.dir);
-        daemon_.dir[0] = 0;
-}
-
-/* Waits up to timeout_ms for pid (a child of ours); 1 and *status if reaped. */
-static int wait_child(pid_t pid, int *status, int timeout_ms) {
-        uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
-
-        for (;;) {
-                pid_t r = waitpid(pid, status, WNOHANG);
-
-                if (r == pid)
-                        return 1;
-                if (r < 0 && errno != EINTR)
-                        return -1;
-                if (now_ms() >= deadline)
-                        return 0;
-                sleep_ms(2);
-        }
-}
-
-static void describe_status(char *buf, size_t size, int status) {
-        if (WIFEXITED(status))
-                snprintf(buf, size, "exited with %d", WEXITSTATUS(status));
-        else if (WIFSIGNALED(status))
-                snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
-        else
-                snprintf(buf, size, "status 0x%x", status);
-}
-
 void harness_daemon_start(unsigned queue_depth) {
         const char *xnsd = getenv("XNSD");
-        char depth[16];
-        uint64_t deadline;
-        int status;
+        const char *extra[] = { "--queue-depth", NULL, NULL };
+        char depth[16], why[256];
 
         if (!xnsd)
                 ck_abort_msg("XNSD is not set (tests/meson.build sets it)");
-        snprintf(daemon_.dir, sizeof(daemon_.dir), "/tmp/xns-test-XXXXXX");
-        if (!mkdtemp(daemon_.dir))
-                ck_abort_msg("mkdtemp: %s", strerror(errno));
-        snprintf(daemon_.sock, sizeof(daemon_.sock), "%s/xns.sock", daemon_.dir);
-        setenv("XOUS_SOCKET", daemon_.sock, 1);
         snprintf(depth, sizeof(depth), "%u", queue_depth);
+        extra[1] = depth;
         daemon_killed = false;
-
-        daemon_.pid = fork();
-        if (daemon_.pid < 0)
-                ck_abort_msg("fork: %s", strerror(errno));
-        if (daemon_.pid == 0) {
-                if (queue_depth)
-                        execl(xnsd, "xnsd", "--socket", daemon_.sock, "--queue-depth", depth, (char *)NULL);
-                else
-                        execl(xnsd, "xnsd", "--socket", daemon_.sock, (char *)NULL);
-                fprintf(stderr, "exec %s: %s\n", xnsd, strerror(errno));
-                _exit(127);
-        }
-
-        deadline = now_ms() + 5000;
-        while (!socket_accepts(daemon_.sock)) {
-                char why[96];
-
-                if (waitpid(daemon_.pid, &status, WNOHANG) == daemon_.pid) {
-                        describe_status(why, sizeof(why), status);
-                        daemon_.pid = -1;
-                        remove_dir();
-                        ck_abort_msg("xnsd %s before its socket accepted", why);
-                }
-                if (now_ms() > deadline) {
-                        harness_daemon_stop();
-                        ck_abort_msg("xnsd socket did not accept within 5 s");
-                }
-                sleep_ms(5);
-        }
+        if (test_daemon_start(&daemon_, xnsd, "/tmp/xns-test-XXXXXX", queue_depth ? extra : NULL,
+                              NULL, 5000, why, sizeof(why)) < 0)
+                ck_abort_msg("%s", why);
+        setenv("XOUS_SOCKET", daemon_.sock, 1);
 }
 
 /* Kills and reaps every remaining child of this process (the runner is a
@@ -266,28 +172,22 @@ static void reap_all_children(void) {
 }
 
 void harness_daemon_stop(void) {
+        char why[96];
         int status;
 
         if (daemon_.pid > 0) {
                 int r = waitpid(daemon_.pid, &status, WNOHANG);
 
                 if (r > 0) {
-                        char why[96];
-
                         /* Expected only in the tests that kill it. */
                         describe_status(why, sizeof(why), status);
                         fprintf(stderr, "harness: xnsd had %s before teardown\n", why);
                 }
                 if (r == 0) {
-                        kill(daemon_.pid, SIGTERM);
-                        r = wait_child(daemon_.pid, &status, 2000);
+                        r = test_daemon_stop(&daemon_, 2000, &status);
                         if (r == 0) {
-                                fprintf(stderr, "harness: xnsd ignored SIGTERM for 2 s, killing it\n");
-                                kill(daemon_.pid, SIGKILL);
-                                r = wait_child(daemon_.pid, &status, 5000);
+                                fprintf(stderr, "harness: xnsd ignored SIGTERM for 2 s, killed it\n");
                         } else if (r > 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-                                char why[96];
-
                                 describe_status(why, sizeof(why), status);
                                 fprintf(stderr, "harness: xnsd %s on SIGTERM\n", why);
                         }
@@ -295,7 +195,7 @@ void harness_daemon_stop(void) {
                 daemon_.pid = -1;
         }
         reap_all_children();
-        remove_dir();
+        test_daemon_remove_dir(&daemon_);
         unsetenv("XOUS_SOCKET");
 }
 

@@ -1,0 +1,169 @@
+/* daemon.c: start and stop a private xnsd on a socket in a fresh temporary directory. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+static long long mono_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(long ms) {
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+bool socket_accepts(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd, r;
+
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return false;
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+        close(fd);
+        return r == 0;
+}
+
+int wait_child(pid_t pid, int *status, int timeout_ms) {
+        long long deadline = mono_ms() + timeout_ms;
+
+        for (;;) {
+                pid_t r = waitpid(pid, status, WNOHANG);
+
+                if (r == pid)
+                        return 1;
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+                if (mono_ms() >= deadline)
+                        return 0;
+                pause_ms(2);
+        }
+}
+
+void describe_status(char *buf, size_t size, int status) {
+        if (WIFEXITED(status))
+                snprintf(buf, size, "exited with %d", WEXITSTATUS(status));
+        else if (WIFSIGNALED(status))
+                snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+                snprintf(buf, size, "status 0x%x", status);
+}
+
+void test_daemon_remove_dir(struct test_daemon *d) {
+        struct dirent *de;
+        DIR *dir;
+
+        if (!d->dir[0])
+                return;
+        dir = opendir(d->dir);
+        if (dir) {
+                while ((de = readdir(dir))) {
+                        char path[512];
+
+                        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                                continue;
+                        snprintf(path, sizeof(path), "%s/%s", d->dir, de->d_name);
+                        unlink(path);
+                }
+                closedir(dir);
+        }
+        rmdir(d->dir);
+        d->dir[0] = 0;
+}
+
+static _Noreturn void exec_daemon(const struct test_daemon *d, const char *exe, const char *const *extra) {
+        const char *argv[32] = { "xnsd", "--socket", d->sock };
+        size_t n = 3;
+
+        for (; extra && *extra && n < sizeof(argv) / sizeof(argv[0]) - 1; extra++)
+                argv[n++] = *extra;
+        argv[n] = NULL;
+        execv(exe, (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", exe, strerror(errno));
+        _exit(127);
+}
+
+int test_daemon_start(struct test_daemon *d, const char *exe, const char *dir_template,
+                      const char *const *extra, void (*child_setup)(void), int timeout_ms,
+                      char *why, size_t why_size) {
+        long long deadline;
+        int status, r;
+
+        snprintf(d->dir, sizeof(d->dir), "%s", dir_template);
+        if (!mkdtemp(d->dir)) {
+                r = -errno;
+                d->dir[0] = 0;
+                snprintf(why, why_size, "mkdtemp %s: %s", dir_template, strerror(-r));
+                return r;
+        }
+        snprintf(d->sock, sizeof(d->sock), "%s/xns.sock", d->dir);
+
+        d->pid = fork();
+        if (d->pid < 0) {
+                r = -errno;
+                snprintf(why, why_size, "fork: %s", strerror(-r));
+                test_daemon_remove_dir(d);
+                return r;
+        }
+        if (d->pid == 0) {
+                if (child_setup)
+                        child_setup();
+                exec_daemon(d, exe, extra);
+        }
+
+        deadline = mono_ms() + timeout_ms;
+        while (!socket_accepts(d->sock)) {
+                if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+                        char how[96];
+
+                        describe_status(how, sizeof(how), status);
+                        snprintf(why, why_size, "xnsd (%s) %s before its socket accepted", exe, how);
+                        d->pid = -1;
+                        test_daemon_remove_dir(d);
+                        return -ECHILD;
+                }
+                if (mono_ms() > deadline) {
+                        snprintf(why, why_size, "xnsd socket did not accept within %d ms", timeout_ms);
+                        test_daemon_stop(d, 1000, &status);
+                        test_daemon_remove_dir(d);
+                        return -ETIMEDOUT;
+                }
+                pause_ms(5);
+        }
+        return 0;
+}
+
+int test_daemon_stop(struct test_daemon *d, int timeout_ms, int *status) {
+        int r;
+
+        if (d->pid <= 0)
+                return -ESRCH;
+        kill(d->pid, SIGTERM);
+        r = wait_child(d->pid, status, timeout_ms);
+        if (r == 0) {
+                kill(d->pid, SIGKILL);
+                r = wait_child(d->pid, status, 5000);
+                if (r > 0)
+                        r = 0;
+                else if (r == 0)
+                        r = -ETIMEDOUT;
+        }
+        d->pid = -1;
+        return r;
+}
