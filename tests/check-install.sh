@@ -1,0 +1,161 @@
+#!/bin/sh
+# check-install.sh: installs the build into a private DESTDIR and checks what a
+# user gets: the programs, the library (soname, only xous_* exported, every
+# function of the header), the header, the .pc file, the systemd units, the
+# manual pages. Then builds the example service and caller OUT OF TREE, from a
+# copy of their sources, with nothing but what pkg-config says about the
+# installed libxousclient, and runs them (examples/run-demo.sh) against the
+# installed xnsd with the installed library.
+#
+# Usage: tests/check-install.sh BUILDDIR SOURCEDIR
+# Environment (tests/meson.build sets it): the install paths as meson has
+# them, absolute: XNS_PREFIX XNS_BINDIR XNS_SBINDIR XNS_LIBDIR XNS_INCLUDEDIR
+# XNS_MANDIR XNS_UNITDIR XNS_SYSUSERSDIR; XNS_HAVE_XNSCTL=1 when xnsctl is built.
+# Exit 77 (skipped) when a tool it needs is missing.
+set -u
+
+[ $# -eq 2 ] || { echo "usage: $0 BUILDDIR SOURCEDIR" >&2; exit 2; }
+build=$(cd "$1" && pwd) src=$(cd "$2" && pwd)
+
+for tool in meson cc pkg-config readelf nm timeout; do
+        if ! command -v "$tool" >/dev/null 2>&1; then
+                echo "check-install: $tool is not installed; skipping"
+                exit 77
+        fi
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/xns-check-install.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT PIPE TERM          # so that the EXIT trap runs
+root=$tmp/root
+
+failed=0
+fail() {
+        echo "check-install: $*" >&2
+        failed=1
+}
+
+# --- install -----------------------------------------------------------------
+if ! timeout 120 meson install -C "$build" --no-rebuild --quiet --destdir "$root" >"$tmp/install.log" 2>&1; then
+        echo "check-install: meson install failed:" >&2
+        cat "$tmp/install.log" >&2
+        exit 1
+fi
+
+expect_file() {
+        [ -f "$root$1" ] || fail "not installed: $1"
+}
+
+expect_executable() {
+        [ -f "$root$1" ] && [ -x "$root$1" ] || fail "not installed as a program: $1"
+}
+
+# --- programs ----------------------------------------------------------------
+expect_executable "$XNS_SBINDIR/xnsd"
+if [ "${XNS_HAVE_XNSCTL:-0}" = 1 ]; then
+        expect_executable "$XNS_BINDIR/xnsctl"
+else
+        echo "check-install: xnsctl is not built; not checking it"
+fi
+
+# --- the library -------------------------------------------------------------
+lib=$root$XNS_LIBDIR/libxousclient.so.0
+if [ ! -e "$lib" ]; then
+        fail "not installed: $XNS_LIBDIR/libxousclient.so.0"
+else
+        soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+        [ "$soname" = libxousclient.so.0 ] || fail "libxousclient.so.0 has soname '$soname'"
+        readelf -d "$lib" | grep -Eq '\((RPATH|RUNPATH)\)' && fail "the installed library keeps an RPATH/RUNPATH"
+        [ -e "$root$XNS_LIBDIR/libxousclient.so" ] || fail "no libxousclient.so for linking with -lxousclient"
+
+        # Exported: functions only, all xous_*; the version node (type A) aside.
+        nm -D --defined-only "$lib" | awk '$2 != "A" { sub(/@.*/, "", $3); print $3 }' | sort >"$tmp/exported"
+        grep -v '^xous_' "$tmp/exported" >"$tmp/foreign"
+        if [ -s "$tmp/foreign" ]; then
+                fail "libxousclient exports symbols that are not xous_*: $(tr '\n' ' ' <"$tmp/foreign")"
+        fi
+        # And every function the header declares.
+        sed -n 's/^[a-z].*[ *]\(xous_[a-z0-9_]*\)(.*/\1/p' "$root$XNS_INCLUDEDIR/xous/xous.h" 2>/dev/null |
+                sort -u >"$tmp/declared"
+        [ -s "$tmp/declared" ] || fail "found no functions in the installed header"
+        comm -23 "$tmp/declared" "$tmp/exported" >"$tmp/unexported"
+        [ -s "$tmp/unexported" ] && fail "declared in xous.h but not exported: $(tr '\n' ' ' <"$tmp/unexported")"
+fi
+
+# --- header and pkg-config -----------------------------------------------------
+header=$root$XNS_INCLUDEDIR/xous/xous.h
+expect_file "$XNS_INCLUDEDIR/xous/xous.h"
+if [ -f "$header" ]; then
+        # It includes only the C library's headers, and compiles on its own as C99.
+        grep '^#include' "$header" | grep -v '<std[a-z]*\.h>' >"$tmp/includes" &&
+                fail "xous.h includes headers that are not installed: $(tr '\n' ' ' <"$tmp/includes")"
+        printf '#include <xous/xous.h>\nint main(void) { return xous_strerror(XOUS_OK) == 0; }\n' >"$tmp/h.c"
+        cc -std=c99 -pedantic -Wall -Wextra -Werror -fsyntax-only -I"$root$XNS_INCLUDEDIR" "$tmp/h.c" \
+                >"$tmp/h.log" 2>&1 || { fail "xous.h does not compile alone as C99:"; cat "$tmp/h.log" >&2; }
+fi
+pcdir=$root$XNS_LIBDIR/pkgconfig
+expect_file "$XNS_LIBDIR/pkgconfig/libxousclient.pc"
+
+# --- systemd units, sysusers, manual pages -----------------------------------------
+expect_file "$XNS_UNITDIR/xnsd.socket"
+expect_file "$XNS_UNITDIR/xnsd.service"
+if [ -f "$root$XNS_UNITDIR/xnsd.service" ]; then
+        grep -qx "ExecStart=$XNS_SBINDIR/xnsd" "$root$XNS_UNITDIR/xnsd.service" ||
+                fail "xnsd.service does not start $XNS_SBINDIR/xnsd"
+fi
+expect_file "$XNS_SYSUSERSDIR/xns.conf"
+expect_file "$XNS_MANDIR/man8/xnsd.8"
+expect_file "$XNS_MANDIR/man1/xnsctl.1"
+expect_file "$XNS_MANDIR/man3/libxousclient.3"
+
+# --- the examples, out of tree, against the installed library only -------------
+mkdir -p "$tmp/examples/src" "$tmp/demo/sbin" "$tmp/demo/examples"
+cp "$src/examples/caller.c" "$src/examples/myservice/"*.[ch] "$tmp/examples/src/"
+pc() {
+        PKG_CONFIG_PATH=$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH} PKG_CONFIG_SYSROOT_DIR=$root \
+                pkg-config "$@" libxousclient
+}
+if ! flags=$(pc --cflags --libs 2>"$tmp/pc.log"); then
+        fail "pkg-config cannot use the installed libxousclient.pc:"
+        cat "$tmp/pc.log" >&2
+elif [ "$(pc --variable=pcfiledir)" != "$pcdir" ]; then
+        fail "pkg-config found a libxousclient.pc other than the installed one: $(pc --variable=pcfiledir)"
+else
+        case " $flags " in
+        *"$src"* | *"$build"*) fail "pkg-config flags point into the source or build tree: $flags" ;;
+        esac
+        (
+                cd "$tmp/examples/src" &&
+                # shellcheck disable=SC2086 # the flags are words
+                cc -Wall -Wextra -o ../myservice-server main.c ticker.c $flags -pthread &&
+                cc -Wall -Wextra -o ../myservice-caller caller.c myservice.c $flags -pthread
+        ) >"$tmp/cc.log" 2>&1
+        if [ $? -ne 0 ]; then
+                fail "the examples do not build against the installed library (flags: $flags):"
+                cat "$tmp/cc.log" >&2
+        elif [ -s "$tmp/cc.log" ]; then
+                echo "check-install: compiler warnings building the examples:"
+                cat "$tmp/cc.log"
+        fi
+fi
+
+# run-demo.sh takes the programs from XNSD/../examples: lay them out so.
+if [ -x "$tmp/examples/myservice-caller" ] && [ -x "$root$XNS_SBINDIR/xnsd" ]; then
+        cp "$root$XNS_SBINDIR/xnsd" "$tmp/demo/sbin/xnsd"
+        cp "$tmp/examples/myservice-server" "$tmp/examples/myservice-caller" "$tmp/demo/examples/"
+        export LD_LIBRARY_PATH=$root$XNS_LIBDIR
+        used=$(ldd "$tmp/demo/examples/myservice-caller" | sed -n 's/.*libxousclient[^ ]* => \([^ ]*\).*/\1/p')
+        case "$used" in
+        "$root"/*) ;;
+        *) fail "the examples would use '$used', not the installed libxousclient" ;;
+        esac
+        if ! TMPDIR=$tmp timeout 90 "$src/examples/run-demo.sh" "$tmp/demo/sbin/xnsd" >"$tmp/demo.log" 2>&1; then
+                fail "the examples built out of tree fail against the installed xnsd and library:"
+                cat "$tmp/demo.log" >&2
+        elif ! grep -q '^== demo passed' "$tmp/demo.log"; then
+                fail "run-demo.sh exited 0 but did not say '== demo passed'"
+        fi
+fi
+
+[ "$failed" -eq 0 ] && echo "check-install: the installed tree is complete, and the examples build and run from it"
+exit "$failed"
