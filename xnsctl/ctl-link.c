@@ -42,6 +42,7 @@ int ctl_link_open(struct ctl_link *link, const char *path) {
 
         link->path = path;
         link->fd = -1;
+        link->wait_mask = NULL;
         if (strlen(path) >= sizeof(addr.sun_path)) {
                 fprintf(stderr, "xnsctl: socket path too long: %s\n", path);
                 return EXIT_USAGE;
@@ -63,10 +64,11 @@ void ctl_link_close(struct ctl_link *link) {
 static int ctl_link_read(struct ctl_link *link, struct xns_reply *reply, int *fd, int timeout_ms) {
         uint8_t buf[XNS_FRAME_MAX];
         struct pollfd p = { .fd = link->fd, .events = POLLIN };
+        struct timespec ts = { .tv_sec = timeout_ms / 1000, .tv_nsec = (long)(timeout_ms % 1000) * 1000000 };
         ssize_t n;
         int r, rfd = -1;
 
-        r = poll(&p, 1, timeout_ms);
+        r = ppoll(&p, 1, timeout_ms < 0 ? NULL : &ts, link->wait_mask);
         if (r < 0)
                 return -errno;
         if (r == 0) {

@@ -1,6 +1,7 @@
 /* ctl-link.h: xnsctl's link to xnsd: the control requests and their answers. */
 #pragma once
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "control.pb-c.h"
@@ -17,6 +18,7 @@ enum {
 struct ctl_link {
         int fd;
         const char *path;
+        const sigset_t *wait_mask;      /* signal mask while waiting for xnsd (ppoll), or NULL */
 };
 
 int ctl_link_open(struct ctl_link *link, const char *path);

@@ -368,6 +368,7 @@ static void print_event(const struct xns_event *e, bool json) {
 
 static int cmd_monitor(const struct options *o, char **names, int n_names) {
         struct sigaction sa = { .sa_handler = on_interrupt };   /* no SA_RESTART: poll returns */
+        sigset_t stop, waiting;
         struct ctl_link link;
         struct xns_reply reply;
         struct xns_event e;
@@ -382,6 +383,15 @@ static int cmd_monitor(const struct options *o, char **names, int n_names) {
                 return r;
         }
         safe_close(fd);
+        /* Between the check of interrupted and the wait, Ctrl-C is held
+         * back and let in by ppoll(): none is lost until the next event. */
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGINT);
+        sigaddset(&stop, SIGTERM);
+        sigprocmask(SIG_BLOCK, &stop, &waiting);
+        sigdelset(&waiting, SIGINT);
+        sigdelset(&waiting, SIGTERM);
+        link.wait_mask = &waiting;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -393,7 +403,9 @@ static int cmd_monitor(const struct options *o, char **names, int n_names) {
                         continue;
                 if (r != EXIT_OK)
                         break;
+                sigprocmask(SIG_SETMASK, &waiting, NULL);       /* a stuck write stays interruptible */
                 print_event(&e, o->json);
+                sigprocmask(SIG_BLOCK, &stop, NULL);
         }
         ctl_link_close(&link);
         return interrupted ? EXIT_OK : r;
