@@ -41,6 +41,7 @@ void bus_init(struct bus *bus, const struct bus_options *opt) {
 /* Releases everything; the loop has disconnected every conn before. */
 void bus_deinit(struct bus *bus) {
         name_registry_deinit(&bus->names);
+        message_pool_drain();
 }
 
 /*

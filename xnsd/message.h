@@ -38,3 +38,4 @@ struct message {
 
 struct message *message_new(void);
 struct message *message_free(struct message *m);
+void message_pool_drain(void);
