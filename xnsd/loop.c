@@ -114,6 +114,10 @@ static void on_conn_read(evutil_socket_t fd, short what, void *data) {
                         bus_conn_disconnect(conn);
                         break;
                 }
+                /* A link that now waits for an answer sends nothing more
+                 * until it has it: reading on would only find EAGAIN. */
+                if (conn->wait != CONN_IDLE)
+                        break;
         }
 }
 
