@@ -455,6 +455,42 @@ START_TEST(daemon_killed_under_blocked_caller) {
 }
 END_TEST
 
+/* Waits for a name that never comes, and reports how the wait ended. */
+static void wait_for_missing_name(void *arg) {
+        xous_cid_t cid;
+
+        (void)arg;
+        parent_send_u32(1);
+        parent_send_u32(xous_request_connection_blocking("fault.never", &cid));
+}
+
+/* SIGTERM is an orderly stop: every parked request is answered with
+ * UNAVAILABLE before xnsd exits (test-systemd checks it exits 0), so
+ * nobody waits on a dead socket. */
+START_TEST(daemon_stopped_answers_parked_requests) {
+        struct proc server, caller, waiter;
+        uint32_t e;
+
+        proc_start(&server, "server", park_then_receive, NULL);
+        proc_recv_sid(&server);
+        proc_start(&caller, "caller", call_blocking_scalar, NULL);
+        EXPECT_EQ(proc_recv_u32(&server), 1);
+        proc_start(&waiter, "waiter", wait_for_missing_name, NULL);
+        EXPECT_EQ(proc_recv_u32(&waiter), 1);
+        sleep_ms(50);                   /* let the waiter's request reach xnsd */
+        harness_daemon_kill(SIGTERM);
+        EXPECT_MSG(proc_recv_timeout(&caller, &e, sizeof(e), 1000) == 1, "the blocked caller was not answered");
+        EXPECT_ERR(e, XOUS_ERR_UNAVAILABLE);
+        EXPECT_MSG(proc_recv_timeout(&server, &e, sizeof(e), 1000) == 1, "the receiving server was not answered");
+        EXPECT_ERR(e, XOUS_ERR_UNAVAILABLE);
+        EXPECT_MSG(proc_recv_timeout(&waiter, &e, sizeof(e), 1000) == 1, "the name waiter was not answered");
+        EXPECT_ERR(e, XOUS_ERR_UNAVAILABLE);
+        proc_wait_exit(&caller, 0);
+        proc_wait_exit(&server, 0);
+        proc_wait_exit(&waiter, 0);
+}
+END_TEST
+
 /* --- hostile clients ------------------------------------------------------ */
 
 static int raw_connect(void) {
@@ -684,6 +720,7 @@ int main(void) {
         HARNESS_ADD(s, daemon_not_running);
         HARNESS_ADD(s, daemon_gone_under_live_client);
         HARNESS_ADD(s, daemon_killed_under_blocked_caller);
+        HARNESS_ADD(s, daemon_stopped_answers_parked_requests);
         HARNESS_ADD(s, garbage_frames_disconnect);
         return harness_run(s);
 }
