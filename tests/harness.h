@@ -20,6 +20,10 @@
  * by the Check runner, so the daemon is stopped and its directory removed
  * even when the test fails). XOUS_SOCKET is set before the test starts. */
 void harness_daemon_start(unsigned queue_depth);        /* 0: xnsd's default */
+/* xnsd with these options (NULL-terminated), its log (stderr) in the
+ * daemon's directory when keep_log; harness_daemon_log() reads it. */
+void harness_daemon_start_args(const char *const *extra, bool keep_log);
+char *harness_daemon_log(void);                         /* malloc'd; "" without one */
 void harness_daemon_stop(void);
 void harness_setup(void);                               /* default daemon */
 void harness_teardown(void);

@@ -119,10 +119,12 @@ static void print_status(const Xns__Status *st, bool json) {
                 json_string(st->version);
                 printf(",\"pid\":%u,\"uptime_s\":%llu,\"names\":%u,\"servers\":%u,\"processes\":%u,"
                        "\"links\":%u,\"pending_calls\":%u,\"limits\":{\"queue_depth\":%u,"
-                       "\"max_cids\":%u,\"frame_max\":%u}}\n",
+                       "\"max_cids\":%u,\"frame_max\":%u,\"max_names\":%u,\"max_servers\":%u,"
+                       "\"max_queued\":%u,\"max_links_per_uid\":%u,\"max_shm_mb\":%u}}\n",
                        st->pid, (unsigned long long)(st->uptime_us / 1000000), st->names, st->servers,
                        st->processes, st->links, st->pending_calls, st->queue_depth, st->max_cids,
-                       st->frame_max);
+                       st->frame_max, st->max_names, st->max_servers, st->max_queued, st->max_links_per_uid,
+                       st->max_shm_mb);
                 return;
         }
         format_duration(st->uptime_us, uptime, sizeof(uptime));
@@ -135,10 +137,16 @@ static void print_status(const Xns__Status *st, bool json) {
                "links:         %u\n"
                "pending calls: %u\n"
                "queue depth:   %u\n"
-               "max cids:      %u\n"
+               "max cids:      %u per process\n"
+               "max names:     %u per process\n"
+               "max servers:   %u per process\n"
+               "max queued:    %u per process\n"
+               "max links:     %u per user\n"
+               "max shm:       %u MiB per user\n"
                "frame max:     %u bytes\n",
                st->version, st->pid, uptime, st->names, st->servers, st->processes, st->links,
-               st->pending_calls, st->queue_depth, st->max_cids, st->frame_max);
+               st->pending_calls, st->queue_depth, st->max_cids, st->max_names, st->max_servers,
+               st->max_queued, st->max_links_per_uid, st->max_shm_mb, st->frame_max);
 }
 
 /* --- list and show --------------------------------------------------------- */

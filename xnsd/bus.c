@@ -13,6 +13,7 @@
 #include "log.h"
 #include "message.h"
 #include "peer.h"
+#include "quota.h"
 #include "server.h"
 
 static int server_compare(const void *a, const void *b) {
@@ -41,6 +42,7 @@ void bus_init(struct bus *bus, const struct bus_options *opt) {
 /* Releases everything; the loop has disconnected every conn before. */
 void bus_deinit(struct bus *bus) {
         name_registry_deinit(&bus->names);
+        users_deinit(bus);
         message_pool_drain();
 }
 
@@ -79,11 +81,16 @@ int bus_peer_attach(struct bus *bus, struct conn *conn, const uint8_t *token) {
         return 0;
 }
 
+/* A new server for owner; -EDQUOT when it has as many as it may. */
 int bus_server_create(struct bus *bus, struct peer *owner, struct server **out) {
         struct server *server;
         void *slot;
         int r;
 
+        if (owner->n_servers >= bus->opt.max_servers) {
+                quota_hit(bus, NULL, owner, owner->pid, QUOTA_SERVERS);
+                return -EDQUOT;
+        }
         r = server_new(&server, owner, bus->opt.queue_depth);
         if (r < 0)
                 return r;
@@ -108,8 +115,10 @@ struct server *bus_server_find(struct bus *bus, const struct xns_sid *sid) {
  * its SID, its queue. Other processes' CIDs to it now find nothing. */
 void bus_server_destroy(struct bus *bus, struct server *server, uint32_t error) {
         server_fail_all(server, error);
-        if (server->name)
+        if (server->name) {
                 name_registry_remove(&bus->names, server->name);
+                server->owner->n_names--;
+        }
         tdelete(server, &bus->servers, server_compare);
         bus->n_servers--;
         server_free(server);
@@ -157,13 +166,42 @@ static void peer_release(struct bus *bus, struct peer *peer) {
         while (!list_is_empty(&peer->servers))
                 bus_server_destroy(bus, list_first_entry(&peer->servers, struct server, owner_link),
                                    XOUS_ERR_SERVER_NOT_FOUND);
+        while (!list_is_empty(&peer->sent)) {
+                struct message *m = list_first_entry(&peer->sent, struct message, sent_link);
+
+                list_unlink(&m->sent_link);     /* still delivered, no longer counted */
+                m->from = NULL;
+        }
+        peer->n_sent = 0;
         bus->n_peers--;
         peer_free(peer);
 }
 
-void bus_conn_add(struct bus *bus, struct conn *conn) {
+/*
+ * bus_conn_add() - a new link, counted against its user's limit.
+ *
+ * A link over the limit is kept long enough to hear so at Hello; one far
+ * over it (BUS_LINKS_GRACE) is refused with -EDQUOT, for the loop to close.
+ */
+int bus_conn_add(struct bus *bus, struct conn *conn) {
+        uint32_t max = bus->opt.max_links_per_uid;
+        int r;
+
+        r = user_ref(bus, conn->uid, &conn->user);
+        if (r < 0)
+                return r;
+        if (conn->user->links >= max) {
+                quota_hit(bus, conn->user, NULL, conn->pid, QUOTA_LINKS);
+                if (conn->user->links >= max + BUS_LINKS_GRACE) {
+                        conn->user = user_unref(conn->user);
+                        return -EDQUOT;
+                }
+                conn->over_quota = true;
+        }
+        conn->user->links++;
         list_link_tail(&bus->conns, &conn->bus_link);
         bus->n_conns++;
+        return 0;
 }
 
 /*
@@ -188,6 +226,8 @@ void bus_conn_disconnect(struct conn *conn) {
         list_link_tail(&bus->dead, &conn->dirty_link);
         list_unlink(&conn->bus_link);
         bus->n_conns--;
+        conn->user->links--;
+        conn->user = user_unref(conn->user);
         if (peer) {
                 list_unlink(&conn->peer_link);
                 conn->peer = NULL;

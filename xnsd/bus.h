@@ -17,15 +17,27 @@ struct server;
 struct bus_options {
         uint32_t queue_depth;           /* slots per server queue */
         uint32_t max_cids;              /* CIDs per process */
+        uint32_t max_links_per_uid;     /* links (client threads) per user */
+        uint32_t max_names;             /* names per process */
+        uint32_t max_servers;           /* servers per process, named or not */
+        uint32_t max_queued;            /* messages a process sent that are not finished */
+        uint32_t max_shm_mb;            /* MiB of memory messages in flight per user */
 };
 
-#define BUS_OPTIONS_DEFAULT { .queue_depth = 64, .max_cids = 4096 }
+#define BUS_OPTIONS_DEFAULT                                                                     \
+        { .queue_depth = 64, .max_cids = 4096, .max_links_per_uid = 4096, .max_names = 64,     \
+          .max_servers = 256, .max_queued = 1024, .max_shm_mb = 1024 }
+
+/* Links a user may open beyond its limit, to be told so at Hello; past
+ * these the daemon closes new links at once (its descriptors are finite). */
+#define BUS_LINKS_GRACE 64
 
 struct bus {
         struct bus_options opt;
         struct list conns;              /* every link, before and after Hello */
         struct list peers;
         void *servers;                  /* tsearch tree of struct server, by SID */
+        void *users;                    /* tsearch tree of struct user, by uid */
         uint32_t n_servers;
         struct name_registry names;
         struct list name_waiters;       /* conns in CONN_WAIT_NAME */
@@ -50,7 +62,7 @@ int bus_peer_attach(struct bus *bus, struct conn *conn, const uint8_t *token);
 int bus_server_create(struct bus *bus, struct peer *owner, struct server **out);
 struct server *bus_server_find(struct bus *bus, const struct xns_sid *sid);
 void bus_server_destroy(struct bus *bus, struct server *server, uint32_t error);
-void bus_conn_add(struct bus *bus, struct conn *conn);
+int bus_conn_add(struct bus *bus, struct conn *conn);
 void bus_conn_disconnect(struct conn *conn);
 void bus_count(struct bus *bus, struct bus_counts *out);
 uint64_t clock_us(int clock);

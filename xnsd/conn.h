@@ -13,6 +13,7 @@ struct bus;
 struct message;
 struct peer;
 struct server;
+struct user;
 
 enum conn_wait {
         CONN_IDLE,
@@ -52,6 +53,8 @@ struct conn {
         bool write_blocked;             /* the socket was full at the last flush */
         bool overflow;                  /* more frames than CONN_MAX_OUT: cut it */
         bool dead;
+        bool over_quota;                /* opened past its user's link limit */
+        struct user *user;              /* its uid's accounting */
         bool monitor;                   /* gets a MonitorEvent per routed message */
         struct list monitor_link;       /* in bus->monitors */
         uint32_t n_watch;               /* monitor: names to watch, 0 = all */

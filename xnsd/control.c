@@ -92,6 +92,11 @@ static void snapshot_status(struct snapshot *s, struct bus *bus) {
         s->status.queue_depth = bus->opt.queue_depth;
         s->status.max_cids = bus->opt.max_cids;
         s->status.frame_max = XNS_FRAME_MAX;
+        s->status.max_names = bus->opt.max_names;
+        s->status.max_servers = bus->opt.max_servers;
+        s->status.max_queued = bus->opt.max_queued;
+        s->status.max_links_per_uid = bus->opt.max_links_per_uid;
+        s->status.max_shm_mb = bus->opt.max_shm_mb;
         s->pb.status = &s->status;
 }
 

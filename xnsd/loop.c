@@ -165,7 +165,13 @@ static void loop_accept_one(struct loop *loop, int fd) {
                 conn_free(conn);
                 return;
         }
-        bus_conn_add(loop->bus, conn);
+        r = bus_conn_add(loop->bus, conn);
+        if (r < 0) {
+                if (r != -EDQUOT)
+                        log_error("cannot take a new link: %s", strerror(-r));
+                conn_io_free(conn);
+                conn_free(conn);
+        }
 }
 
 static void on_accept(evutil_socket_t lfd, short what, void *data) {

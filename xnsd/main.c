@@ -33,7 +33,17 @@ static void usage(FILE *f) {
                 "  -s, --socket PATH       listen on PATH (default: $XOUS_SOCKET, else %s;\n"
                 "                          ignored when systemd passes the socket)\n"
                 "  -q, --queue-depth N     messages a server's queue holds (default 64)\n"
+                "\n"
+                "Limits (a call over one fails, and the daemon logs who hit which, once):\n"
                 "      --max-cids N        connections a process may hold (default 4096)\n"
+                "      --max-names N       names a process may register (default 64)\n"
+                "      --max-servers N     servers a process may create, named or not (default 256)\n"
+                "      --max-queued N      messages a process may have sent and not yet had\n"
+                "                          finished (default 1024)\n"
+                "      --max-links-per-uid N  links (client threads) one user may open (default 4096)\n"
+                "      --max-shm-mb N      MiB of lent or moved memory one user may have in\n"
+                "                          flight (default 1024)\n"
+                "\n"
                 "  -v, --verbose           log every process coming and going\n"
                 "      --quiet             log errors only\n"
                 "  -h, --help              show this help and exit\n"
@@ -53,13 +63,26 @@ static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out) {
         return 0;
 }
 
+static int parse_limit(const char *option, const char *s, uint32_t max, uint32_t *out) {
+        if (parse_u32(s, 1, max, out) == 0)
+                return 0;
+        fprintf(stderr, "xnsd: %s wants a number from 1 to %u, not '%s'\n", option, max, s);
+        return -EINVAL;
+}
+
 /* Returns 0 to run, 1 to exit successfully (help, version), -EINVAL on bad use. */
 static int parse_args(int argc, char **argv, struct args *a) {
-        enum { OPT_MAX_CIDS = 256, OPT_QUIET };
+        enum { OPT_MAX_CIDS = 256, OPT_QUIET, OPT_MAX_NAMES, OPT_MAX_SERVERS, OPT_MAX_QUEUED,
+               OPT_MAX_LINKS, OPT_MAX_SHM };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "queue-depth", required_argument, NULL, 'q' },
                 { "max-cids", required_argument, NULL, OPT_MAX_CIDS },
+                { "max-names", required_argument, NULL, OPT_MAX_NAMES },
+                { "max-servers", required_argument, NULL, OPT_MAX_SERVERS },
+                { "max-queued", required_argument, NULL, OPT_MAX_QUEUED },
+                { "max-links-per-uid", required_argument, NULL, OPT_MAX_LINKS },
+                { "max-shm-mb", required_argument, NULL, OPT_MAX_SHM },
                 { "verbose", no_argument, NULL, 'v' },
                 { "quiet", no_argument, NULL, OPT_QUIET },
                 { "help", no_argument, NULL, 'h' },
@@ -80,10 +103,28 @@ static int parse_args(int argc, char **argv, struct args *a) {
                         }
                         break;
                 case OPT_MAX_CIDS:
-                        if (parse_u32(optarg, 1, 1u << 20, &a->opt.max_cids) < 0) {
-                                fprintf(stderr, "xnsd: --max-cids wants a number from 1 to 1048576, not '%s'\n", optarg);
+                        if (parse_limit("--max-cids", optarg, 1u << 20, &a->opt.max_cids) < 0)
                                 return -EINVAL;
-                        }
+                        break;
+                case OPT_MAX_NAMES:
+                        if (parse_limit("--max-names", optarg, 1u << 20, &a->opt.max_names) < 0)
+                                return -EINVAL;
+                        break;
+                case OPT_MAX_SERVERS:
+                        if (parse_limit("--max-servers", optarg, 1u << 20, &a->opt.max_servers) < 0)
+                                return -EINVAL;
+                        break;
+                case OPT_MAX_QUEUED:
+                        if (parse_limit("--max-queued", optarg, 1u << 24, &a->opt.max_queued) < 0)
+                                return -EINVAL;
+                        break;
+                case OPT_MAX_LINKS:
+                        if (parse_limit("--max-links-per-uid", optarg, 1u << 20, &a->opt.max_links_per_uid) < 0)
+                                return -EINVAL;
+                        break;
+                case OPT_MAX_SHM:
+                        if (parse_limit("--max-shm-mb", optarg, 1u << 24, &a->opt.max_shm_mb) < 0)
+                                return -EINVAL;
                         break;
                 case 'v':
                         log_level = 2;

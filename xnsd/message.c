@@ -1,19 +1,26 @@
 /* message.c: one message in flight between a caller and a server. Freed
  * messages are kept for reuse, so routing a message allocates nothing once
  * the daemon has warmed up. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "macro.h"
 #include "message.h"
+#include "peer.h"
+#include "quota.h"
 
 /* Freed messages kept for reuse; none under AddressSanitizer, so that a use
  * after free is still caught there. */
-#if defined(__SANITIZE_ADDRESS__)
-#define MESSAGE_POOL_MAX 1
-#else
-#define MESSAGE_POOL_MAX 1024
+#ifndef __has_feature
+#define __has_feature(x) 0      /* GCC: __SANITIZE_ADDRESS__ says it; clang < 16 only this */
 #endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define MESSAGE_POOL_KEEPS false
+#else
+#define MESSAGE_POOL_KEEPS true
+#endif
+#define MESSAGE_POOL_MAX 1024
 
 /* The daemon is single-threaded: one pool for all. */
 static struct {
@@ -28,6 +35,7 @@ struct message *message_new(void) {
                 return NULL;
         memset(m, 0, sizeof(*m));
         list_init(&m->link);
+        list_init(&m->sent_link);
         m->fd = -1;
         return m;
 }
@@ -37,7 +45,15 @@ struct message *message_free(struct message *m) {
         if (!m)
                 return NULL;
         safe_close(m->fd);
-        if (pool.n < MESSAGE_POOL_MAX - 1)
+        if (m->from) {
+                m->from->n_sent--;
+                list_unlink(&m->sent_link);
+        }
+        if (m->user) {
+                m->user->shm -= m->len;
+                user_unref(m->user);
+        }
+        if (MESSAGE_POOL_KEEPS && pool.n < MESSAGE_POOL_MAX)
                 pool.free[pool.n++] = m;
         else
                 free(m);

@@ -8,6 +8,7 @@
 struct conn;
 struct peer;
 struct server;
+struct user;
 
 enum message_state {
         MESSAGE_STALLED,        /* waiting for room in the server's queue */
@@ -31,6 +32,10 @@ struct message {
         int fd;                         /* memfd for memory kinds, else -1 */
 
         uint64_t sent_us;               /* CLOCK_MONOTONIC, only while a monitor watches */
+
+        struct peer *from;              /* the sending process, while it lives */
+        struct list sent_link;          /* in from->sent */
+        struct user *user;              /* memory kinds: whose shared memory is in flight */
 
         struct peer *holder;            /* DELIVERED: the process that must answer */
         uint32_t handle, gen;

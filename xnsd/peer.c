@@ -46,6 +46,7 @@ int peer_new(struct peer **out, struct bus *bus, pid_t pid, uid_t uid, gid_t gid
         list_init(&peer->bus_link);
         list_init(&peer->conns);
         list_init(&peer->servers);
+        list_init(&peer->sent);
         *out = peer;
         return 0;
 }

@@ -35,6 +35,11 @@ struct peer {
 
         struct message **envelopes;     /* index = handle - 1 */
         uint32_t n_envelopes;
+
+        uint32_t n_names, n_servers;
+        struct list sent;               /* messages it sent, not finished (message.sent_link) */
+        uint32_t n_sent;
+        uint32_t quota_logged;          /* quota_kind bits already logged */
 };
 
 int peer_new(struct peer **out, struct bus *bus, pid_t pid, uid_t uid, gid_t gid);

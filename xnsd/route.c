@@ -16,6 +16,7 @@
 #include "message.h"
 #include "name.h"
 #include "peer.h"
+#include "quota.h"
 #include "route.h"
 #include "server.h"
 
@@ -36,6 +37,7 @@ static uint32_t error_from_errno(int r) {
         switch (r) {
         case -ENOMEM:
         case -ENOSPC:
+        case -EDQUOT:
                 return XOUS_ERR_OUT_OF_MEMORY;
         case -EEXIST:
                 return XOUS_ERR_SERVER_EXISTS;
@@ -79,15 +81,24 @@ static struct server *route_cid_server(struct conn *conn, uint32_t cid) {
         return sid ? bus_server_find(conn->bus, sid) : NULL;
 }
 
+/* A CID for the server, within the process's limit. */
+static uint32_t route_cid_add(struct bus *bus, struct peer *peer, const struct xns_sid *sid, uint32_t *cid) {
+        int r = peer_cid_add(peer, sid, bus->opt.max_cids, cid);
+
+        if (r == -ENOSPC)
+                quota_hit(bus, NULL, peer, peer->pid, QUOTA_CIDS);
+        return r < 0 ? error_from_errno(r) : XOUS_OK;
+}
+
 /* Grants a connection to a name: counted against its limit. */
 static uint32_t route_grant_name(struct conn *conn, struct name *name, uint32_t *cid) {
-        int r;
+        uint32_t error;
 
         if (name_full(name))
                 return XOUS_ERR_ACCESS_DENIED;
-        r = peer_cid_add(conn->peer, &name->server->sid, conn->bus->opt.max_cids, cid);
-        if (r < 0)
-                return error_from_errno(r);
+        error = route_cid_add(conn->bus, conn->peer, &name->server->sid, cid);
+        if (error != XOUS_OK)
+                return error;
         name_grant(&conn->bus->names, name);
         return XOUS_OK;
 }
@@ -96,7 +107,6 @@ static uint32_t route_grant_name(struct conn *conn, struct name *name, uint32_t 
 static void route_wake_waiters(struct bus *bus, struct server *server) {
         struct conn *c, *tmp;
         uint32_t cid = 0, error;
-        int r;
 
         list_for_each_entry_safe(c, tmp, &bus->name_waiters, wait_link) {
                 if (!server->name || strcmp(c->wait_name.str, server->name->str) != 0)
@@ -108,8 +118,7 @@ static void route_wake_waiters(struct bus *bus, struct server *server) {
         list_for_each_entry_safe(c, tmp, &bus->sid_waiters, wait_link) {
                 if (!xns_sid_equal(&c->wait_sid, &server->sid))
                         continue;
-                r = peer_cid_add(c->peer, &server->sid, bus->opt.max_cids, &cid);
-                error = r < 0 ? error_from_errno(r) : XOUS_OK;
+                error = route_cid_add(bus, c->peer, &server->sid, &cid);
                 conn_wake(c, &(struct xns_reply){ .error = error, .body = error ? XNS_BODY_NONE : XNS_BODY_CID,
                                                   .cid = cid }, -1);
         }
@@ -125,6 +134,10 @@ static void route_register_name(struct conn *conn, const struct xns_request *req
                 return conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_STRING);
         if (name_registry_find(&conn->bus->names, n->str))
                 return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_EXISTS);
+        if (conn->peer->n_names >= conn->bus->opt.max_names) {
+                quota_hit(conn->bus, NULL, conn->peer, conn->pid, QUOTA_NAMES);
+                return conn_reply_error(conn, req->seq, XOUS_ERR_OUT_OF_MEMORY);
+        }
         r = bus_server_create(conn->bus, conn->peer, &server);
         if (r < 0)
                 return conn_reply_error(conn, req->seq, error_from_errno(r));
@@ -134,6 +147,7 @@ static void route_register_name(struct conn *conn, const struct xns_request *req
                 return conn_reply_error(conn, req->seq, error_from_errno(r));
         }
         server->name = name;
+        conn->peer->n_names++;
         log_debug("pid %d: registered '%s'", (int)conn->pid, name->str);
         reply_sid(conn, req->seq, &server->sid);
         route_wake_waiters(conn->bus, server);
@@ -190,8 +204,7 @@ static void route_destroy_server(struct conn *conn, const struct xns_request *re
 
 static void route_connect(struct conn *conn, const struct xns_request *req) {
         struct server *server = bus_server_find(conn->bus, &req->connect.sid);
-        uint32_t cid;
-        int r;
+        uint32_t cid, error;
 
         if (!server && req->connect.wait) {
                 conn->wait = CONN_WAIT_SERVER;
@@ -202,9 +215,9 @@ static void route_connect(struct conn *conn, const struct xns_request *req) {
         }
         if (!server)
                 return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_NOT_FOUND);
-        r = peer_cid_add(conn->peer, &server->sid, conn->bus->opt.max_cids, &cid);
-        if (r < 0)
-                return conn_reply_error(conn, req->seq, error_from_errno(r));
+        error = route_cid_add(conn->bus, conn->peer, &server->sid, &cid);
+        if (error != XOUS_OK)
+                return conn_reply_error(conn, req->seq, error);
         reply_cid(conn, req->seq, cid);
 }
 
@@ -228,6 +241,36 @@ static uint32_t validate_message_fd(uint32_t kind, uint32_t len, int fd) {
         if (!xns_kind_is_memory(kind))
                 return fd < 0 ? XOUS_OK : XOUS_ERR_INVALID_ARGUMENT;
         return validate_segment(fd, kind, len);
+}
+
+/*
+ * route_charge() - count a new message against its sender's limits.
+ *
+ * Messages in flight per process (SERVER_QUEUE_FULL when over: the sender
+ * has enough queued already) and shared memory in flight per user
+ * (OUT_OF_MEMORY). What is charged here is given back by message_free().
+ */
+static uint32_t route_charge(struct conn *conn, struct message *m) {
+        struct bus *bus = conn->bus;
+        struct peer *peer = conn->peer;
+
+        if (peer->n_sent >= bus->opt.max_queued) {
+                quota_hit(bus, NULL, peer, conn->pid, QUOTA_QUEUED);
+                return XOUS_ERR_SERVER_QUEUE_FULL;
+        }
+        if (m->len > 0) {
+                if (conn->user->shm + m->len > (uint64_t)bus->opt.max_shm_mb << 20) {
+                        quota_hit(bus, conn->user, NULL, conn->pid, QUOTA_SHM);
+                        return XOUS_ERR_OUT_OF_MEMORY;
+                }
+                conn->user->shm += m->len;
+                conn->user->n_refs++;
+                m->user = conn->user;
+        }
+        m->from = peer;
+        peer->n_sent++;
+        list_link_tail(&peer->sent, &m->sent_link);
+        return XOUS_OK;
 }
 
 static struct message *message_from_send(const struct xns_send *s, struct conn *conn, uint32_t seq, int *fd) {
@@ -271,6 +314,8 @@ static void route_send(struct conn *conn, const struct xns_request *req, int *fd
         error = server ? validate_message_fd(s->kind, s->len, *fd) : XOUS_ERR_SERVER_NOT_FOUND;
         if (error == XOUS_OK && !(m = message_from_send(s, conn, req->seq, fd)))
                 error = XOUS_ERR_OUT_OF_MEMORY;
+        if (error == XOUS_OK && (error = route_charge(conn, m)) != XOUS_OK)
+                message_free(m);
         if (error != XOUS_OK)
                 return conn_reply_error(conn, req->seq, error);
         blocks = m->caller != NULL;
@@ -405,6 +450,10 @@ static int route_hello(struct conn *conn, const struct xns_request *req) {
 
         if (req->hello.version != XNS_PROTOCOL_VERSION) {
                 conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_ARGUMENT);
+                return 0;
+        }
+        if (conn->over_quota) {         /* logged when the link was opened */
+                conn_reply_error(conn, req->seq, XOUS_ERR_OUT_OF_MEMORY);
                 return 0;
         }
         r = bus_peer_attach(conn->bus, conn, req->hello.has_token ? req->hello.token : NULL);

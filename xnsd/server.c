@@ -34,6 +34,7 @@ int server_new(struct server **out, struct peer *owner, uint32_t depth) {
         list_init(&server->stalled);
         list_init(&server->receivers);
         list_link_tail(&owner->servers, &server->owner_link);
+        owner->n_servers++;
         *out = server;
         return 0;
 }
@@ -42,6 +43,7 @@ int server_new(struct server **out, struct peer *owner, uint32_t depth) {
 struct server *server_free(struct server *server) {
         if (!server)
                 return NULL;
+        server->owner->n_servers--;
         list_unlink(&server->owner_link);
         free(server);
         return NULL;
