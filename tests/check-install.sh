@@ -10,7 +10,8 @@
 # Usage: tests/check-install.sh BUILDDIR SOURCEDIR
 # Environment (tests/meson.build sets it): the install paths as meson has
 # them, absolute: XNS_PREFIX XNS_BINDIR XNS_SBINDIR XNS_LIBDIR XNS_INCLUDEDIR
-# XNS_MANDIR XNS_UNITDIR XNS_SYSUSERSDIR; XNS_HAVE_XNSCTL=1 when xnsctl is built.
+# XNS_MANDIR XNS_UNITDIR XNS_SYSUSERSDIR; XNS_HAVE_XNSCTL=1 when xnsctl is built;
+# XNS_SANITIZE: meson's b_sanitize.
 # Exit 77 (skipped) when a tool it needs is missing.
 set -u
 
@@ -111,6 +112,13 @@ expect_file "$XNS_MANDIR/man3/libxousclient.3"
 # --- the examples, out of tree, against the installed library only -------------
 mkdir -p "$tmp/examples/src" "$tmp/demo/sbin" "$tmp/demo/examples"
 cp "$src/examples/caller.c" "$src/examples/myservice/"*.[ch] "$tmp/examples/src/"
+# A sanitized build (-Db_sanitize) installs a library that needs the
+# sanitizer runtime loaded first: its users are built the same way.
+sanitize=""
+case "${XNS_SANITIZE:-none}" in
+none | "") ;;
+*) sanitize="-fsanitize=$XNS_SANITIZE" ;;
+esac
 pc() {
         PKG_CONFIG_PATH=$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH} PKG_CONFIG_SYSROOT_DIR=$root \
                 pkg-config "$@" libxousclient
@@ -127,8 +135,8 @@ else
         (
                 cd "$tmp/examples/src" &&
                 # shellcheck disable=SC2086 # the flags are words
-                cc -Wall -Wextra -o ../myservice-server main.c ticker.c $flags -pthread &&
-                cc -Wall -Wextra -o ../myservice-caller caller.c myservice.c $flags -pthread
+                cc -Wall -Wextra -o ../myservice-server main.c ticker.c $flags $sanitize -pthread &&
+                cc -Wall -Wextra -o ../myservice-caller caller.c myservice.c $flags $sanitize -pthread
         ) >"$tmp/cc.log" 2>&1
         if [ $? -ne 0 ]; then
                 fail "the examples do not build against the installed library (flags: $flags):"

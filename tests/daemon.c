@@ -87,15 +87,25 @@ void test_daemon_remove_dir(struct test_daemon *d) {
         d->dir[0] = 0;
 }
 
+/* XNSD_WRAPPER, when set, runs the daemon: `WRAPPER exe --socket ...`
+ * (tests/valgrind-wrap.sh: the daemon under valgrind memcheck). */
 static _Noreturn void exec_daemon(const struct test_daemon *d, const char *exe, const char *const *extra) {
-        const char *argv[32] = { "xnsd", "--socket", d->sock };
-        size_t n = 3;
+        const char *wrapper = getenv("XNSD_WRAPPER");
+        const char *argv[32];
+        size_t n = 0;
 
+        if (wrapper && !*wrapper)
+                wrapper = NULL;
+        if (wrapper)
+                argv[n++] = wrapper;
+        argv[n++] = wrapper ? exe : "xnsd";
+        argv[n++] = "--socket";
+        argv[n++] = d->sock;
         for (; extra && *extra && n < sizeof(argv) / sizeof(argv[0]) - 1; extra++)
                 argv[n++] = *extra;
         argv[n] = NULL;
-        execv(exe, (char *const *)argv);
-        fprintf(stderr, "exec %s: %s\n", exe, strerror(errno));
+        execv(wrapper ? wrapper : exe, (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", wrapper ? wrapper : exe, strerror(errno));
         _exit(127);
 }
 

@@ -22,10 +22,12 @@
 #include "harness.h"
 
 #define CHILD_FAILED 99                 /* exit code of a child whose assertion failed */
+#define DAEMON_STOP_MS 10000            /* SIGTERM to exit: room for valgrind's leak check */
 
 static struct test_daemon daemon_ = TEST_DAEMON_INIT;
 
 static bool daemon_killed;              /* the test killed xnsd on purpose */
+static unsigned daemon_failures;        /* runner: daemons that ended badly at teardown */
 static struct proc *live_procs[32];     /* the test's children, for failure reports */
 static int child_err_fd = -1;           /* set in a child: where its failure text goes */
 static int child_chan = -1;             /* set in a child: channel to the parent */
@@ -112,6 +114,49 @@ void harness_fail_at(const char *file, int line, const char *fmt, ...) {
 
 /* --- the daemon --------------------------------------------------------- */
 
+static char daemon_log_path[128];
+
+static void daemon_log_redirect(void) {
+        int fd = open(daemon_log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+        if (fd >= 0)
+                dup2(fd, STDERR_FILENO);
+}
+
+void harness_daemon_start_args(const char *const *extra, bool keep_log) {
+        const char *xnsd = getenv("XNSD");
+        char why[256];
+
+        if (!xnsd)
+                ck_abort_msg("XNSD is not set (tests/meson.build sets it)");
+        daemon_killed = false;
+        snprintf(daemon_log_path, sizeof(daemon_log_path), "/tmp/xns-test-log-%d", (int)getpid());
+        unlink(daemon_log_path);
+        if (test_daemon_start(&daemon_, xnsd, "/tmp/xns-test-XXXXXX", extra, keep_log ? daemon_log_redirect : NULL,
+                              5000, why, sizeof(why)) < 0)
+                ck_abort_msg("%s", why);
+        if (!keep_log)
+                daemon_log_path[0] = '\0';
+        setenv("XOUS_SOCKET", daemon_.sock, 1);
+}
+
+char *harness_daemon_log(void) {
+        char *buf = calloc(1, 65536);
+        int fd;
+
+        EXPECT(buf);
+        if (!daemon_log_path[0])
+                return buf;
+        fd = open(daemon_log_path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                ssize_t n = read(fd, buf, 65535);
+
+                buf[n > 0 ? n : 0] = '\0';
+                close(fd);
+        }
+        return buf;
+}
+
 void harness_daemon_start(unsigned queue_depth) {
         const char *xnsd = getenv("XNSD");
         const char *extra[] = { "--queue-depth", NULL, NULL };
@@ -171,6 +216,14 @@ static void reap_all_children(void) {
         }
 }
 
+/* How xnsd ended is a failure unless it exited 0 or was SIGKILLed (on
+ * purpose, by a test): a sanitizer or valgrind report exits non-zero. */
+static bool daemon_ended_badly(int status) {
+        if (WIFSIGNALED(status))
+                return WTERMSIG(status) != SIGKILL;
+        return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+}
+
 void harness_daemon_stop(void) {
         char why[96];
         int status;
@@ -181,21 +234,31 @@ void harness_daemon_stop(void) {
                 if (r > 0) {
                         /* Expected only in the tests that kill it. */
                         describe_status(why, sizeof(why), status);
-                        fprintf(stderr, "harness: xnsd had %s before teardown\n", why);
+                        fprintf(stderr, "harness: xnsd (pid %d) had %s before teardown\n", (int)daemon_.pid, why);
+                        if (daemon_ended_badly(status))
+                                daemon_failures++;
                 }
                 if (r == 0) {
-                        r = test_daemon_stop(&daemon_, 2000, &status);
+                        pid_t pid = daemon_.pid;
+
+                        r = test_daemon_stop(&daemon_, DAEMON_STOP_MS, &status);
                         if (r == 0) {
-                                fprintf(stderr, "harness: xnsd ignored SIGTERM for 2 s, killed it\n");
-                        } else if (r > 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+                                fprintf(stderr, "harness: xnsd (pid %d) ignored SIGTERM for %d ms, killed it\n",
+                                        (int)pid, DAEMON_STOP_MS);
+                                daemon_failures++;
+                        } else if (r > 0 && daemon_ended_badly(status)) {
                                 describe_status(why, sizeof(why), status);
-                                fprintf(stderr, "harness: xnsd %s on SIGTERM\n", why);
+                                fprintf(stderr, "harness: xnsd (pid %d) %s on SIGTERM\n", (int)pid, why);
+                                daemon_failures++;
                         }
                 }
                 daemon_.pid = -1;
         }
         reap_all_children();
         test_daemon_remove_dir(&daemon_);
+        if (daemon_log_path[0])
+                unlink(daemon_log_path);
+        daemon_log_path[0] = '\0';
         unsetenv("XOUS_SOCKET");
 }
 
@@ -280,7 +343,12 @@ int harness_run(Suite *s) {
         srunner_run_all(sr, CK_ENV);
         failed = srunner_ntests_failed(sr);
         srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        /* The teardown runs here, in the runner, after Check judged the test:
+         * a daemon that ended badly (a sanitizer or valgrind report, a crash
+         * at exit) fails the suite instead. */
+        if (daemon_failures > 0)
+                fprintf(stderr, "harness: %u xnsd instance(s) ended badly (see above)\n", daemon_failures);
+        return failed || daemon_failures ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 /* --- child processes ---------------------------------------------------- */

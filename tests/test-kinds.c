@@ -206,6 +206,9 @@ static void write_to_borrow(void *arg) {
 
         (void)arg;
         EXPECT_EQ(xous_envelope_kind(env), XOUS_MSG_BORROW);
+        /* The fault must kill: under ASan its SIGSEGV handler would report
+         * it and exit 1 instead. */
+        EXPECT(signal(SIGSEGV, SIG_DFL) != SIG_ERR);
         p[100] = 0x55;          /* must fault: the mapping is read-only */
         parent_send_u32(0xbad);
 }

@@ -242,7 +242,8 @@ static void close_all_but(const int *keep, size_t n_keep) {
 
         if (n_keep > ELEMENTSOF(sorted))
                 _exit(1);
-        memcpy(sorted, keep, n_keep * sizeof(int));
+        if (n_keep > 0)         /* keep may be NULL then: memcpy(_, NULL, 0) is undefined */
+                memcpy(sorted, keep, n_keep * sizeof(int));
         qsort(sorted, n_keep, sizeof(int), cmp_int);
         for (size_t i = 0; i < n_keep; i++) {
                 if (sorted[i] < (int)from)

@@ -1,0 +1,281 @@
+/* fuzz-route.c: libFuzzer target for the daemon's frame decoding and
+ * dispatch. Each input is a sequence of frames that real links (socketpairs)
+ * send to a fresh bus through route_frame(), as the event loop would; the
+ * replies are written and read back. Then everything is disconnected and
+ * freed, so nothing carries over to the next input and LeakSanitizer sees
+ * every object the input made.
+ *
+ * Input: records of
+ *   byte 0      bits 0-1: link (0..3); bit 2: a memfd comes with the frame
+ *               (bit 3: opened read-only, as a Borrow needs); bit 4: the
+ *               client hangs up this link instead of sending the frame;
+ *               bit 5: a Return, Receive-with-return or Forward in the frame
+ *               gets the generation of the last message the link's process
+ *               received (the daemon's generations run on across inputs)
+ *   bytes 1-2   frame length, little-endian (at most XNS_FRAME_MAX + 1)
+ *   then        the frame (cut short at the end of the input)
+ * Links 0 and 1 are two processes A and B, link 2 a second link of A, all
+ * three past Hello; link 3 is new and must say Hello (or ask for Control).
+ *
+ * getrandom() is replaced by a counter, so tokens and SIDs are predictable
+ * within an input: A's token starts with byte 1, B's with 2, and the n-th
+ * server of the input gets SID { n + 2, 0, 0, 0 }.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "conn.h"
+#include "log.h"
+#include "peer.h"
+#include "route.h"
+#include "wire.h"
+
+#define N_LINKS 4
+#define SEGMENT_SIZE (2 * XNS_PAGE_SIZE)
+
+enum {
+        REC_LINK_MASK = 0x03,
+        REC_MEMFD = 0x04,
+        REC_MEMFD_RDONLY = 0x08,
+        REC_HANG_UP = 0x10,
+        REC_FIX_GEN = 0x20,
+};
+
+/* The process of each link: A, B, A, and whoever link 3 becomes. */
+static const unsigned link_process[N_LINKS] = { 0, 1, 0, 2 };
+
+struct link {
+        struct conn *conn;      /* NULL once freed */
+        int client;             /* the process's end */
+};
+
+static uint8_t random_counter;
+static uint32_t last_gen[3];            /* per process: of its last delivery */
+
+/* Deterministic stand-in for the daemon's tokens and SIDs. */
+ssize_t getrandom(void *buf, size_t len, unsigned int flags) {
+        (void)flags;
+        memset(buf, 0, len);
+        if (len > 0)
+                ((uint8_t *)buf)[0] = ++random_counter;
+        return (ssize_t)len;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int segment_rw = -1, segment_ro = -1;
+
+/* A sealed memfd of two pages, and the same opened read-only: what a
+ * caller lends or moves. Made once; each frame carries a dup. */
+static void make_segments(void) {
+        char path[64];
+
+        segment_rw = memfd_create("fuzz-segment", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (segment_rw < 0 || ftruncate(segment_rw, SEGMENT_SIZE) < 0 ||
+            fcntl(segment_rw, F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
+                perror("fuzz-route: memfd");
+                abort();
+        }
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", segment_rw);
+        segment_ro = open(path, O_RDONLY | O_CLOEXEC);
+        if (segment_ro < 0) {
+                perror("fuzz-route: reopen memfd");
+                abort();
+        }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+        (void)argc;
+        (void)argv;
+        /* Not even errors: the inputs are meant to be bad. FUZZ_ROUTE_LOG=2
+         * shows what the daemon did with an input (debug level). */
+        log_level = getenv("FUZZ_ROUTE_LOG") ? atoi(getenv("FUZZ_ROUTE_LOG")) : -1;
+        make_segments();
+        return 0;
+}
+
+static void link_open(struct bus *bus, struct link *l) {
+        int sv[2];
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0 ||
+            conn_new(&l->conn, bus, &bus->dirty, sv[0]) < 0) {
+                perror("fuzz-route: link");
+                abort();
+        }
+        bus_conn_add(bus, l->conn);
+        l->client = sv[1];
+}
+
+static void link_attach(struct bus *bus, struct link *l, const struct link *of) {
+        if (bus_peer_attach(bus, l->conn, of ? of->conn->peer->token : NULL) < 0)
+                abort();
+}
+
+/* Reads what the daemon wrote to the process's end: every frame must
+ * decode; deliveries' generations are kept for REC_FIX_GEN. */
+static void link_drain(struct link *l, unsigned process) {
+        uint8_t buf[XNS_FRAME_MAX];
+        struct xns_reply reply;
+        ssize_t n;
+        int fd;
+
+        while ((n = xns_frame_recv(l->client, buf, sizeof(buf), &fd, true)) > 0) {
+                if (fd >= 0)
+                        close(fd);
+                if (xns_reply_decode(&reply, buf, (size_t)n) < 0) {
+                        fprintf(stderr, "fuzz-route: xnsd wrote a reply that does not decode\n");
+                        abort();
+                }
+                if (log_level >= 2)
+                        fprintf(stderr, "fuzz-route: process %u: reply seq %u error %u body %d%s\n", process,
+                                reply.seq, reply.error, (int)reply.body, fd >= 0 ? " with a descriptor" : "");
+                if (reply.body == XNS_BODY_DELIVERY && reply.delivery.handle != 0)
+                        last_gen[process] = reply.delivery.gen;
+        }
+}
+
+/* What the event loop does after each wakeup: write the dirty links'
+ * frames (cutting those that overflowed or broke), then free dead links. */
+static void loop_flush(struct bus *bus, struct link *links) {
+        while (!list_is_empty(&bus->dirty)) {
+                struct conn *conn = list_first_entry(&bus->dirty, struct conn, dirty_link);
+                int r;
+
+                list_unlink(&conn->dirty_link);
+                if (conn->overflow) {
+                        bus_conn_disconnect(conn);
+                        continue;
+                }
+                r = conn_flush(conn);
+                if (r < 0 && r != -EAGAIN)
+                        bus_conn_disconnect(conn);
+        }
+        while (!list_is_empty(&bus->dead)) {
+                struct conn *conn = list_first_entry(&bus->dead, struct conn, dirty_link);
+
+                for (size_t i = 0; i < N_LINKS; i++)
+                        if (links[i].conn == conn)
+                                links[i].conn = NULL;
+                list_unlink(&conn->dirty_link);
+                conn_free(conn);
+        }
+        for (size_t i = 0; i < N_LINKS; i++)
+                link_drain(&links[i], link_process[i]);
+}
+
+static int frame_fd(uint8_t ctl) {
+        int fd;
+
+        if (!(ctl & REC_MEMFD))
+                return -1;
+        fd = fcntl(ctl & REC_MEMFD_RDONLY ? segment_ro : segment_rw, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                abort();
+        return fd;
+}
+
+/* REC_FIX_GEN: the frame re-encoded with the process's last generation;
+ * false when it is not a frame that answers a message. */
+static bool fix_gen(uint8_t ctl, const uint8_t *frame, size_t *len, uint8_t *out) {
+        uint32_t gen = last_gen[link_process[ctl & REC_LINK_MASK]];
+        struct xns_request req;
+        ssize_t n;
+
+        if (xns_request_decode(&req, frame, *len) < 0)
+                return false;
+        if (req.op == XNS_OP_RETURN)
+                req.ret.gen = gen;
+        else if (req.op == XNS_OP_RECEIVE && req.receive.has_ret)
+                req.receive.ret.gen = gen;
+        else if (req.op == XNS_OP_FORWARD)
+                req.forward.gen = gen;
+        else
+                return false;
+        n = xns_request_encode(&req, out, XNS_FRAME_MAX);
+        if (n < 0)
+                return false;
+        *len = (size_t)n;
+        return true;
+}
+
+static void feed_record(struct bus *bus, struct link *links, uint8_t ctl, const uint8_t *frame, size_t len) {
+        uint8_t fixed[XNS_FRAME_MAX];
+
+        struct link *l = &links[ctl & REC_LINK_MASK];
+        uint8_t *copy;
+
+        if (!l->conn)
+                return;
+        if (ctl & REC_HANG_UP) {
+                bus_conn_disconnect(l->conn);
+                return;
+        }
+        if ((ctl & REC_FIX_GEN) && fix_gen(ctl, frame, &len, fixed))
+                frame = fixed;
+        /* A copy of its own size, so that ASan sees a read past the frame.
+         * route_frame owns the descriptor; a violation cuts the link. */
+        copy = malloc(len ? len : 1);
+        if (!copy)
+                abort();
+        memcpy(copy, frame, len);
+        if (route_frame(l->conn, copy, len, frame_fd(ctl)) < 0)
+                bus_conn_disconnect(l->conn);
+        free(copy);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        struct bus_options opt = BUS_OPTIONS_DEFAULT;
+        struct link links[N_LINKS];
+        struct bus bus;
+
+        /* Small limits, so that full queues and tables are within reach. */
+        opt.queue_depth = 4;
+        opt.max_cids = 8;
+        random_counter = 0;
+        memset(last_gen, 0, sizeof(last_gen));
+        bus_init(&bus, &opt);
+        for (size_t i = 0; i < N_LINKS; i++)
+                link_open(&bus, &links[i]);
+        link_attach(&bus, &links[0], NULL);
+        link_attach(&bus, &links[1], NULL);
+        link_attach(&bus, &links[2], &links[0]);
+
+        while (size >= 3) {
+                uint8_t ctl = data[0];
+                size_t len = (size_t)data[1] | (size_t)data[2] << 8;
+
+                data += 3;
+                size -= 3;
+                if (len > XNS_FRAME_MAX + 1)
+                        len = XNS_FRAME_MAX + 1;
+                if (len > size)
+                        len = size;
+                feed_record(&bus, links, ctl, data, len);
+                data += len;
+                size -= len;
+                loop_flush(&bus, links);
+        }
+
+        while (!list_is_empty(&bus.conns))
+                bus_conn_disconnect(list_first_entry(&bus.conns, struct conn, bus_link));
+        loop_flush(&bus, links);
+        if (bus.n_conns || bus.n_peers || bus.n_servers || !list_is_empty(&bus.peers)) {
+                fprintf(stderr, "fuzz-route: state left after every link was cut\n");
+                abort();
+        }
+        bus_deinit(&bus);
+        for (size_t i = 0; i < N_LINKS; i++)
+                close(links[i].client);
+        return 0;
+}

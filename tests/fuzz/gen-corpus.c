@@ -1,0 +1,276 @@
+/* gen-corpus.c: writes the fuzzers' seed corpus (tests/fuzz/corpus/) from
+ * valid frames: for fuzz-route, whole sessions in its record format (see
+ * fuzz-route.c); for fuzz-wire, single requests and replies.
+ *
+ * Usage: gen-corpus DIR    (writes DIR/route/NAME and DIR/wire/NAME)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "wire.h"
+
+/* fuzz-route's record flags and links. */
+enum { MEMFD = 0x04, RDONLY = 0x08, HANG_UP = 0x10, FIX_GEN = 0x20 };
+enum { A = 0, B = 1, A2 = 2, NEW = 3 };
+
+/* fuzz-route's predictable SIDs: the n-th server of a session (from 1). */
+#define SID(n) ((struct xns_sid){ .w = { (n) + 2 } })
+#define CID_FIRST 2
+
+static const char *out_dir;
+
+struct session {
+        uint8_t buf[8192];
+        size_t len;
+        uint32_t seq;
+};
+
+static _Noreturn void die(const char *what) {
+        fprintf(stderr, "gen-corpus: %s: %s\n", what, strerror(errno));
+        exit(1);
+}
+
+static void write_file(const char *sub, const char *name, const void *buf, size_t len) {
+        char path[512];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s/%s", out_dir, sub, name);
+        f = fopen(path, "wbe");
+        if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
+                die(path);
+}
+
+static void add(struct session *s, uint8_t ctl, struct xns_request req) {
+        uint8_t frame[XNS_FRAME_MAX];
+        ssize_t n;
+
+        req.seq = ++s->seq;
+        n = xns_request_encode(&req, frame, sizeof(frame));
+        if (n < 0 || s->len + 3 + (size_t)n > sizeof(s->buf)) {
+                errno = n < 0 ? (int)-n : ENOSPC;
+                die("encode");
+        }
+        s->buf[s->len++] = ctl;
+        s->buf[s->len++] = (uint8_t)n;
+        s->buf[s->len++] = (uint8_t)(n >> 8);
+        memcpy(s->buf + s->len, frame, (size_t)n);
+        s->len += (size_t)n;
+}
+
+static struct xns_name name(const char *str) {
+        struct xns_name n = { .len = strlen(str) };
+
+        memcpy(n.str, str, n.len);
+        return n;
+}
+
+static struct xns_request register_name(const char *str) {
+        return (struct xns_request){ .op = XNS_OP_REGISTER_NAME, .register_name = { name(str), 0 } };
+}
+
+static struct xns_request request_connection(const char *str, bool wait) {
+        return (struct xns_request){ .op = XNS_OP_REQUEST_CONNECTION, .request_connection = { name(str), wait } };
+}
+
+static struct xns_request send_msg(uint32_t cid, uint32_t kind, uint32_t len) {
+        return (struct xns_request){
+                .op = XNS_OP_SEND,
+                .send = { .cid = cid, .kind = kind, .id = 7, .a = { 1, 2, 3, 4 }, .len = len, .valid = len },
+        };
+}
+
+static struct xns_request receive(struct xns_sid sid) {
+        return (struct xns_request){ .op = XNS_OP_RECEIVE, .receive = { .sid = sid } };
+}
+
+static struct xns_request scalar_return(uint32_t handle) {
+        return (struct xns_request){
+                .op = XNS_OP_RETURN,
+                .ret = { .handle = handle, .how = XNS_RETURN_SCALAR, .count = 1, .v = { 42 } },
+        };
+}
+
+static struct xns_request memory_return(uint32_t handle) {
+        return (struct xns_request){ .op = XNS_OP_RETURN, .ret = { .handle = handle, .how = XNS_RETURN_MEMORY } };
+}
+
+static struct xns_request control(uint32_t what) {
+        return (struct xns_request){ .op = XNS_OP_CONTROL, .control = { .what = what } };
+}
+
+static void done(struct session *s, const char *file) {
+        write_file("route", file, s->buf, s->len);
+        memset(s, 0, sizeof(*s));
+}
+
+/* A registers a name, B connects to it and calls; A answers. */
+static void call_session(struct session *s, uint32_t kind, uint8_t fd_flags) {
+        uint32_t len = xns_kind_is_memory(kind) ? XNS_PAGE_SIZE : 0;
+
+        add(s, A, register_name("fuzz.server"));
+        add(s, B, request_connection("fuzz.server", false));
+        add(s, B | fd_flags, send_msg(CID_FIRST, kind, len));
+        add(s, A, receive(SID(1)));
+        if (kind == XNS_KIND_BLOCKING_SCALAR)
+                add(s, A2 | FIX_GEN, scalar_return(1));
+        else if (xns_kind_blocks(kind))
+                add(s, A2 | FIX_GEN, memory_return(1));
+}
+
+static void route_sessions(void) {
+        struct session s = { 0 };
+
+        call_session(&s, XNS_KIND_BLOCKING_SCALAR, 0);
+        done(&s, "blocking-scalar");
+        call_session(&s, XNS_KIND_SCALAR, 0);
+        done(&s, "scalar");
+        call_session(&s, XNS_KIND_MUTABLE_BORROW, MEMFD);
+        done(&s, "mutable-borrow");
+        call_session(&s, XNS_KIND_BORROW, MEMFD | RDONLY);
+        done(&s, "borrow");
+        call_session(&s, XNS_KIND_MOVE, MEMFD);
+        done(&s, "move");
+
+        /* A full queue (depth 4): the fifth non-blocking send stalls until A receives. */
+        add(&s, A, register_name("fuzz.full"));
+        add(&s, B, request_connection("fuzz.full", false));
+        for (int i = 0; i < 5; i++)
+                add(&s, B, send_msg(CID_FIRST, XNS_KIND_SCALAR, 0));
+        add(&s, A, receive(SID(1)));
+        add(&s, A, receive(SID(1)));
+        done(&s, "queue-full");
+
+        /* Waiting for a name, and for a SID, that appear later. */
+        add(&s, B, request_connection("fuzz.later", true));
+        add(&s, A, register_name("fuzz.later"));
+        add(&s, B, (struct xns_request){ .op = XNS_OP_CONNECT, .connect = { SID(2), true } });
+        add(&s, A, (struct xns_request){ .op = XNS_OP_CREATE_SERVER });
+        add(&s, B, (struct xns_request){ .op = XNS_OP_DISCONNECT, .cid = CID_FIRST });
+        add(&s, A, (struct xns_request){ .op = XNS_OP_DESTROY_SERVER, .sid = SID(2) });
+        add(&s, A, (struct xns_request){ .op = XNS_OP_UNREGISTER_SERVER, .sid = SID(1) });
+        add(&s, A, (struct xns_request){ .op = XNS_OP_TRUSTED_INIT_DONE });
+        done(&s, "wait-and-teardown");
+
+        /* A server forwards a call to its other server, then answers it there. */
+        add(&s, A, register_name("fuzz.front"));
+        add(&s, A, (struct xns_request){ .op = XNS_OP_CREATE_SERVER });
+        add(&s, A, (struct xns_request){ .op = XNS_OP_CONNECT, .connect = { SID(2), false } });
+        add(&s, B, request_connection("fuzz.front", false));
+        add(&s, B, send_msg(CID_FIRST, XNS_KIND_BLOCKING_SCALAR, 0));
+        add(&s, A, receive(SID(1)));
+        add(&s, A2 | FIX_GEN, (struct xns_request){
+                .op = XNS_OP_FORWARD, .forward = { .handle = 1, .cid = CID_FIRST, .id = 9 } });
+        add(&s, A, receive(SID(2)));
+        add(&s, A2 | FIX_GEN, (struct xns_request){
+                .op = XNS_OP_RECEIVE,
+                .receive = { .sid = SID(2), .nowait = true, .has_ret = true,
+                             .ret = { .handle = 1, .how = XNS_RETURN_SCALAR, .count = 2, .v = { 5, 6 } } } });
+        done(&s, "forward");
+
+        /* The server's process hangs up on a blocked caller. */
+        add(&s, A, register_name("fuzz.gone"));
+        add(&s, B, request_connection("fuzz.gone", false));
+        add(&s, B, send_msg(CID_FIRST, XNS_KIND_BLOCKING_SCALAR, 0));
+        add(&s, A, receive(SID(1)));
+        add(&s, A | HANG_UP, (struct xns_request){ .op = XNS_OP_TRUSTED_INIT_DONE });
+        add(&s, A2 | HANG_UP, (struct xns_request){ .op = XNS_OP_TRUSTED_INIT_DONE });
+        done(&s, "hang-up");
+
+        /* A new link: Hello as a new process, and as a further link of A
+         * (whose token fuzz-route makes start with byte 1). */
+        add(&s, NEW, (struct xns_request){ .op = XNS_OP_HELLO, .hello = { .version = XNS_PROTOCOL_VERSION } });
+        add(&s, NEW, register_name("fuzz.new"));
+        done(&s, "hello");
+        add(&s, NEW, (struct xns_request){ .op = XNS_OP_HELLO,
+                                           .hello = { XNS_PROTOCOL_VERSION, true, { 1 } } });
+        add(&s, NEW, (struct xns_request){ .op = XNS_OP_CREATE_SERVER });
+        done(&s, "hello-token");
+
+        /* xnsctl's requests, from a link without Hello; a monitor that sees a call. */
+        for (uint32_t what = XNS_CONTROL_STATUS; what < _XNS_CONTROL_MAX; what++) {
+                char file[32];
+
+                if (what == XNS_CONTROL_MONITOR)
+                        continue;
+                add(&s, A, register_name("fuzz.ctl"));
+                add(&s, NEW, control(what));
+                snprintf(file, sizeof(file), "control-%u", what);
+                done(&s, file);
+        }
+        add(&s, NEW, control(XNS_CONTROL_MONITOR));
+        call_session(&s, XNS_KIND_BLOCKING_SCALAR, 0);
+        done(&s, "monitor");
+}
+
+static void wire_request(const char *file, struct xns_request req) {
+        uint8_t buf[1 + XNS_FRAME_MAX] = { 1 };
+        ssize_t n = xns_request_encode(&req, buf + 1, XNS_FRAME_MAX);
+
+        if (n < 0) {
+                errno = (int)-n;
+                die(file);
+        }
+        write_file("wire", file, buf, 1 + (size_t)n);
+}
+
+static void wire_reply(const char *file, struct xns_reply reply) {
+        uint8_t buf[1 + XNS_FRAME_MAX] = { 0 };
+        ssize_t n = xns_reply_encode(&reply, buf + 1, XNS_FRAME_MAX);
+
+        if (n < 0) {
+                errno = (int)-n;
+                die(file);
+        }
+        write_file("wire", file, buf, 1 + (size_t)n);
+}
+
+static void wire_frames(void) {
+        wire_request("req-hello", (struct xns_request){ .seq = 1, .op = XNS_OP_HELLO,
+                                                        .hello = { XNS_PROTOCOL_VERSION, true, { 9 } } });
+        wire_request("req-register", register_name("fuzz.wire"));
+        wire_request("req-send", send_msg(2, XNS_KIND_MUTABLE_BORROW, XNS_PAGE_SIZE));
+        wire_request("req-receive", (struct xns_request){
+                .op = XNS_OP_RECEIVE,
+                .receive = { .sid = SID(1), .has_ret = true,
+                             .ret = { .handle = 1, .gen = 2, .how = XNS_RETURN_SCALAR, .count = 5 } } });
+        wire_request("req-control", (struct xns_request){
+                .op = XNS_OP_CONTROL, .control = { .what = XNS_CONTROL_SHOW, .n_names = 1, .names = { name("x") } } });
+
+        wire_reply("rep-token", (struct xns_reply){ .seq = 1, .body = XNS_BODY_TOKEN, .token = { 1 } });
+        wire_reply("rep-sid", (struct xns_reply){ .seq = 2, .body = XNS_BODY_SID, .sid = SID(1) });
+        wire_reply("rep-cid", (struct xns_reply){ .seq = 3, .body = XNS_BODY_CID, .cid = 2 });
+        wire_reply("rep-error", (struct xns_reply){ .seq = 4, .error = 9 });
+        wire_reply("rep-delivery", (struct xns_reply){
+                .seq = 5, .body = XNS_BODY_DELIVERY,
+                .delivery = { .handle = 1, .gen = 1, .kind = XNS_KIND_BORROW, .id = 3, .a = { 1, 2, 3, 4 },
+                              .len = XNS_PAGE_SIZE, .valid = 10, .sender_pid = 100 } });
+        wire_reply("rep-scalar", (struct xns_reply){ .seq = 6, .body = XNS_BODY_SCALAR,
+                                                     .scalar = { 5, { 1, 2, 3, 4, 5 } } });
+        wire_reply("rep-memory", (struct xns_reply){ .seq = 7, .body = XNS_BODY_MEMORY, .memory = { 8, 16 } });
+        wire_reply("rep-snapshot", (struct xns_reply){ .seq = 8, .body = XNS_BODY_SNAPSHOT, .snapshot = 100 });
+        wire_reply("rep-event", (struct xns_reply){
+                .seq = 9, .body = XNS_BODY_EVENT,
+                .event = { .time_us = 12345, .pid = 100, .server = name("fuzz.srv"), .sid = SID(1),
+                           .kind = XNS_KIND_BLOCKING_SCALAR, .id = 1, .count = 1, .v = { 7 } } });
+}
+
+int main(int argc, char **argv) {
+        char path[512];
+
+        if (argc != 2) {
+                fprintf(stderr, "usage: %s DIR\n", argv[0]);
+                return 2;
+        }
+        out_dir = argv[1];
+        for (const char *const *sub = (const char *const[]){ "", "/route", "/wire", NULL }; *sub; sub++) {
+                snprintf(path, sizeof(path), "%s%s", out_dir, *sub);
+                if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                        die(path);
+        }
+        route_sessions();
+        wire_frames();
+        return 0;
+}
