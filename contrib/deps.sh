@@ -14,5 +14,7 @@ done
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 echo "Installing:$missing"
-$sudo apt-get update -qq
+# A mirror caught mid-sync fails one index (often a foreign architecture's);
+# the install says whether that mattered.
+$sudo apt-get update -qq || echo "deps.sh: apt-get update reported errors, installing anyway" >&2
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,145 @@
+#!/bin/sh
+# m32.sh: word-size interop. libxousclient and the interop programs of
+# tests/m32 are built -m32 (Debian's i386 multiarch packages) and run against
+# a 64-bit xnsd and the same programs built 64-bit, both ways: a 32-bit client
+# of a 64-bit server, and a 64-bit client of a 32-bit server (plus 64/64 as
+# the baseline and 32/32). Every message kind crosses in each direction.
+#
+#   tests/ci/m32.sh                 (as root, or with sudo for apt-get)
+#
+# XNS_BUILD64 (default build-m32host) and XNS_BUILD32 (default build-m32) are
+# the build directories, set up here when missing; XNS_M32_TIMEOUT bounds each
+# program, in seconds (default 60).
+set -eu
+
+src=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$src"
+build64=${XNS_BUILD64:-build-m32host}
+build32=${XNS_BUILD32:-build-m32}
+limit=${XNS_M32_TIMEOUT:-60}
+i386_packages="file gcc-multilib libprotobuf-c-dev:i386"
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+installed() {
+        dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
+# The i386 side: gcc -m32 with its libc, and protobuf-c's i386 library (the
+# amd64 -dev package is Multi-Arch: same, so both stay installed).
+install_i386() {
+        missing=""
+        for p in $i386_packages; do
+                installed "$p" || missing="$missing $p"
+        done
+        [ -z "$missing" ] && return 0
+        dpkg --print-foreign-architectures | grep -qx i386 || $sudo dpkg --add-architecture i386
+        echo "m32.sh: installing:$missing"
+        # A mirror caught mid-sync fails one index; the install says whether that mattered.
+        $sudo apt-get update -qq || echo "m32.sh: apt-get update reported errors, installing anyway" >&2
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
+}
+
+build() {
+        echo "m32.sh: building $build64 (64-bit: xnsd, interop programs) and $build32 (-m32: libxousclient, interop programs)"
+        [ -f "$build64/build.ninja" ] || meson setup "$build64" -Dexamples=false >"$workdir/setup64.log" 2>&1 ||
+                { cat "$workdir/setup64.log"; return 1; }
+        meson compile -C "$build64" xnsd tests/m32/interop-server tests/m32/interop-client >"$workdir/build64.log" 2>&1 ||
+                { cat "$workdir/build64.log"; return 1; }
+        [ -f "$build32/build.ninja" ] ||
+                meson setup "$build32" --cross-file tests/m32/i386.ini -Dclient_only=true -Dexamples=false \
+                        >"$workdir/setup32.log" 2>&1 || { cat "$workdir/setup32.log"; return 1; }
+        meson compile -C "$build32" >"$workdir/build32.log" 2>&1 || { cat "$workdir/build32.log"; return 1; }
+}
+
+expect_elf() {
+        file -L "$1" | grep -q "ELF $2-bit" || { echo "m32.sh: $1 is not ELF $2-bit: $(file -L "$1")"; return 1; }
+}
+
+# Waits up to 10 s for a line matching $2 in file $1, while process $3 lives.
+wait_for_line() {
+        i=0
+        while ! grep -q "$2" "$1" 2>/dev/null; do
+                kill -0 "$3" 2>/dev/null || return 1
+                i=$((i + 1))
+                [ "$i" -le 100 ] || return 1
+                sleep 0.1
+        done
+}
+
+# One server and one client through the daemon; 0 when both pass.
+run_pair() {
+        name=$1 server=$2 client=$3 rc_server=0 rc_client=0
+        timeout -k 5 "$limit" "$server" >"$workdir/$name.server.log" 2>&1 &
+        server_pid=$!
+        pids="$pids $server_pid"
+        if wait_for_line "$workdir/$name.server.log" "serving" "$server_pid"; then
+                timeout -k 5 "$limit" "$client" >"$workdir/$name.client.log" 2>&1 || rc_client=$?
+        else
+                echo "interop-server did not come up" >"$workdir/$name.client.log"
+                rc_client=1
+                kill "$server_pid" 2>/dev/null || true
+        fi
+        wait "$server_pid" || rc_server=$?
+        if [ "$rc_client" -eq 0 ] && [ "$rc_server" -eq 0 ]; then
+                echo "PASS $name: $(grep '^1\.\.' "$workdir/$name.client.log" | cut -c4-) checks"
+                return 0
+        fi
+        echo "FAIL $name: client exit $rc_client, server exit $rc_server"
+        sed 's/^/  client: /' "$workdir/$name.client.log"
+        sed 's/^/  server: /' "$workdir/$name.server.log"
+        return 1
+}
+
+workdir=$(mktemp -d "${TMPDIR:-/tmp}/xns-m32.XXXXXX")
+pids=""
+cleanup() {
+        for pid in $pids; do
+                kill "$pid" 2>/dev/null || true
+        done
+        for pid in $pids; do
+                wait "$pid" 2>/dev/null || true
+        done
+        rm -rf "$workdir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+start=$(date +%s)
+contrib/deps.sh
+install_i386
+build
+
+for f in "$build32/libxousclient/libxousclient.so.0" "$build32/tests/m32/interop-client" \
+         "$build32/tests/m32/interop-server"; do
+        expect_elf "$f" 32
+done
+for f in "$build64/xnsd/xnsd" "$build64/tests/m32/interop-client" "$build64/tests/m32/interop-server"; do
+        expect_elf "$f" 64
+done
+
+XOUS_SOCKET=$workdir/xns.sock
+export XOUS_SOCKET
+"$build64/xnsd/xnsd" --socket "$XOUS_SOCKET" 2>"$workdir/xnsd.log" &
+xnsd_pid=$!
+pids="$pids $xnsd_pid"
+wait_for_line "$workdir/xnsd.log" "listening on" "$xnsd_pid" || { cat "$workdir/xnsd.log"; exit 1; }
+
+failed=0
+run_pair "server64-client64" "$build64/tests/m32/interop-server" "$build64/tests/m32/interop-client" || failed=1
+run_pair "server64-client32" "$build64/tests/m32/interop-server" "$build32/tests/m32/interop-client" || failed=1
+run_pair "server32-client64" "$build32/tests/m32/interop-server" "$build64/tests/m32/interop-client" || failed=1
+run_pair "server32-client32" "$build32/tests/m32/interop-server" "$build32/tests/m32/interop-client" || failed=1
+
+if ! kill -0 "$xnsd_pid" 2>/dev/null; then
+        echo "FAIL: xnsd died"
+        failed=1
+fi
+if grep -v ': info: ' "$workdir/xnsd.log" | grep -q .; then
+        echo "FAIL: xnsd complained:"
+        sed 's/^/  xnsd: /' "$workdir/xnsd.log"
+        failed=1
+fi
+echo "m32.sh: $([ "$failed" -eq 0 ] && echo passed || echo FAILED) in $(($(date +%s) - start)) s"
+exit "$failed"
