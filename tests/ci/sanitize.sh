@@ -27,7 +27,7 @@ if [ -n "$missing" ]; then
         sudo=""
         [ "$(id -u)" -eq 0 ] || sudo="sudo"
         echo "sanitize.sh: installing:$missing"
-        $sudo apt-get update -qq
+        $sudo apt-get update -qq || echo "$(basename "$0"): apt-get update reported errors, installing anyway" >&2
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
 fi
 
