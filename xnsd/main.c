@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +73,20 @@ static int parse_limit(const char *option, const char *s, uint32_t max, uint32_t
 
 /* Returns 0 to run, 1 to exit successfully (help, version), -EINVAL on bad use. */
 static int parse_args(int argc, char **argv, struct args *a) {
-        enum { OPT_MAX_CIDS = 256, OPT_QUIET, OPT_MAX_NAMES, OPT_MAX_SERVERS, OPT_MAX_QUEUED,
+        /* The limits, in the order of their option ids from OPT_MAX_CIDS on. */
+        static const struct limit_option {
+                const char *option;
+                uint32_t max;
+                size_t offset;
+        } limits[] = {
+                { "--max-cids", 1u << 20, offsetof(struct bus_options, max_cids) },
+                { "--max-names", 1u << 20, offsetof(struct bus_options, max_names) },
+                { "--max-servers", 1u << 20, offsetof(struct bus_options, max_servers) },
+                { "--max-queued", 1u << 24, offsetof(struct bus_options, max_queued) },
+                { "--max-links-per-uid", 1u << 20, offsetof(struct bus_options, max_links_per_uid) },
+                { "--max-shm-mb", 1u << 24, offsetof(struct bus_options, max_shm_mb) },
+        };
+        enum { OPT_QUIET = 256, OPT_MAX_CIDS, OPT_MAX_NAMES, OPT_MAX_SERVERS, OPT_MAX_QUEUED,
                OPT_MAX_LINKS, OPT_MAX_SHM };
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -102,30 +116,6 @@ static int parse_args(int argc, char **argv, struct args *a) {
                                 return -EINVAL;
                         }
                         break;
-                case OPT_MAX_CIDS:
-                        if (parse_limit("--max-cids", optarg, 1u << 20, &a->opt.max_cids) < 0)
-                                return -EINVAL;
-                        break;
-                case OPT_MAX_NAMES:
-                        if (parse_limit("--max-names", optarg, 1u << 20, &a->opt.max_names) < 0)
-                                return -EINVAL;
-                        break;
-                case OPT_MAX_SERVERS:
-                        if (parse_limit("--max-servers", optarg, 1u << 20, &a->opt.max_servers) < 0)
-                                return -EINVAL;
-                        break;
-                case OPT_MAX_QUEUED:
-                        if (parse_limit("--max-queued", optarg, 1u << 24, &a->opt.max_queued) < 0)
-                                return -EINVAL;
-                        break;
-                case OPT_MAX_LINKS:
-                        if (parse_limit("--max-links-per-uid", optarg, 1u << 20, &a->opt.max_links_per_uid) < 0)
-                                return -EINVAL;
-                        break;
-                case OPT_MAX_SHM:
-                        if (parse_limit("--max-shm-mb", optarg, 1u << 24, &a->opt.max_shm_mb) < 0)
-                                return -EINVAL;
-                        break;
                 case 'v':
                         log_level = 2;
                         break;
@@ -139,6 +129,13 @@ static int parse_args(int argc, char **argv, struct args *a) {
                         printf("xnsd %s\n", XNS_VERSION);
                         return 1;
                 default:
+                        if (c >= OPT_MAX_CIDS && c < OPT_MAX_CIDS + (int)ELEMENTSOF(limits)) {
+                                const struct limit_option *l = &limits[c - OPT_MAX_CIDS];
+
+                                if (parse_limit(l->option, optarg, l->max, (uint32_t *)((char *)&a->opt + l->offset)) < 0)
+                                        return -EINVAL;
+                                break;
+                        }
                         fprintf(stderr, "Try 'xnsd --help' for more information.\n");
                         return -EINVAL;
                 }
