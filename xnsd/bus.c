@@ -60,6 +60,11 @@ int bus_peer_attach(struct bus *bus, struct conn *conn, const uint8_t *token) {
                 r = peer_new(&peer, bus, conn->pid, conn->uid, conn->gid);
                 if (r < 0)
                         return r;
+                r = peer_read_groups(peer, conn->fd);
+                if (r < 0) {
+                        peer_free(peer);
+                        return r;
+                }
                 list_link_tail(&bus->peers, &peer->bus_link);
                 bus->n_peers++;
                 log_debug("pid %d: new process", (int)peer->pid);

@@ -12,6 +12,7 @@
 
 struct conn;
 struct peer;
+struct policy;
 struct server;
 
 struct bus_options {
@@ -49,6 +50,7 @@ struct bus {
         uint32_t n_peers;
         uint32_t n_monitors;
         uint64_t started_us;            /* CLOCK_MONOTONIC */
+        const struct policy *policy;    /* NULL: no policy file */
 };
 
 struct bus_counts {

@@ -16,10 +16,12 @@
 #include "log.h"
 #include "loop.h"
 #include "macro.h"
+#include "policy.h"
 #include "service.h"
 
 struct args {
         const char *socket_path;
+        const char *policy_path;
         struct bus_options opt;
 };
 
@@ -34,6 +36,8 @@ static void usage(FILE *f) {
                 "  -s, --socket PATH       listen on PATH (default: $XOUS_SOCKET, else %s;\n"
                 "                          ignored when systemd passes the socket)\n"
                 "  -q, --queue-depth N     messages a server's queue holds (default 64)\n"
+                "  -p, --policy FILE       who may register and connect to which names\n"
+                "                          (default: anyone who may connect may do both)\n"
                 "\n"
                 "Limits (a call over one fails, and the daemon logs who hit which, once):\n"
                 "      --max-cids N        connections a process may hold (default 4096)\n"
@@ -91,6 +95,7 @@ static int parse_args(int argc, char **argv, struct args *a) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "queue-depth", required_argument, NULL, 'q' },
+                { "policy", required_argument, NULL, 'p' },
                 { "max-cids", required_argument, NULL, OPT_MAX_CIDS },
                 { "max-names", required_argument, NULL, OPT_MAX_NAMES },
                 { "max-servers", required_argument, NULL, OPT_MAX_SERVERS },
@@ -105,10 +110,13 @@ static int parse_args(int argc, char **argv, struct args *a) {
         };
         int c;
 
-        while ((c = getopt_long(argc, argv, "s:q:vhV", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "s:q:p:vhV", options, NULL)) >= 0) {
                 switch (c) {
                 case 's':
                         a->socket_path = optarg;
+                        break;
+                case 'p':
+                        a->policy_path = optarg;
                         break;
                 case 'q':
                         if (parse_u32(optarg, 1, 65536, &a->opt.queue_depth) < 0) {
@@ -230,6 +238,7 @@ int main(int argc, char **argv) {
         struct args args = { .opt = BUS_OPTIONS_DEFAULT };
         _cleanup_close_ int listen_fd = -1;
         struct service svc;
+        struct policy policy = POLICY_INIT;
         bool activated = false;
         struct bus bus;
         struct loop loop;
@@ -238,16 +247,33 @@ int main(int argc, char **argv) {
         r = parse_args(argc, argv, &args);
         if (r != 0)
                 return r > 0 ? EXIT_SUCCESS : 2;
+        if (args.policy_path) {
+                char why[512];
+
+                r = policy_load(&policy, args.policy_path, why, sizeof(why));
+                if (r < 0) {
+                        fprintf(stderr, "xnsd: bad policy: %s\n", why);
+                        return EXIT_FAILURE;
+                }
+        }
         signal(SIGPIPE, SIG_IGN);
         raise_fd_limit();
-        if (open_listen_socket(args.socket_path, &listen_fd, &activated) < 0)
+        if (open_listen_socket(args.socket_path, &listen_fd, &activated) < 0) {
+                policy_deinit(&policy);
                 return EXIT_FAILURE;
+        }
         bus_init(&bus, &args.opt);
+        if (args.policy_path) {
+                bus.policy = &policy;
+                log_info("policy %s: %zu rules", args.policy_path, policy.n_rules);
+        }
         service_init(&svc, &bus);
         r = loop_init(&loop, &bus, listen_fd, &svc);
         if (r < 0) {
                 fprintf(stderr, "xnsd: cannot set up the event loop: %s\n", strerror(-r));
                 loop_deinit(&loop);
+                bus_deinit(&bus);
+                policy_deinit(&policy);
                 if (!activated)
                         unlink(args.socket_path);
                 return EXIT_FAILURE;
@@ -261,6 +287,7 @@ int main(int argc, char **argv) {
         loop_shutdown(&loop);
         loop_deinit(&loop);
         bus_deinit(&bus);
+        policy_deinit(&policy);
         if (!activated)
                 unlink(args.socket_path);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

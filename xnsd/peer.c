@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "message.h"
@@ -58,8 +59,34 @@ struct peer *peer_free(struct peer *peer) {
         list_unlink(&peer->bus_link);
         free(peer->cids);
         free(peer->envelopes);
+        free(peer->gids);
         free(peer);
         return NULL;
+}
+
+/* The process's groups, as the kernel saw them when its link connected:
+ * its primary group first, then SO_PEERGROUPS. */
+int peer_read_groups(struct peer *peer, int fd) {
+        socklen_t len = 32 * sizeof(gid_t);
+
+        for (;;) {
+                gid_t *gids = realloc(peer->gids, sizeof(gid_t) + len);
+                socklen_t got = len;
+
+                if (!gids)
+                        return -ENOMEM;
+                peer->gids = gids;
+                gids[0] = peer->gid;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, gids + 1, &got) == 0) {
+                        peer->n_gids = 1 + got / sizeof(gid_t);
+                        return 0;
+                }
+                if (errno != ERANGE || got <= len) {
+                        peer->n_gids = 1;       /* an old kernel: the primary group only */
+                        return 0;
+                }
+                len = got;
+        }
 }
 
 /* Grows an array of n elements of size sz to at least want elements. */

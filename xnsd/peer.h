@@ -26,6 +26,8 @@ struct peer {
         gid_t gid;
         uint8_t token[XNS_TOKEN_LEN];
         char comm[16];                  /* /proc/PID/comm when it connected */
+        gid_t *gids;                    /* primary group, then supplementary (SO_PEERGROUPS) */
+        size_t n_gids;
 
         struct list conns;
         struct list servers;
@@ -44,6 +46,7 @@ struct peer {
 
 int peer_new(struct peer **out, struct bus *bus, pid_t pid, uid_t uid, gid_t gid);
 struct peer *peer_free(struct peer *peer);
+int peer_read_groups(struct peer *peer, int fd);
 
 int peer_cid_add(struct peer *peer, const struct xns_sid *sid, uint32_t max, uint32_t *cid);
 const struct xns_sid *peer_cid_lookup(const struct peer *peer, uint32_t cid);

@@ -16,6 +16,7 @@
 #include "message.h"
 #include "name.h"
 #include "peer.h"
+#include "policy.h"
 #include "quota.h"
 #include "route.h"
 #include "server.h"
@@ -90,10 +91,23 @@ static uint32_t route_cid_add(struct bus *bus, struct peer *peer, const struct x
         return r < 0 ? error_from_errno(r) : XOUS_OK;
 }
 
+/* What the policy file says about this process and this name. */
+static bool route_policy_allows(struct conn *conn, enum policy_action action, const char *name) {
+        struct peer *peer = conn->peer;
+
+        if (policy_allows(conn->bus->policy, action, name, peer->uid, peer->gids, peer->n_gids))
+                return true;
+        log_info("pid %d (uid %u) may not %s '%s' (policy)", (int)conn->pid, (unsigned)peer->uid,
+                 action == POLICY_OWN ? "register" : "connect to", name);
+        return false;
+}
+
 /* Grants a connection to a name: counted against its limit. */
 static uint32_t route_grant_name(struct conn *conn, struct name *name, uint32_t *cid) {
         uint32_t error;
 
+        if (!route_policy_allows(conn, POLICY_CONNECT, name->str))
+                return XOUS_ERR_ACCESS_DENIED;
         if (name_full(name))
                 return XOUS_ERR_ACCESS_DENIED;
         error = route_cid_add(conn->bus, conn->peer, &name->server->sid, cid);
@@ -132,6 +146,8 @@ static void route_register_name(struct conn *conn, const struct xns_request *req
 
         if (!xns_name_valid(n->str, n->len))
                 return conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_STRING);
+        if (!route_policy_allows(conn, POLICY_OWN, n->str))
+                return conn_reply_error(conn, req->seq, XOUS_ERR_ACCESS_DENIED);
         if (name_registry_find(&conn->bus->names, n->str))
                 return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_EXISTS);
         if (conn->peer->n_names >= conn->bus->opt.max_names) {
