@@ -112,8 +112,7 @@ static _Noreturn void exec_daemon(const struct test_daemon *d, const char *exe, 
 int test_daemon_start(struct test_daemon *d, const char *exe, const char *dir_template,
                       const char *const *extra, void (*child_setup)(void), int timeout_ms,
                       char *why, size_t why_size) {
-        long long deadline;
-        int status, r;
+        int r;
 
         snprintf(d->dir, sizeof(d->dir), "%s", dir_template);
         if (!mkdtemp(d->dir)) {
@@ -123,12 +122,21 @@ int test_daemon_start(struct test_daemon *d, const char *exe, const char *dir_te
                 return r;
         }
         snprintf(d->sock, sizeof(d->sock), "%s/xns.sock", d->dir);
+        r = test_daemon_spawn(d, exe, extra, child_setup, timeout_ms, why, why_size);
+        if (r < 0)
+                test_daemon_remove_dir(d);
+        return r;
+}
+
+int test_daemon_spawn(struct test_daemon *d, const char *exe, const char *const *extra,
+                      void (*child_setup)(void), int timeout_ms, char *why, size_t why_size) {
+        long long deadline;
+        int status, r;
 
         d->pid = fork();
         if (d->pid < 0) {
                 r = -errno;
                 snprintf(why, why_size, "fork: %s", strerror(-r));
-                test_daemon_remove_dir(d);
                 return r;
         }
         if (d->pid == 0) {
@@ -145,13 +153,11 @@ int test_daemon_start(struct test_daemon *d, const char *exe, const char *dir_te
                         describe_status(how, sizeof(how), status);
                         snprintf(why, why_size, "xnsd (%s) %s before its socket accepted", exe, how);
                         d->pid = -1;
-                        test_daemon_remove_dir(d);
                         return -ECHILD;
                 }
                 if (mono_ms() > deadline) {
                         snprintf(why, why_size, "xnsd socket did not accept within %d ms", timeout_ms);
                         test_daemon_stop(d, 1000, &status);
-                        test_daemon_remove_dir(d);
                         return -ETIMEDOUT;
                 }
                 pause_ms(5);

@@ -25,6 +25,10 @@ struct test_daemon {
 int test_daemon_start(struct test_daemon *d, const char *exe, const char *dir_template,
                       const char *const *extra, void (*child_setup)(void), int timeout_ms,
                       char *why, size_t why_size);
+/* The fork, exec and wait of test_daemon_start() in d's existing directory:
+ * starts xnsd again on the same socket path (after the last one died). */
+int test_daemon_spawn(struct test_daemon *d, const char *exe, const char *const *extra,
+                      void (*child_setup)(void), int timeout_ms, char *why, size_t why_size);
 /* SIGTERM, up to timeout_ms to exit, then SIGKILL. 1 when it exited in
  * time, 0 when it had to be killed, negative errno on failure; *status is
  * its wait status. Leaves the directory. */

@@ -27,6 +27,7 @@
 static struct test_daemon daemon_ = TEST_DAEMON_INIT;
 
 static bool daemon_killed;              /* the test killed xnsd on purpose */
+static bool daemon_restarted;           /* the test started the xnsd now running */
 static unsigned daemon_failures;        /* runner: daemons that ended badly at teardown */
 static struct proc *live_procs[32];     /* the test's children, for failure reports */
 static int child_err_fd = -1;           /* set in a child: where its failure text goes */
@@ -123,21 +124,53 @@ static void daemon_log_redirect(void) {
                 dup2(fd, STDERR_FILENO);
 }
 
-void harness_daemon_start_args(const char *const *extra, bool keep_log) {
+static void (*daemon_setup_hook)(void);
+static bool daemon_keep_log;
+
+/* In the daemon's child, before exec. */
+static void daemon_child_setup(void) {
+        if (daemon_keep_log)
+                daemon_log_redirect();
+        if (daemon_setup_hook)
+                daemon_setup_hook();
+}
+
+void harness_daemon_start_setup(const char *const *extra, bool keep_log, void (*setup)(void)) {
         const char *xnsd = getenv("XNSD");
         char why[256];
 
         if (!xnsd)
                 ck_abort_msg("XNSD is not set (tests/meson.build sets it)");
         daemon_killed = false;
+        daemon_keep_log = keep_log;
+        daemon_setup_hook = setup;
         snprintf(daemon_log_path, sizeof(daemon_log_path), "/tmp/xns-test-log-%d", (int)getpid());
         unlink(daemon_log_path);
-        if (test_daemon_start(&daemon_, xnsd, "/tmp/xns-test-XXXXXX", extra, keep_log ? daemon_log_redirect : NULL,
+        if (test_daemon_start(&daemon_, xnsd, "/tmp/xns-test-XXXXXX", extra, daemon_child_setup,
                               5000, why, sizeof(why)) < 0)
                 ck_abort_msg("%s", why);
         if (!keep_log)
                 daemon_log_path[0] = '\0';
         setenv("XOUS_SOCKET", daemon_.sock, 1);
+}
+
+void harness_daemon_start_args(const char *const *extra, bool keep_log) {
+        harness_daemon_start_setup(extra, keep_log, NULL);
+}
+
+void harness_daemon_restart(const char *const *extra) {
+        const char *xnsd = getenv("XNSD");
+        char why[256];
+
+        EXPECT_MSG(xnsd, "XNSD is not set");
+        EXPECT_MSG(daemon_killed, "harness_daemon_restart before harness_daemon_kill");
+        /* The old one is dead (the runner, its parent, reaps it); the new
+         * one is the test's child, stopped by harness_check_after_test. */
+        daemon_keep_log = false;
+        daemon_setup_hook = NULL;
+        EXPECT_MSG(test_daemon_spawn(&daemon_, xnsd, extra, NULL, 5000, why, sizeof(why)) == 0, "%s", why);
+        daemon_killed = false;
+        daemon_restarted = true;
 }
 
 char *harness_daemon_log(void) {
@@ -315,6 +348,13 @@ static void harness_check_after_test(void) {
         if (!daemon_killed) {
                 s = proc_state(daemon_.pid);
                 EXPECT_MSG(s && s != 'Z', "xnsd (pid %d) died during the test", (int)daemon_.pid);
+        }
+        if (daemon_restarted) {
+                char why[96];
+
+                status = 0;
+                EXPECT_MSG(test_daemon_stop(&daemon_, DAEMON_STOP_MS, &status) == 1 && !daemon_ended_badly(status),
+                           "the restarted xnsd %s", (describe_status(why, sizeof(why), status), why));
         }
         /* Check kills our process group after the test; the runner reaps. */
         r = waitpid(-1, &status, WNOHANG);

@@ -23,7 +23,12 @@ void harness_daemon_start(unsigned queue_depth);        /* 0: xnsd's default */
 /* xnsd with these options (NULL-terminated), its log (stderr) in the
  * daemon's directory when keep_log; harness_daemon_log() reads it. */
 void harness_daemon_start_args(const char *const *extra, bool keep_log);
+/* The same, running setup (may be NULL) in the daemon's child before exec. */
+void harness_daemon_start_setup(const char *const *extra, bool keep_log, void (*setup)(void));
 char *harness_daemon_log(void);                         /* malloc'd; "" without one */
+/* From a test, after harness_daemon_kill(): reaps the old xnsd and starts a
+ * new one on the same socket path (options: extra, NULL-terminated). */
+void harness_daemon_restart(const char *const *extra);
 void harness_daemon_stop(void);
 void harness_setup(void);                               /* default daemon */
 void harness_teardown(void);

@@ -150,12 +150,19 @@ static void conn_cancel_wait(struct conn *conn) {
 /*
  * peer_release() - a process is gone: fail what waits on it, free what it had.
  *
- * First the messages it received and never answered (their callers wake with
- * SERVER_NOT_FOUND), then its servers (queued callers wake the same way, names
- * are freed). Messages it sent stay queued: they were sent before it died.
+ * First its servers stop taking messages (queued and waiting senders wake
+ * with SERVER_NOT_FOUND), then the messages it received and never answered
+ * are failed the same way, then its servers and names go. Messages it sent
+ * stay queued: they were sent before it died.
  */
 static void peer_release(struct bus *bus, struct peer *peer) {
+        struct server *server;
+
         log_debug("pid %d: process gone", (int)peer->pid);
+        /* Its servers take nothing more: a sender waiting for room hears
+         * SERVER_NOT_FOUND now, rather than OK from a queue about to go. */
+        list_for_each_entry(server, &peer->servers, owner_link)
+                server_fail_all(server, XOUS_ERR_SERVER_NOT_FOUND);
         for (uint32_t i = 0; i < peer->n_envelopes; i++) {
                 struct message *m = peer->envelopes[i];
 

@@ -103,9 +103,11 @@ static void on_conn_read(evutil_socket_t fd, short what, void *data) {
                 if (n == -EAGAIN)
                         break;
                 if (n <= 0) {
-                        if (n < 0)
+                        /* ECONNRESET: the peer died with a reply unread, a hangup like EOF. */
+                        if (n < 0 && n != -ECONNRESET)
                                 log_info("pid %d: bad frame (%s), disconnecting link", (int)conn->pid,
-                                         n == -EMSGSIZE ? "too large" : "bad descriptors");
+                                         n == -EMSGSIZE ? "too large" :
+                                         n == -EPROTO ? "bad descriptors" : strerror((int)-n));
                         bus_conn_disconnect(conn);
                         break;
                 }
