@@ -709,6 +709,99 @@ START_TEST(garbage_frames_disconnect) {
 }
 END_TEST
 
+/* --- what is not a process's own ------------------------------------------ */
+
+/* Registers "fault", sends its SID, receives one BlockingScalar and reports
+ * its a1, then answers a1 + 1 when told to. */
+static void hold_then_answer(void *arg) {
+        xous_envelope_t *env = NULL;
+        xous_sid_t sid;
+
+        (void)arg;
+        EXPECT_OK(xous_register_name("fault", 0, &sid));
+        parent_send_sid(sid);
+        EXPECT_OK(xous_receive_message(sid, &env));
+        parent_send_u32(xous_envelope_args(env)[0]);
+        parent_recv_u32();
+        EXPECT_OK(xous_return_scalar(env, xous_envelope_args(env)[0] + 1));
+        xous_envelope_drop(env);        /* the answer goes at the drop */
+        parent_recv_u32();
+}
+
+/* One raw request on a link that said HELLO; the error of its answer. */
+static uint32_t raw_call(int fd, struct xns_request *req) {
+        char buf[XNS_FRAME_MAX];
+        struct xns_reply reply;
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        ssize_t n;
+
+        req->seq = 7;
+        raw_send(fd, buf, encode(req, buf, sizeof(buf)), 0);
+        EXPECT_MSG(poll(&pfd, 1, 2000) == 1, "no answer within 2 s");
+        n = recv(fd, buf, sizeof(buf), 0);
+        EXPECT_MSG(n > 0, "answered by %s", n == 0 ? "EOF" : strerror(errno));
+        EXPECT_EQ(xns_reply_decode(&reply, buf, (size_t)n), 0);
+        EXPECT_EQ(reply.seq, 7);
+        return reply.error;
+}
+
+/*
+ * A process may receive on, destroy and unregister only servers it created;
+ * a guessed SID finds nothing; a CID it was never granted reaches nothing;
+ * and no process but the one a message was delivered to can answer it, even
+ * by trying every handle and generation on the wire.
+ */
+START_TEST(only_your_own) {
+        struct proc owner, caller;
+        struct xns_request req = { .op = XNS_OP_SEND };
+        struct xns_request ret = { .op = XNS_OP_RETURN };
+        xous_envelope_t *env = NULL;
+        char buf[XNS_FRAME_MAX];
+        xous_sid_t sid;
+        xous_cid_t cid;
+        uint32_t e;
+        int fd;
+
+        proc_start(&owner, "owner", hold_then_answer, NULL);
+        sid = proc_recv_sid(&owner);
+        EXPECT_ERR(xous_try_receive_message(sid, &env), XOUS_ERR_ACCESS_DENIED);
+        EXPECT_ERR(xous_destroy_server(sid), XOUS_ERR_ACCESS_DENIED);
+        EXPECT_ERR(xous_unregister_server(sid), XOUS_ERR_ACCESS_DENIED);
+        EXPECT_ERR(xous_try_receive_message(random_sid(), &env), XOUS_ERR_SERVER_NOT_FOUND);
+        EXPECT_ERR(xous_try_connect(random_sid(), &cid), XOUS_ERR_SERVER_NOT_FOUND);
+
+        proc_start(&caller, "caller", call_blocking_scalar, NULL);
+        EXPECT_EQ(proc_recv_u32(&owner), 1);            /* the owner holds the caller's message */
+
+        fd = raw_connect();
+        raw_hello(fd);
+        /* CIDs 2.. are the owner's and the caller's, not this link's process's. */
+        for (uint32_t c = 0; c < 8; c++) {
+                req.send = (struct xns_send){ .cid = c, .kind = XNS_KIND_BLOCKING_SCALAR, .id = OP_CALL };
+                EXPECT_ERR(raw_call(fd, &req), XOUS_ERR_SERVER_NOT_FOUND);
+        }
+        /* Answers for every handle and generation near the owner's: nothing. */
+        for (uint32_t h = 0; h < 4; h++)
+                for (uint32_t g = 0; g < 512; g++) {
+                        ret.ret = (struct xns_return){ .handle = h, .gen = g, .how = XNS_RETURN_SCALAR,
+                                                       .count = 1, .v = { 666 } };
+                        raw_send(fd, buf, encode(&ret, buf, sizeof(buf)), 0);
+                }
+        EXPECT_ERR(raw_call(fd, &req), XOUS_ERR_SERVER_NOT_FOUND);      /* all of them were read */
+        EXPECT_MSG(proc_recv_timeout(&caller, &e, sizeof(e), 200) == 0,
+                   "the caller was answered (%s) by a process that never received its message",
+                   harness_errname(e));
+        close(fd);
+        /* The owner's answer still works, once. */
+        proc_send_u32(&owner, 1);
+        EXPECT_MSG(proc_recv_timeout(&caller, &e, sizeof(e), HARNESS_WAIT_MS) == 1, "the owner's answer was lost");
+        EXPECT_ERR(e, XOUS_OK);
+        proc_wait_exit(&caller, 0);
+        proc_send_u32(&owner, 1);
+        proc_wait_exit(&owner, 0);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("fault");
 
@@ -722,5 +815,6 @@ int main(void) {
         HARNESS_ADD(s, daemon_killed_under_blocked_caller);
         HARNESS_ADD(s, daemon_stopped_answers_parked_requests);
         HARNESS_ADD(s, garbage_frames_disconnect);
+        HARNESS_ADD(s, only_your_own);
         return harness_run(s);
 }
