@@ -729,6 +729,12 @@ START_TEST(daemon_out_of_descriptors) {
         xous_cid_t cid;
         char *log;
 
+        /* valgrind keeps descriptors of its own below the limit it is given:
+         * the numbers here would be valgrind's, not xnsd's. */
+        if (getenv("XNSD_WRAPPER") && *getenv("XNSD_WRAPPER")) {
+                fprintf(stderr, "SKIP daemon_out_of_descriptors: xnsd runs under %s\n", getenv("XNSD_WRAPPER"));
+                return;
+        }
         proc_start(&echo, "echo", echo_server, "res.echo");
         proc_recv_sid(&echo);
         cid = connect_name("res.echo");
