@@ -689,6 +689,16 @@ bool check_pattern(const void *buf, size_t len, uint32_t seed) {
         return true;
 }
 
+int raw_connect(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+        EXPECT(fd >= 0);
+        strncpy(sa.sun_path, harness_socket_path(), sizeof(sa.sun_path) - 1);
+        EXPECT_MSG(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
+        return fd;
+}
+
 xous_cid_t connect_name(const char *name) {
         xous_cid_t cid = 0;
 

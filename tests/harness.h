@@ -126,6 +126,8 @@ bool sid_equal(xous_sid_t a, xous_sid_t b);
 /* Fills / checks a buffer with a pattern derived from seed. */
 void fill_pattern(void *buf, size_t len, uint32_t seed);
 bool check_pattern(const void *buf, size_t len, uint32_t seed);
+/* A bare SEQPACKET link to the test's xnsd, for speaking raw frames. */
+int raw_connect(void);
 /* Connects to name, waiting for it to be registered. */
 xous_cid_t connect_name(const char *name);
 /* utime + stime of a process, in clock ticks. */

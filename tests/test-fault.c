@@ -493,16 +493,6 @@ END_TEST
 
 /* --- hostile clients ------------------------------------------------------ */
 
-static int raw_connect(void) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-        EXPECT(fd >= 0);
-        strncpy(sa.sun_path, harness_socket_path(), sizeof(sa.sun_path) - 1);
-        EXPECT_MSG(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
-        return fd;
-}
-
 /* Sends one datagram with nfds descriptors (of /dev/null) attached. */
 static void raw_send(int fd, const void *buf, size_t len, int nfds) {
         union {

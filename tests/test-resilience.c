@@ -483,16 +483,6 @@ END_TEST
 
 /* --- a client that never reads its replies -------------------------------- */
 
-static int raw_connect(void) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-        EXPECT(fd >= 0);
-        strncpy(sa.sun_path, harness_socket_path(), sizeof(sa.sun_path) - 1);
-        EXPECT_MSG(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
-        return fd;
-}
-
 static void raw_send_request(int fd, const struct xns_request *req) {
         uint8_t buf[XNS_FRAME_MAX];
         ssize_t n = xns_request_encode(req, buf, sizeof(buf));
