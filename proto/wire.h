@@ -202,6 +202,9 @@ int xns_reply_decode(struct xns_reply *reply, const void *buf, size_t len);
 int xns_frame_send(int sock, const void *buf, size_t len, int fd, bool nonblock);
 ssize_t xns_frame_recv(int sock, void *buf, size_t size, int *fd, bool nonblock);
 
+/* Xous's name of an error number ("SERVER_NOT_FOUND"), NULL when unknown. */
+const char *xns_error_name(uint32_t error);
+
 /* Valid server name: 1..XNS_NAME_MAX bytes of UTF-8, no NUL. */
 bool xns_name_valid(const char *s, size_t len);
 

@@ -20,6 +20,7 @@
 
 #include "daemon.h"
 #include "harness.h"
+#include "wire.h"
 
 #define CHILD_FAILED 99                 /* exit code of a child whose assertion failed */
 #define DAEMON_STOP_MS 10000            /* SIGTERM to exit: room for valgrind's leak check */
@@ -47,25 +48,13 @@ void sleep_ms(unsigned ms) {
                 ;
 }
 
-static const char *const error_names[] = {
-        "OK", "BAD_ALIGNMENT", "BAD_ADDRESS", "OUT_OF_MEMORY", "MEMORY_IN_USE",
-        "INTERRUPT_NOT_FOUND", "INTERRUPT_IN_USE", "INVALID_STRING", "SERVER_EXISTS",
-        "SERVER_NOT_FOUND", "PROCESS_NOT_FOUND", "PROCESS_NOT_CHILD", "PROCESS_TERMINATED",
-        "TIMEOUT", "INTERNAL_ERROR", "SERVER_QUEUE_FULL", "THREAD_NOT_AVAILABLE",
-        "UNHANDLED_SYSCALL", "INVALID_SYSCALL", "SHARE_VIOLATION", "INVALID_THREAD",
-        "INVALID_PID", "UNKNOWN_ERROR", "ACCESS_DENIED", "USE_BEFORE_INIT", "DOUBLE_FREE",
-        "DEBUG_IN_PROGRESS", "INVALID_LIMIT", "NOT_FOUND", "INVALID_CODING", "HARDWARE_ERROR",
-        "SERIALIZATION_ERROR", "INVALID_ARGUMENT", "NETWORK_ERROR", "STORAGE_ERROR",
-        "UNAVAILABLE", "PARSE_ERROR", "INVALID_CORE", "VERIFICATION_ERROR", "SECURITY_ERROR",
-};
-
 const char *harness_errname(xous_error_t e) {
         static __thread char bufs[4][40];
         static __thread unsigned next;
         char *buf = bufs[next++ % 4];
 
-        if ((unsigned)e < sizeof(error_names) / sizeof(error_names[0])) {
-                snprintf(buf, sizeof(bufs[0]), "%s (%u)", error_names[e], (unsigned)e);
+        if (xns_error_name(e)) {
+                snprintf(buf, sizeof(bufs[0]), "%s (%u)", xns_error_name(e), (unsigned)e);
                 return buf;
         }
         snprintf(buf, sizeof(bufs[0]), "unknown error %u", (unsigned)e);

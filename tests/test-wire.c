@@ -579,6 +579,18 @@ START_TEST(test_control_limits) {
 }
 END_TEST
 
+/* Xous's names for its error numbers, 0 to 39, and nothing past them. */
+START_TEST(test_error_names) {
+        ck_assert_str_eq(xns_error_name(0), "OK");
+        ck_assert_str_eq(xns_error_name(9), "SERVER_NOT_FOUND");
+        ck_assert_str_eq(xns_error_name(15), "SERVER_QUEUE_FULL");
+        ck_assert_str_eq(xns_error_name(35), "UNAVAILABLE");
+        ck_assert_str_eq(xns_error_name(39), "SECURITY_ERROR");
+        ck_assert_ptr_null(xns_error_name(40));
+        ck_assert_ptr_null(xns_error_name(UINT32_MAX));
+}
+END_TEST
+
 /* --- encoder limits ----------------------------------------------------- */
 
 START_TEST(test_encode_limits) {
@@ -1320,6 +1332,7 @@ static Suite *wire_suite(void) {
         tcase_add_test(tc, test_encode_limits);
         tcase_add_test(tc, test_encode_return_count_bounded);
         tcase_add_test(tc, test_control_limits);
+        tcase_add_test(tc, test_error_names);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("decode");
