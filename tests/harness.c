@@ -179,6 +179,26 @@ char *harness_daemon_log(void) {
         return buf;
 }
 
+static unsigned log_lines_now(const char *needle, const char *needle2) {
+        char *log = harness_daemon_log(), *line, *save = NULL;
+        unsigned n = 0;
+
+        for (line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                if (strstr(line, needle) && (!needle2 || strstr(line, needle2)))
+                        n++;
+        free(log);
+        return n;
+}
+
+unsigned harness_daemon_log_lines(const char *needle, const char *needle2, int timeout_ms) {
+        uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+        unsigned n;
+
+        while ((n = log_lines_now(needle, needle2)) == 0 && now_ms() < deadline)
+                sleep_ms(10);
+        return n;
+}
+
 void harness_daemon_start(unsigned queue_depth) {
         const char *xnsd = getenv("XNSD");
         const char *extra[] = { "--queue-depth", NULL, NULL };

@@ -26,6 +26,9 @@ void harness_daemon_start_args(const char *const *extra, bool keep_log);
 /* The same, running setup (may be NULL) in the daemon's child before exec. */
 void harness_daemon_start_setup(const char *const *extra, bool keep_log, void (*setup)(void));
 char *harness_daemon_log(void);                         /* malloc'd; "" without one */
+/* Lines of the daemon's log holding needle (and needle2, unless NULL),
+ * waiting up to timeout_ms for the first: logging runs at its own pace. */
+unsigned harness_daemon_log_lines(const char *needle, const char *needle2, int timeout_ms);
 /* From a test, after harness_daemon_kill(): reaps the old xnsd and starts a
  * new one on the same socket path (options: extra, NULL-terminated). */
 void harness_daemon_restart(const char *const *extra);

@@ -26,28 +26,14 @@ static void setup_limits(void) {
         harness_daemon_start_args(extra, true);
 }
 
-/* How many lines of the daemon's log mention both needles. */
-static unsigned log_lines(const char *needle, const char *needle2) {
-        char *log = harness_daemon_log(), *line, *save = NULL;
-        unsigned n = 0;
-
-        for (line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-                if (strstr(line, needle) && strstr(line, needle2))
-                        n++;
-        free(log);
-        return n;
-}
-
-/* The log line comes from the daemon's own pace: wait for it, bounded. */
+/* One line, naming this pid and the limit, however often it was hit. */
 static void expect_logged_once(const char *limit, pid_t pid) {
         char who[32];
-        uint64_t deadline = now_ms() + 2000;
+        unsigned n;
 
         snprintf(who, sizeof(who), "pid %d ", (int)pid);
-        while (log_lines(limit, who) == 0 && now_ms() < deadline)
-                sleep_ms(10);
-        EXPECT_MSG(log_lines(limit, who) == 1, "want one log line naming '%s' and '%s', got %u", limit, who,
-                   log_lines(limit, who));
+        n = harness_daemon_log_lines(limit, who, 2000);
+        EXPECT_MSG(n == 1, "want one log line naming '%s' and '%s', got %u", limit, who, n);
 }
 
 static void register_one(void *name) {

@@ -109,25 +109,8 @@ static xous_error_t nobody_connect(const char *name) {
         return e;
 }
 
-/* How many lines of the daemon's log hold needle. */
-static unsigned log_count(const char *needle) {
-        char *log = harness_daemon_log(), *p = log;
-        unsigned n = 0;
-
-        while ((p = strstr(p, needle))) {
-                n++;
-                p += strlen(needle);
-        }
-        free(log);
-        return n;
-}
-
 static void expect_logged(const char *needle) {
-        uint64_t deadline = now_ms() + 2000;
-
-        while (log_count(needle) == 0 && now_ms() < deadline)
-                sleep_ms(10);
-        EXPECT_MSG(log_count(needle) > 0, "xnsd did not log '%s'", needle);
+        EXPECT_MSG(harness_daemon_log_lines(needle, NULL, 2000) > 0, "xnsd did not log '%s'", needle);
 }
 
 START_TEST(reserved_names) {
