@@ -1,9 +1,12 @@
 /* link.c: one SOCK_SEQPACKET link to xnsd: connect, HELLO, request/reply. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "xous-internal.h"
 
@@ -37,6 +40,8 @@ int link_new(struct link **ret) {
 
 struct link *link_free(struct link *l) {
         if (l) {
+                if (l->ring)
+                        munmap(l->ring, XNS_RING_SIZE);
                 safe_close(l->fd);
                 free(l);
         }
@@ -82,26 +87,74 @@ static int reply_error(uint32_t error) {
         return error <= XOUS_ERR_SECURITY_ERROR ? (int)error : XOUS_ERR_UNKNOWN_ERROR;
 }
 
+/* Remembers the failure of a posted Scalar for the next send on its CID;
+ * with more CIDs failing than there are slots, the oldest is forgotten. */
+static void link_note_post_error(struct link *l, uint32_t cid, int error) {
+        size_t i;
+
+        for (i = 0; i < l->n_post_errors && l->post_errors[i].cid != cid; i++)
+                ;
+        if (i == l->n_post_errors && i == LINK_POST_ERRORS_MAX) {
+                memmove(l->post_errors, l->post_errors + 1, (--i) * sizeof(l->post_errors[0]));
+                l->n_post_errors--;
+        }
+        if (i == l->n_post_errors)
+                l->n_post_errors++;
+        l->post_errors[i] = (struct post_error){ .cid = cid, .error = error };
+}
+
+/* An ack says there is room in the ring, or reports a failed Scalar. */
+static void link_take_ack(struct link *l, const struct xns_ack *ack) {
+        if (ack->error != XOUS_OK)
+                link_note_post_error(l, ack->cid, reply_error(ack->error));
+}
+
+/* The error xnsd reported for a posted Scalar on cid, if any; reported once. */
+int link_take_post_error(struct link *l, uint32_t cid) {
+        for (size_t i = 0; i < l->n_post_errors; i++) {
+                int error = l->post_errors[i].error;
+
+                if (l->post_errors[i].cid != cid)
+                        continue;
+                memmove(l->post_errors + i, l->post_errors + i + 1,
+                        (l->n_post_errors - i - 1) * sizeof(l->post_errors[0]));
+                l->n_post_errors--;
+                return error;
+        }
+        return 0;
+}
+
+/* Reads one frame; acks are taken in passing (1 is returned for them). */
+static ssize_t link_read(struct link *l, struct xns_reply *reply, int *fd) {
+        uint8_t buf[XNS_FRAME_MAX];
+        ssize_t n;
+
+        n = xns_frame_recv(l->fd, buf, sizeof(buf), fd, false);
+        if (n <= 0)
+                return n == 0 ? -ECONNRESET : n;
+        if (xns_reply_decode(reply, buf, (size_t)n) < 0)
+                return -EBADMSG;
+        if (reply->body == XNS_BODY_ACK && reply->seq == 0) {
+                link_take_ack(l, &reply->ack);
+                return 1;
+        }
+        return 0;
+}
+
 /* Reads frames until the reply to seq; anything else is stale and dropped
  * together with its descriptor. The link is unusable after any failure
  * here: a lost or garbled frame may have been the awaited reply. */
 static int link_wait_reply(struct link *l, uint32_t seq, struct xns_reply *reply, int *reply_fd) {
-        uint8_t buf[XNS_FRAME_MAX];
-
         for (;;) {
                 _cleanup_close_ int fd = -1;
                 ssize_t n;
 
-                n = xns_frame_recv(l->fd, buf, sizeof(buf), &fd, false);
-                if (n <= 0) {
+                n = link_read(l, reply, &fd);
+                if (n < 0) {
                         l->broken = true;
-                        return n == 0 ? -ECONNRESET : (int)n;
+                        return (int)n;
                 }
-                if (xns_reply_decode(reply, buf, (size_t)n) < 0) {
-                        l->broken = true;
-                        return -EBADMSG;
-                }
-                if (reply->seq != seq)
+                if (n > 0 || reply->seq != seq)
                         continue;
                 if (reply->error != XOUS_OK)
                         return reply_error(reply->error);
@@ -134,6 +187,98 @@ int link_call(struct link *l, struct xns_request *req, int fd, struct xns_reply 
 int link_post(struct link *l, struct xns_request *req, int fd) {
         req->seq = 0;
         return link_send(l, req, fd);
+}
+
+/* Hands xnsd a ring for this link's posted Scalars: a sealed memfd. */
+static int link_ring_open(struct link *l) {
+        _cleanup_close_ int fd = -1;
+        struct xns_request req = { .op = XNS_OP_RING };
+        struct xns_reply reply;
+        void *p;
+        int r;
+
+        fd = memfd_create("xns-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        if (ftruncate(fd, XNS_RING_SIZE) < 0 ||
+            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+                return -errno;
+        p = mmap(NULL, XNS_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+                return -errno;
+        r = link_call(l, &req, fd, &reply, NULL);
+        if (r != 0) {
+                munmap(p, XNS_RING_SIZE);
+                return r;
+        }
+        l->ring = p;
+        l->ring_head = 0;
+        return 0;
+}
+
+/* Tells xnsd to look at the ring, unless it already looks. */
+static int link_ring_kick(struct link *l) {
+        struct xns_request req = { .op = XNS_OP_KICK };
+
+        if (!__atomic_load_n(&l->ring->kick, __ATOMIC_SEQ_CST) ||
+            !__atomic_exchange_n(&l->ring->kick, 0, __ATOMIC_SEQ_CST))
+                return 0;
+        return link_post(l, &req, -1);
+}
+
+static bool link_ring_full(struct link *l) {
+        return l->ring_head - __atomic_load_n(&l->ring->tail, __ATOMIC_SEQ_CST) >= XNS_RING_SLOTS;
+}
+
+/* The ring is full: ask for an Ack when xnsd has taken some, and wait. */
+static int link_ring_wait_room(struct link *l) {
+        _cleanup_close_ int fd = -1;
+        struct xns_reply reply;
+        ssize_t n;
+        int r;
+
+        __atomic_store_n(&l->ring->want_room, 1, __ATOMIC_SEQ_CST);
+        if (!link_ring_full(l))
+                return 0;
+        r = link_ring_kick(l);
+        if (r < 0)
+                return r;
+        n = link_read(l, &reply, &fd);
+        if (n < 0) {
+                l->broken = true;
+                return (int)n;
+        }
+        return 0;
+}
+
+/*
+ * link_post_scalar() - send a Scalar without waiting for xnsd.
+ *
+ * It goes into the link's ring (made on first use); xnsd takes it before
+ * anything the link sends after it. A full ring waits for room, so a sender
+ * to a full queue ends up waiting, XNS_RING_SLOTS Scalars later.
+ */
+int link_post_scalar(struct link *l, struct xns_request *req) {
+        struct xns_ring_slot *slot;
+        int r;
+
+        if (!l->ring) {
+                r = link_ring_open(l);
+                if (r != 0)
+                        return r;
+        }
+        while (link_ring_full(l)) {
+                r = link_ring_wait_room(l);
+                if (r != 0)
+                        return r;
+        }
+        slot = &l->ring->slot[l->ring_head % XNS_RING_SLOTS];
+        *slot = (struct xns_ring_slot){
+                .cid = req->send.cid, .id = req->send.id,
+                .a = { req->send.a[0], req->send.a[1], req->send.a[2], req->send.a[3] },
+        };
+        __atomic_store_n(&l->ring->head, ++l->ring_head, __ATOMIC_SEQ_CST);
+        return link_ring_kick(l);
 }
 
 /*

@@ -71,12 +71,21 @@ _public_ xous_error_t xous_register_name(const char *name, uint32_t max_conns, x
         return xous_error_from_result(call_for_sid(&req, sid));
 }
 
+/* Ends a server; the Scalars held for it here go with it. */
+static xous_error_t server_end(enum xns_op op, xous_sid_t sid) {
+        struct xns_request req = { .op = op, .sid = xous_sid_to_wire(sid) };
+        struct xns_reply reply;
+        int r;
+
+        r = xns_call(&req, -1, &reply, NULL);
+        if (r == 0)
+                held_drop(&req.sid);
+        return xous_error_from_result(r);
+}
+
 /* xous_unregister_server() - remove the name and destroy its server. */
 _public_ xous_error_t xous_unregister_server(xous_sid_t sid) {
-        struct xns_request req = { .op = XNS_OP_UNREGISTER_SERVER, .sid = xous_sid_to_wire(sid) };
-        struct xns_reply reply;
-
-        return xous_error_from_result(xns_call(&req, -1, &reply, NULL));
+        return server_end(XNS_OP_UNREGISTER_SERVER, sid);
 }
 
 static xous_error_t request_connection(const char *name, bool wait, xous_cid_t *cid) {
@@ -128,10 +137,7 @@ _public_ xous_error_t xous_create_server(xous_sid_t *sid) {
 
 /* xous_destroy_server() - end a server of this process; refused while a message is unanswered. */
 _public_ xous_error_t xous_destroy_server(xous_sid_t sid) {
-        struct xns_request req = { .op = XNS_OP_DESTROY_SERVER, .sid = xous_sid_to_wire(sid) };
-        struct xns_reply reply;
-
-        return xous_error_from_result(xns_call(&req, -1, &reply, NULL));
+        return server_end(XNS_OP_DESTROY_SERVER, sid);
 }
 
 static xous_error_t connect_sid(xous_sid_t sid, bool wait, xous_cid_t *cid) {

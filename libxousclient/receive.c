@@ -75,6 +75,32 @@ static void receive_refuse(struct link *l, const struct xns_delivery *d) {
                 (void)session_post(l, &req, -1);
 }
 
+/*
+ * receive_held() - the next message from what xnsd handed over earlier, if
+ * any (1 if none). The answer that reply_and_receive_next() carries goes
+ * out on its own then, as a RETURN.
+ */
+static int receive_held(struct link *l, struct xns_request *req, xous_envelope_t **ret) {
+        struct xns_request ret_req = { .op = XNS_OP_RETURN, .ret = req->receive.ret };
+        struct xns_scalar s;
+        struct xns_delivery d;
+        int no_fd = -1, r;
+
+        if (!held_take(l->generation, &req->receive.sid, &s))
+                return 1;
+        if (req->receive.has_ret) {
+                r = session_post(l, &ret_req, -1);
+                if (r != 0)
+                        return r;
+        }
+        d = (struct xns_delivery){
+                .kind = XOUS_MSG_SCALAR, .id = s.id,
+                .a = { s.a[0], s.a[1], s.a[2], s.a[3] },
+                .sender_pid = s.sender_pid,
+        };
+        return envelope_new(l->generation, &d, &no_fd, ret);
+}
+
 static int receive_call(struct xns_request *req, xous_envelope_t **ret) {
         _cleanup_close_ int fd = -1;
         struct xns_reply reply;
@@ -84,6 +110,9 @@ static int receive_call(struct xns_request *req, xous_envelope_t **ret) {
         r = session_link(&l);
         if (r != 0)
                 return r;
+        r = receive_held(l, req, ret);
+        if (r != 1)
+                return r;
         r = session_call(l, req, -1, &reply, &fd);
         if (r != 0)
                 return r;
@@ -91,6 +120,9 @@ static int receive_call(struct xns_request *req, xous_envelope_t **ret) {
                 return 0;
         if (reply.body != XNS_BODY_DELIVERY)
                 return -EBADMSG;
+        /* Under memory pressure these few Scalars are lost, as a send would fail. */
+        if (reply.n_more > 0)
+                (void)held_put(l->generation, &req->receive.sid, reply.more, reply.n_more);
         r = envelope_new(l->generation, &reply.delivery, &fd, ret);
         if (r < 0) {
                 receive_refuse(l, &reply.delivery);

@@ -48,12 +48,27 @@ static bool buf_usable(const xous_buf_t *buf) {
         return buf && buf->data && buf->fd >= 0 && buf->ro_fd >= 0;
 }
 
-/* xous_send_scalar() - four words; returns once queued, with no answer from the server. */
+/*
+ * xous_send_scalar() - four words, posted: returns once the frame is on its
+ * way to xnsd, without a round trip (see link_post_scalar()). If xnsd could
+ * not queue an earlier Scalar of this thread on cid, that error comes back
+ * here instead, and this one is not sent.
+ */
 _public_ xous_error_t xous_send_scalar(xous_cid_t cid, uint32_t id, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t a4) {
         struct xns_request req = send_request(cid, XOUS_MSG_SCALAR, id);
+        struct link *l;
+        int r;
 
+        r = session_link(&l);
+        if (r != 0)
+                return xous_error_from_result(r);
+        if (!session_has_cid(cid))
+                return XOUS_ERR_SERVER_NOT_FOUND;
+        r = link_take_post_error(l, cid);
+        if (r != 0)
+                return xous_error_from_result(r);
         send_set_args(&req, a1, a2, a3, a4);
-        return xous_error_from_result(send_nonblocking(&req, -1));
+        return xous_error_from_result(session_post_scalar(l, &req));
 }
 
 /* xous_try_send_scalar() - as above, but SERVER_QUEUE_FULL instead of waiting for room. */

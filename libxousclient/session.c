@@ -121,9 +121,11 @@ static void session_link_release(void *p) {
 static void session_atfork_prepare(void) {
         pthread_mutex_lock(&hello_lock);
         pthread_mutex_lock(&session.lock);
+        held_fork_prepare();
 }
 
 static void session_atfork_parent(void) {
+        held_fork_parent();
         pthread_mutex_unlock(&session.lock);
         pthread_mutex_unlock(&hello_lock);
 }
@@ -140,6 +142,7 @@ static void session_atfork_child(void) {
         }
         session_reset_locked();
         cid_set_deinit(&session.cids);
+        held_fork_child();
         thread_link_set(NULL);
         pthread_mutex_unlock(&session.lock);
         pthread_mutex_unlock(&hello_lock);
@@ -285,6 +288,15 @@ int session_post(struct link *l, struct xns_request *req, int fd) {
         int r;
 
         r = link_post(l, req, fd);
+        if (l->broken)
+                session_link_broken(l);
+        return r;
+}
+
+int session_post_scalar(struct link *l, struct xns_request *req) {
+        int r;
+
+        r = link_post_scalar(l, req);
         if (l->broken)
                 session_link_broken(l);
         return r;

@@ -17,10 +17,21 @@
  */
 xous_error_t xous_error_from_result(int r);
 
+/* A posted Scalar that xnsd could not queue, to tell the thread (link.c). */
+struct post_error {
+        uint32_t cid;
+        int error;                      /* xous_error_t */
+};
+#define LINK_POST_ERRORS_MAX 8
+
 /* One socket to xnsd; used by one thread at a time (link.c). */
 struct link {
         int fd;
         uint32_t seq;                   /* last seq used; never 0 on the wire */
+        struct xns_ring *ring;          /* posted Scalars, shared with xnsd; NULL until the first */
+        uint32_t ring_head;             /* our copy of ring->head */
+        size_t n_post_errors;           /* failed posted Scalars, one per CID, oldest first */
+        struct post_error post_errors[LINK_POST_ERRORS_MAX];
         uint64_t generation;            /* session it belongs to */
         bool ready;                     /* HELLO answered; set under the session lock */
         bool broken;                    /* I/O failed or the daemon misbehaved */
@@ -35,6 +46,8 @@ int link_connect(struct link *l);
 int link_hello(struct link *l, const uint8_t *token, uint8_t *token_out);
 int link_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
 int link_post(struct link *l, struct xns_request *req, int fd);
+int link_post_scalar(struct link *l, struct xns_request *req);
+int link_take_post_error(struct link *l, uint32_t cid);
 
 /* A sorted set of CIDs (cid-set.c); the session guards its own. */
 struct cid_set {
@@ -58,6 +71,7 @@ int session_link(struct link **ret);
 uint64_t session_generation(void);
 int session_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
 int session_post(struct link *l, struct xns_request *req, int fd);
+int session_post_scalar(struct link *l, struct xns_request *req);
 int xns_call(struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
 int xns_post(struct xns_request *req, int fd);
 
@@ -99,6 +113,14 @@ struct xous_envelope {
 void envelope_unmap(xous_envelope_t *env);
 bool envelope_build_return(const xous_envelope_t *env, struct xns_return *ret);
 xous_envelope_t *envelope_free(xous_envelope_t *env);
+
+/* Scalars handed over behind a delivery, per server (held.c). */
+int held_put(uint64_t generation, const struct xns_sid *sid, const struct xns_scalar *v, size_t n);
+bool held_take(uint64_t generation, const struct xns_sid *sid, struct xns_scalar *out);
+void held_drop(const struct xns_sid *sid);
+void held_fork_prepare(void);
+void held_fork_parent(void);
+void held_fork_child(void);
 
 /* Sending (send.c). */
 int send_nonblocking(struct xns_request *req, int fd);

@@ -183,6 +183,12 @@ static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
         case XNS__REQUEST__OP_CONTROL:
                 req->op = XNS_OP_CONTROL;
                 return control_from_pb(req, pb->control);
+        case XNS__REQUEST__OP_RING:
+                req->op = XNS_OP_RING;
+                return 0;
+        case XNS__REQUEST__OP_KICK:
+                req->op = XNS_OP_KICK;
+                return 0;
         default:
                 return -EBADMSG;
         }
@@ -287,10 +293,20 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
                 pb.destroy_server = &sid; /* same union slot as unregister_server */
                 break;
         case XNS_OP_TRUSTED_INIT_DONE:
+                pb.op_case = XNS__REQUEST__OP_TRUSTED_INIT_DONE;
+                pb.trusted_init_done = &empty;
+                break;
         case XNS_OP_CREATE_SERVER:
-                pb.op_case = req->op == XNS_OP_CREATE_SERVER ? XNS__REQUEST__OP_CREATE_SERVER
-                                                             : XNS__REQUEST__OP_TRUSTED_INIT_DONE;
+                pb.op_case = XNS__REQUEST__OP_CREATE_SERVER;
                 pb.create_server = &empty;
+                break;
+        case XNS_OP_RING:
+                pb.op_case = XNS__REQUEST__OP_RING;
+                pb.ring = &empty;
+                break;
+        case XNS_OP_KICK:
+                pb.op_case = XNS__REQUEST__OP_KICK;
+                pb.kick = &empty;
                 break;
         case XNS_OP_CONNECT:
                 sid_to_pb(&sid, &req->connect.sid);
@@ -395,11 +411,27 @@ static void event_to_pb(Xns__MonitorEvent *pb, Xns__Sid *sid, const struct xns_e
         pb->dropped = e->dropped;
 }
 
-static int reply_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
+#define SCALAR_WORDS 6      /* id, a1..a4, sender_pid: one xns_scalar in Reply.more */
+
+static int more_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
+        if (pb->n_more == 0)
+                return 0;
+        if (pb->body_case != XNS__REPLY__BODY_DELIVERY || pb->n_more % SCALAR_WORDS != 0 ||
+            pb->n_more / SCALAR_WORDS > XNS_DELIVERY_MORE_MAX)
+                return -EBADMSG;
+        reply->n_more = (uint32_t)(pb->n_more / SCALAR_WORDS);
+        for (uint32_t i = 0; i < reply->n_more; i++) {
+                const uint32_t *w = pb->more + i * SCALAR_WORDS;
+
+                reply->more[i] = (struct xns_scalar){ .id = w[0], .a = { w[1], w[2], w[3], w[4] },
+                                                      .sender_pid = w[5] };
+        }
+        return 0;
+}
+
+static int reply_body_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
         const Xns__Delivery *d;
 
-        reply->seq = pb->seq;
-        reply->error = pb->error;
         switch (pb->body_case) {
         case XNS__REPLY__BODY__NOT_SET:
                 reply->body = XNS_BODY_NONE;
@@ -453,9 +485,21 @@ static int reply_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
         case XNS__REPLY__BODY_EVENT:
                 reply->body = XNS_BODY_EVENT;
                 return event_from_pb(&reply->event, pb->event);
+        case XNS__REPLY__BODY_ACK:
+                reply->body = XNS_BODY_ACK;
+                reply->ack = (struct xns_ack){ .error = pb->ack->error, .cid = pb->ack->cid };
+                return 0;
         default:
                 return -EBADMSG;
         }
+}
+
+static int reply_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
+        reply->seq = pb->seq;
+        reply->error = pb->error;
+        if (reply_body_from_pb(reply, pb) < 0)
+                return -EBADMSG;
+        return more_from_pb(reply, pb);
 }
 
 int xns_reply_decode(struct xns_reply *reply, const void *buf, size_t len) {
@@ -469,7 +513,7 @@ int xns_reply_decode(struct xns_reply *reply, const void *buf, size_t len) {
         pb = xns__reply__unpack(&alloc, len, buf);
         if (!pb)
                 return -EBADMSG;
-        memset(reply, 0, sizeof(*reply));
+        memset(reply, 0, offsetof(struct xns_reply, more));
         return reply_from_pb(reply, pb) < 0 ? -EBADMSG : 0;
 }
 
@@ -480,6 +524,8 @@ ssize_t xns_reply_encode(const struct xns_reply *reply, void *buf, size_t size) 
         Xns__ScalarReply scalar = XNS__SCALAR_REPLY__INIT;
         Xns__MemoryReply memory = XNS__MEMORY_REPLY__INIT;
         Xns__MonitorEvent event = XNS__MONITOR_EVENT__INIT;
+        Xns__Ack ack = XNS__ACK__INIT;
+        uint32_t more[XNS_DELIVERY_MORE_MAX * SCALAR_WORDS];
 
         pb.seq = reply->seq;
         pb.error = reply->error;
@@ -545,8 +591,28 @@ ssize_t xns_reply_encode(const struct xns_reply *reply, void *buf, size_t size) 
                 pb.body_case = XNS__REPLY__BODY_EVENT;
                 pb.event = &event;
                 break;
+        case XNS_BODY_ACK:
+                ack.error = reply->ack.error;
+                ack.cid = reply->ack.cid;
+                pb.body_case = XNS__REPLY__BODY_ACK;
+                pb.ack = &ack;
+                break;
         default:
                 return -EINVAL;
+        }
+        if (reply->n_more > 0) {
+                if (reply->body != XNS_BODY_DELIVERY || reply->n_more > XNS_DELIVERY_MORE_MAX)
+                        return -EINVAL;
+                for (uint32_t i = 0; i < reply->n_more; i++) {
+                        const struct xns_scalar *m = &reply->more[i];
+                        uint32_t *w = more + i * SCALAR_WORDS;
+
+                        w[0] = m->id;
+                        memcpy(w + 1, m->a, sizeof(m->a));
+                        w[5] = m->sender_pid;
+                }
+                pb.n_more = reply->n_more * SCALAR_WORDS;
+                pb.more = more;
         }
         return pack_checked(&pb.base, buf, size);
 }

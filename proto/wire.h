@@ -14,6 +14,7 @@
 #define XNS_NAME_MAX 63                 /* bytes of UTF-8 */
 #define XNS_PAGE_SIZE 4096u
 #define XNS_DEFAULT_SOCKET "/run/xns/xns.sock"
+#define XNS_DELIVERY_MORE_MAX 32        /* Scalars riding behind one delivery */
 
 struct xns_sid {
         uint32_t w[4];
@@ -35,6 +36,8 @@ enum xns_op {
         XNS_OP_RETURN,
         XNS_OP_FORWARD,
         XNS_OP_CONTROL,
+        XNS_OP_RING,                    /* memfd of a struct xns_ring beside the frame */
+        XNS_OP_KICK,
 };
 
 /* What a control request asks (xns_request.control.what). */
@@ -140,6 +143,7 @@ enum xns_body {
         XNS_BODY_MEMORY,
         XNS_BODY_SNAPSHOT,
         XNS_BODY_EVENT,
+        XNS_BODY_ACK,
 };
 
 struct xns_delivery {
@@ -149,6 +153,46 @@ struct xns_delivery {
         uint32_t len, offset, valid;
         uint32_t sender_pid;
 };
+
+/* A Scalar handed over behind a delivery (xns_reply.more). */
+struct xns_scalar {
+        uint32_t id;
+        uint32_t a[4];
+        uint32_t sender_pid;
+};
+
+/* About a link's ring: room again, or the error of a Scalar sent on cid. */
+struct xns_ack {
+        uint32_t error, cid;
+};
+
+/*
+ * The ring of posted Scalars a link shares with xnsd (XNS_OP_RING): the
+ * client produces at head, xnsd consumes at tail; both count up forever and
+ * wrap. Each index sits on a cache line of its own. The memfd is sealed
+ * against resizing, so neither side can make the other's mapping fault;
+ * xnsd trusts nothing it reads here beyond one slot's copy.
+ */
+#define XNS_RING_SLOTS 256
+
+struct xns_ring_slot {
+        uint32_t cid, id;
+        uint32_t a[4];
+};
+
+struct xns_ring {
+        uint32_t head;                  /* client: slots published */
+        uint32_t pad0[15];
+        uint32_t tail;                  /* xnsd: slots taken */
+        uint32_t pad1[15];
+        uint32_t kick;                  /* xnsd: 1 = not looking, send XNS_OP_KICK */
+        uint32_t want_room;             /* client: 1 = waiting for an Ack */
+        uint32_t pad2[14];
+        struct xns_ring_slot slot[XNS_RING_SLOTS];
+};
+
+#define XNS_RING_SIZE 8192              /* bytes of the memfd: whole pages */
+_Static_assert(sizeof(struct xns_ring) <= XNS_RING_SIZE, "ring fits its memfd");
 
 /* One routed message, for a monitor link. */
 struct xns_event {
@@ -183,7 +227,10 @@ struct xns_reply {
                 } memory;
                 uint32_t snapshot;      /* length of the snapshot in the memfd beside the frame */
                 struct xns_event event;
+                struct xns_ack ack;
         };
+        uint32_t n_more;                /* DELIVERY: Scalars queued behind it */
+        struct xns_scalar more[XNS_DELIVERY_MORE_MAX];
 };
 
 /* Encoding: returns the frame length, or -EMSGSIZE / -EINVAL. */

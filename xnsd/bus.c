@@ -14,6 +14,7 @@
 #include "message.h"
 #include "peer.h"
 #include "quota.h"
+#include "ring.h"
 #include "server.h"
 
 static int server_compare(const void *a, const void *b) {
@@ -31,6 +32,8 @@ uint64_t clock_us(int clock) {
 void bus_init(struct bus *bus, const struct bus_options *opt) {
         *bus = (struct bus){ .opt = *opt, .started_us = clock_us(CLOCK_MONOTONIC) };
         list_init(&bus->monitors);
+        list_init(&bus->pumps);
+        list_init(&bus->ring_ready);
         list_init(&bus->conns);
         list_init(&bus->peers);
         list_init(&bus->name_waiters);
@@ -228,6 +231,8 @@ void bus_conn_disconnect(struct conn *conn) {
 
         if (conn->dead)
                 return;
+        if (peer)
+                ring_drain_last(conn);
         conn_cancel_wait(conn);
         if (conn->monitor) {
                 list_unlink(&conn->monitor_link);
@@ -241,6 +246,14 @@ void bus_conn_disconnect(struct conn *conn) {
         conn->user->links--;
         conn->user = user_unref(conn->user);
         if (peer) {
+                struct message *m;
+
+                /* Its posted Scalars still waiting for room stay: they were
+                 * sent. There is no ring left to resume. */
+                list_for_each_entry(m, &peer->sent, sent_link)
+                        if (m->sender == conn)
+                                m->sender = NULL;
+                conn->ring_stalled = NULL;
                 list_unlink(&conn->peer_link);
                 conn->peer = NULL;
                 if (list_is_empty(&peer->conns))

@@ -46,6 +46,8 @@ struct bus {
         struct list dirty;              /* conns with frames to write or new I/O state */
         struct list dead;               /* disconnected conns for the loop to free */
         struct list monitors;           /* conns that asked for a monitor trace */
+        struct list pumps;              /* servers with posted Scalars to hand out */
+        struct list ring_ready;         /* conns whose ring needs a pass without a Kick */
         uint32_t n_conns;
         uint32_t n_peers;
         uint32_t n_monitors;

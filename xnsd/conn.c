@@ -5,8 +5,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <xous/xous.h>
+
 #include "conn.h"
 #include "macro.h"
+#include "ring.h"
 
 int conn_new(struct conn **out, struct bus *bus, struct list *dirty, int fd) {
         struct conn *conn;
@@ -29,6 +32,7 @@ int conn_new(struct conn **out, struct bus *bus, struct list *dirty, int fd) {
         list_init(&conn->wait_link);
         list_init(&conn->dirty_link);
         list_init(&conn->monitor_link);
+        list_init(&conn->ring_link);
         *out = conn;
         return 0;
 }
@@ -41,6 +45,7 @@ struct conn *conn_free(struct conn *conn) {
                 safe_close(conn->out[i].fd);
         free(conn->out);
         free(conn->watch);
+        ring_detach(conn);
         list_unlink(&conn->dirty_link);
         safe_close(conn->fd);
         free(conn);
@@ -52,8 +57,10 @@ void conn_mark_dirty(struct conn *conn) {
                 list_link_tail(conn->dirty, &conn->dirty_link);
 }
 
+/* Not read while it cannot take replies, or while its ring of posted
+ * Scalars waits for room (what it sends next must come after those). */
 bool conn_reading_paused(const struct conn *conn) {
-        return conn->dead || conn->write_blocked;
+        return conn->dead || conn->write_blocked || conn->ring_stalled;
 }
 
 static struct out_frame *conn_out_slot(struct conn *conn) {
@@ -84,7 +91,7 @@ int conn_queue_reply(struct conn *conn, const struct xns_reply *reply, int fd) {
         struct out_frame *f;
         ssize_t n;
 
-        if (conn->dead) {
+        if (conn->dead || conn->hung_up) {
                 safe_close(fd);
                 return -EPIPE;
         }
@@ -129,8 +136,18 @@ void conn_wake_error(struct conn *conn, uint32_t error) {
         conn_wake(conn, &reply, -1);
 }
 
-/* Writes queued frames: 0 when all are out, -EAGAIN when the socket is full,
- * another negative errno when the link is broken. */
+/* The client closed its end: what is queued for it is dropped, while what
+ * it sent before closing is still read, up to EOF. */
+static void conn_hang_up(struct conn *conn) {
+        for (size_t i = conn->out_pos; i < conn->n_out; i++)
+                conn->out[i].fd = safe_close(conn->out[i].fd);
+        conn->out_pos = conn->n_out = 0;
+        conn->hung_up = true;
+}
+
+/* Writes queued frames: 0 when all are out (or the client has closed),
+ * -EAGAIN when the socket is full, another negative errno when the link is
+ * broken. */
 int conn_flush(struct conn *conn) {
         conn->write_blocked = false;
         while (conn->out_pos < conn->n_out) {
@@ -140,6 +157,10 @@ int conn_flush(struct conn *conn) {
                 if (r == -EAGAIN) {
                         conn->write_blocked = true;
                         return r;
+                }
+                if (r == -EPIPE || r == -ECONNRESET) {
+                        conn_hang_up(conn);
+                        return 0;
                 }
                 if (r < 0)
                         return r;

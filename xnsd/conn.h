@@ -53,6 +53,7 @@ struct conn {
         bool write_blocked;             /* the socket was full at the last flush */
         bool overflow;                  /* more frames than CONN_MAX_OUT: cut it */
         bool dead;
+        bool hung_up;                   /* the client closed: frames to it go nowhere */
         bool over_quota;                /* opened past its user's link limit */
         struct user *user;              /* its uid's accounting */
         bool monitor;                   /* gets a MonitorEvent per routed message */
@@ -60,6 +61,12 @@ struct conn {
         uint32_t n_watch;               /* monitor: names to watch, 0 = all */
         struct xns_name *watch;
         uint32_t dropped;               /* monitor: events lost since the last one sent */
+        struct xns_ring *ring;          /* posted Scalars (ring.c), or NULL */
+        uint32_t ring_tail;             /* ours; the shared copy is only written */
+        struct message *ring_stalled;   /* the ring waits until it has room */
+        struct list ring_link;          /* in bus->ring_ready */
+        uint32_t ring_error, ring_error_cid;    /* the last failure, for the next Ack */
+        bool ring_broken;               /* its client wrote an impossible head */
         struct list *dirty;             /* where links with work for the loop gather */
         struct list dirty_link;
         void *io;                       /* the event loop's watchers */
@@ -80,4 +87,5 @@ int conn_queue_reply(struct conn *conn, const struct xns_reply *reply, int fd);
 void conn_reply_error(struct conn *conn, uint32_t seq, uint32_t error);
 void conn_wake(struct conn *conn, struct xns_reply *reply, int fd);
 void conn_wake_error(struct conn *conn, uint32_t error);
+
 int conn_flush(struct conn *conn);

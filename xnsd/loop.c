@@ -17,7 +17,9 @@
 #include "log.h"
 #include "loop.h"
 #include "macro.h"
+#include "ring.h"
 #include "route.h"
+#include "server.h"
 #include "service.h"
 
 #define LOOP_FRAMES_PER_WAKEUP 32       /* per link, so one client cannot starve others */
@@ -66,6 +68,8 @@ static void conn_io_update(struct conn *conn) {
 static void loop_flush(struct loop *loop) {
         struct bus *bus = loop->bus;
 
+        ring_drain_ready(&bus->ring_ready);
+        server_pump_later(&bus->pumps);
         while (!list_is_empty(&bus->dirty)) {
                 struct conn *conn = list_first_entry(&bus->dirty, struct conn, dirty_link);
                 int r;
@@ -95,16 +99,30 @@ static void loop_flush(struct loop *loop) {
 static void on_conn_read(evutil_socket_t fd, short what, void *data) {
         struct conn *conn = data;
 
-        for (int i = 0; i < LOOP_FRAMES_PER_WAKEUP && !conn_reading_paused(conn); i++) {
+        for (int i = 0; i < LOOP_FRAMES_PER_WAKEUP; i++) {
                 uint8_t buf[XNS_FRAME_MAX];
                 int rfd;
-                ssize_t n = xns_frame_recv(conn->fd, buf, sizeof(buf), &rfd, true);
+                ssize_t n;
+
+                /* What the ring holds was sent before this frame. */
+                if (ring_drain(conn) < 0) {
+                        log_info("pid %d: broken ring, disconnecting link", (int)conn->pid);
+                        bus_conn_disconnect(conn);
+                        break;
+                }
+                if (conn_reading_paused(conn))
+                        break;
+                n = xns_frame_recv(conn->fd, buf, sizeof(buf), &rfd, true);
 
                 if (n == -EAGAIN)
                         break;
+                /* ECONNRESET: the peer closed with frames of ours unread. The
+                 * error comes before the frames it sent first, which are
+                 * still there to read and route; EOF follows them. */
+                if (n == -ECONNRESET)
+                        continue;
                 if (n <= 0) {
-                        /* ECONNRESET: the peer died with a reply unread, a hangup like EOF. */
-                        if (n < 0 && n != -ECONNRESET)
+                        if (n < 0)
                                 log_info("pid %d: bad frame (%s), disconnecting link", (int)conn->pid,
                                          n == -EMSGSIZE ? "too large" :
                                          n == -EPROTO ? "bad descriptors" : strerror((int)-n));
@@ -263,10 +281,12 @@ int loop_init(struct loop *loop, struct bus *bus, int listen_fd, struct service 
 }
 
 /* One wakeup: run every ready callback, then flush. Blocks (no CPU) while
- * nothing is ready: there are no timers. */
+ * nothing is ready and no ring waits for another pass: there are no timers. */
 int loop_run(struct loop *loop) {
         while (!loop->stop) {
-                if (event_base_loop(loop->base, EVLOOP_ONCE) < 0)
+                int flags = EVLOOP_ONCE | (list_is_empty(&loop->bus->ring_ready) ? 0 : EVLOOP_NONBLOCK);
+
+                if (event_base_loop(loop->base, flags) < 0)
                         return -EIO;
                 loop_flush(loop);
         }

@@ -1,6 +1,7 @@
 /* message.h: one message in flight between a caller and a server. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "list.h"
@@ -23,7 +24,9 @@ struct message {
 
         struct conn *caller;            /* blocked caller awaiting the answer, or NULL */
         uint32_t caller_seq;
-        struct conn *sender;            /* STALLED non-blocking send: its waiting link */
+        struct conn *sender;            /* STALLED non-blocking send: its link */
+        bool posted;                    /* sender is not waiting: credit it with an ack */
+        uint32_t cid;                   /* posted: the CID it was sent on, for the ack */
         uint32_t sender_pid;
 
         uint32_t kind, id;

@@ -18,6 +18,7 @@
 #include "peer.h"
 #include "policy.h"
 #include "quota.h"
+#include "ring.h"
 #include "route.h"
 #include "server.h"
 
@@ -312,6 +313,42 @@ static struct message *message_from_send(const struct xns_send *s, struct conn *
 }
 
 /*
+ * route_posted() - a Scalar from the link's ring (ring.c): no reply.
+ *
+ * Returns 0 when queued, -1 with *error when it failed, and 1 when it waits
+ * for room: the ring then waits with it (it is credited back through
+ * ring_resume()), unless the link is going (last), when it simply waits.
+ */
+int route_posted(struct conn *conn, const struct xns_ring_slot *s, bool last, uint32_t *error) {
+        struct xns_send send = {
+                .cid = s->cid, .kind = XNS_KIND_SCALAR, .id = s->id,
+                .a = { s->a[0], s->a[1], s->a[2], s->a[3] },
+        };
+        struct server *server = route_cid_server(conn, s->cid);
+        struct message *m = NULL;
+        int no_fd = -1;
+
+        *error = XOUS_OK;
+        if (!server)
+                *error = XOUS_ERR_SERVER_NOT_FOUND;
+        else if (!(m = message_from_send(&send, conn, 0, &no_fd)))
+                *error = XOUS_ERR_OUT_OF_MEMORY;
+        else if ((*error = route_charge(conn, m)) != XOUS_OK)
+                message_free(m);
+        if (*error != XOUS_OK)
+                return -1;
+        if (server_submit_later(server, m, &conn->bus->pumps) == 0)
+                return 0;
+        if (!last) {
+                m->sender = conn;
+                m->posted = true;
+                m->cid = s->cid;
+                conn->ring_stalled = m;
+        }
+        return 1;
+}
+
+/*
  * route_send() - a caller sends a message on a CID.
  *
  * Blocking kinds park the caller's link until the server answers. A
@@ -509,6 +546,12 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
                 return route_forward(conn, req, fd);
         case XNS_OP_CONTROL:
                 return control_request(conn, req);
+        case XNS_OP_RING:
+                return conn_reply_error(conn, req->seq, ring_attach(conn, *fd));
+        case XNS_OP_KICK:
+                if (ring_drain(conn) < 0)
+                        conn->ring_broken = true;
+                return;
         default:
                 return;
         }
@@ -516,7 +559,8 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
 
 /* A descriptor may only come with a memory send or a forward. */
 static bool request_may_carry_fd(const struct xns_request *req) {
-        return (req->op == XNS_OP_SEND && xns_kind_is_memory(req->send.kind)) || req->op == XNS_OP_FORWARD;
+        return (req->op == XNS_OP_SEND && xns_kind_is_memory(req->send.kind)) || req->op == XNS_OP_FORWARD ||
+               req->op == XNS_OP_RING;
 }
 
 /*
@@ -544,5 +588,5 @@ int route_frame(struct conn *conn, const void *buf, size_t len, int fd) {
         if (!conn->peer)
                 return -EPROTO;
         route_request(conn, &req, &owned_fd);
-        return 0;
+        return conn->ring_broken ? -EPROTO : 0;
 }

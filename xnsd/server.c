@@ -13,6 +13,7 @@
 #include "macro.h"
 #include "message.h"
 #include "peer.h"
+#include "ring.h"
 #include "server.h"
 
 /* Generations make a stale handle (an answer to a message already answered
@@ -33,6 +34,7 @@ int server_new(struct server **out, struct peer *owner, uint32_t depth) {
         list_init(&server->queue);
         list_init(&server->stalled);
         list_init(&server->receivers);
+        list_init(&server->pump_link);
         list_link_tail(&owner->servers, &server->owner_link);
         owner->n_servers++;
         *out = server;
@@ -45,6 +47,7 @@ struct server *server_free(struct server *server) {
                 return NULL;
         server->owner->n_servers--;
         list_unlink(&server->owner_link);
+        list_unlink(&server->pump_link);
         free(server);
         return NULL;
 }
@@ -77,6 +80,32 @@ int server_submit(struct server *server, struct message *m, bool try_) {
         return 1;
 }
 
+/*
+ * server_submit_later() - queue a posted Scalar, handing it out only at the
+ * end of this wakeup (server_pump_later()), so that the Scalars a sender
+ * wrote together reach a waiting receiver together, in one frame. As
+ * server_submit() otherwise (never try_).
+ */
+int server_submit_later(struct server *server, struct message *m, struct list *pumps) {
+        if (server->used < server->depth && list_is_empty(&server->stalled)) {
+                server_enqueue(server, m);
+                if (!list_is_empty(&server->receivers) && !list_is_linked(&server->pump_link))
+                        list_link_tail(pumps, &server->pump_link);
+                return 0;
+        }
+        return server_submit(server, m, false);
+}
+
+/* Hands out what server_submit_later() queued. */
+void server_pump_later(struct list *pumps) {
+        while (!list_is_empty(pumps)) {
+                struct server *server = list_first_entry(pumps, struct server, pump_link);
+
+                list_unlink(&server->pump_link);
+                server_pump(server);
+        }
+}
+
 void server_park_receiver(struct server *server, struct conn *conn, uint32_t seq) {
         conn->wait = CONN_WAIT_RECEIVE;
         conn->wait_seq = seq;
@@ -93,7 +122,9 @@ static void server_unstall(struct server *server) {
                 list_unlink(&m->link);
                 m->sender = NULL;
                 server_enqueue(server, m);
-                if (sender)
+                if (sender && m->posted)
+                        ring_resume(sender, XOUS_OK, m->cid);
+                else if (sender)
                         conn_wake_error(sender, XOUS_OK);
         }
 }
@@ -107,29 +138,61 @@ static void delivery_fill(struct xns_delivery *d, const struct message *m) {
         };
 }
 
+/* A message that needs no answer has reached its server: it is done. */
+static void server_done(struct server *server, struct message *m) {
+        server->served++;
+        control_monitor(server->owner->bus, m, XOUS_OK, NULL);
+        server->used--;
+        message_free(m);
+}
+
+/*
+ * server_deliver_more() - the Scalars queued right behind a delivery ride
+ * along in its frame, unless another thread waits to receive too (a pool
+ * shares the work one message at a time). The client keeps them in order
+ * for the next receives on the server.
+ */
+static void server_deliver_more(struct server *server, struct conn *receiver, struct xns_reply *reply) {
+        if (receiver->wait_link.next != &server->receivers)
+                return;
+        while (reply->n_more < XNS_DELIVERY_MORE_MAX && !list_is_empty(&server->queue)) {
+                struct message *m = list_first_entry(&server->queue, struct message, link);
+
+                if (m->kind != XNS_KIND_SCALAR)
+                        return;
+                list_unlink(&m->link);
+                reply->more[reply->n_more++] = (struct xns_scalar){
+                        .id = m->id, .a = { m->a[0], m->a[1], m->a[2], m->a[3] },
+                        .sender_pid = m->sender_pid,
+                };
+                server_done(server, m);
+        }
+}
+
 /* Hands the oldest message to the longest-waiting receiver. */
 static void server_deliver_one(struct server *server) {
         struct message *m = list_first_entry(&server->queue, struct message, link);
         struct conn *receiver = list_first_entry(&server->receivers, struct conn, wait_link);
         struct xns_reply reply = { .body = XNS_BODY_DELIVERY };
         bool blocks = xns_kind_blocks(m->kind);
+        int fd;
 
         if (blocks && peer_envelope_add(receiver->peer, m, ++envelope_gen) < 0) {
                 conn_wake_error(receiver, XOUS_ERR_OUT_OF_MEMORY);
                 return;
         }
         list_unlink(&m->link);
-        server->served++;
         delivery_fill(&reply.delivery, m);
-        conn_wake(receiver, &reply, TAKE_FD(m->fd));
+        fd = TAKE_FD(m->fd);
         if (blocks) {
+                server->served++;
                 m->state = MESSAGE_DELIVERED;
                 server->unanswered++;
         } else {
-                control_monitor(server->owner->bus, m, XOUS_OK, NULL);
-                server->used--;
-                message_free(m);
+                server_done(server, m);
         }
+        server_deliver_more(server, receiver, &reply);
+        conn_wake(receiver, &reply, fd);
 }
 
 /* Moves messages along: stalled ones into free slots, queued ones to
@@ -158,7 +221,9 @@ static void message_fail(struct message *m, uint32_t error) {
         control_monitor(m->server->owner->bus, m, error, NULL);
         if (m->caller)
                 conn_wake_error(m->caller, error);
-        if (m->sender)
+        if (m->sender && m->posted)
+                ring_resume(m->sender, error, m->cid);
+        else if (m->sender)
                 conn_wake_error(m->sender, error);
         message_free(m);
 }

@@ -23,6 +23,7 @@ struct server {
         struct list queue;              /* MESSAGE_QUEUED, oldest first */
         struct list stalled;            /* MESSAGE_STALLED, waiting for room */
         struct list receivers;          /* conns in CONN_WAIT_RECEIVE */
+        struct list pump_link;          /* in bus->pumps: deliver at the end of the wakeup */
         uint32_t depth;                 /* slots */
         uint32_t used;                  /* queued + delivered blocking, unanswered */
         uint32_t unanswered;            /* delivered blocking, unanswered */
@@ -33,6 +34,8 @@ int server_new(struct server **out, struct peer *owner, uint32_t depth);
 struct server *server_free(struct server *server);
 
 int server_submit(struct server *server, struct message *m, bool try_);
+int server_submit_later(struct server *server, struct message *m, struct list *pumps);
+void server_pump_later(struct list *pumps);
 void server_park_receiver(struct server *server, struct conn *conn, uint32_t seq);
 void server_pump(struct server *server);
 void server_answered(struct server *server, struct message *m);
