@@ -87,41 +87,10 @@ static int reply_error(uint32_t error) {
         return error <= XOUS_ERR_SECURITY_ERROR ? (int)error : XOUS_ERR_UNKNOWN_ERROR;
 }
 
-/* Remembers the failure of a posted Scalar for the next send on its CID;
- * with more CIDs failing than there are slots, the oldest is forgotten. */
-static void link_note_post_error(struct link *l, uint32_t cid, int error) {
-        size_t i;
-
-        for (i = 0; i < l->n_post_errors && l->post_errors[i].cid != cid; i++)
-                ;
-        if (i == l->n_post_errors && i == LINK_POST_ERRORS_MAX) {
-                memmove(l->post_errors, l->post_errors + 1, (--i) * sizeof(l->post_errors[0]));
-                l->n_post_errors--;
-        }
-        if (i == l->n_post_errors)
-                l->n_post_errors++;
-        l->post_errors[i] = (struct post_error){ .cid = cid, .error = error };
-}
-
 /* An ack says there is room in the ring, or reports a failed Scalar. */
 static void link_take_ack(struct link *l, const struct xns_ack *ack) {
         if (ack->error != XOUS_OK)
-                link_note_post_error(l, ack->cid, reply_error(ack->error));
-}
-
-/* The error xnsd reported for a posted Scalar on cid, if any; reported once. */
-int link_take_post_error(struct link *l, uint32_t cid) {
-        for (size_t i = 0; i < l->n_post_errors; i++) {
-                int error = l->post_errors[i].error;
-
-                if (l->post_errors[i].cid != cid)
-                        continue;
-                memmove(l->post_errors + i, l->post_errors + i + 1,
-                        (l->n_post_errors - i - 1) * sizeof(l->post_errors[0]));
-                l->n_post_errors--;
-                return error;
-        }
-        return 0;
+                session_note_post_error(l->generation, ack->cid, reply_error(ack->error));
 }
 
 /* Reads one frame; acks are taken in passing (1 is returned for them). */

@@ -51,7 +51,7 @@ static bool buf_usable(const xous_buf_t *buf) {
 /*
  * xous_send_scalar() - four words, posted: returns once the frame is on its
  * way to xnsd, without a round trip (see link_post_scalar()). If xnsd could
- * not queue an earlier Scalar of this thread on cid, that error comes back
+ * not queue an earlier Scalar of this process on cid, that error comes back
  * here instead, and this one is not sent.
  */
 _public_ xous_error_t xous_send_scalar(xous_cid_t cid, uint32_t id, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t a4) {
@@ -62,9 +62,7 @@ _public_ xous_error_t xous_send_scalar(xous_cid_t cid, uint32_t id, uint32_t a1,
         r = session_link(&l);
         if (r != 0)
                 return xous_error_from_result(r);
-        if (!session_has_cid(cid))
-                return XOUS_ERR_SERVER_NOT_FOUND;
-        r = link_take_post_error(l, cid);
+        r = session_check_post(cid);
         if (r != 0)
                 return xous_error_from_result(r);
         send_set_args(&req, a1, a2, a3, a4);

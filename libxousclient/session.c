@@ -24,6 +24,11 @@ static struct {
         struct link *links;             /* every link of the process */
         struct link *pool;              /* idle links of this generation */
         struct cid_set cids;            /* granted to this process */
+        size_t n_post_errors;           /* failed posted Scalars, one per CID, oldest first */
+        struct post_error {
+                uint32_t cid;
+                int error;
+        } post_errors[8];
         bool key_ok;
         pthread_key_t key;              /* returns a thread's link at exit */
 } session = {
@@ -67,6 +72,7 @@ static void session_reset_locked(void) {
         session.has_token = false;
         memset(session.token, 0, sizeof(session.token));
         cid_set_clear(&session.cids);
+        session.n_post_errors = 0;
         while ((l = session.pool)) {
                 session.pool = l->pool_next;
                 registry_remove_locked(l);
@@ -326,6 +332,57 @@ int xns_post(struct xns_request *req, int fd) {
         return session_post(l, req, fd);
 }
 
+/* Finds cid's failure, or the end of the list. */
+static size_t post_error_find_locked(uint32_t cid) {
+        size_t i;
+
+        for (i = 0; i < session.n_post_errors && session.post_errors[i].cid != cid; i++)
+                ;
+        return i;
+}
+
+static void post_error_remove_locked(size_t i) {
+        if (i == session.n_post_errors)
+                return;
+        memmove(session.post_errors + i, session.post_errors + i + 1,
+                (session.n_post_errors - i - 1) * sizeof(session.post_errors[0]));
+        session.n_post_errors--;
+}
+
+/* A posted Scalar on cid could not be queued: the next send on cid says
+ * so. With more CIDs failing than there are slots, the oldest is forgotten. */
+void session_note_post_error(uint64_t generation, uint32_t cid, int error) {
+        size_t i;
+
+        pthread_mutex_lock(&session.lock);
+        if (generation == session.generation && cid_set_contains(&session.cids, cid)) {
+                i = post_error_find_locked(cid);
+                if (i == ELEMENTSOF(session.post_errors))
+                        post_error_remove_locked(i = 0);
+                if (i == session.n_post_errors)
+                        session.n_post_errors++;
+                session.post_errors[i] = (struct post_error){ .cid = cid, .error = error };
+        }
+        pthread_mutex_unlock(&session.lock);
+}
+
+/* Before posting on cid: SERVER_NOT_FOUND for a CID never granted, else a
+ * failure of an earlier Scalar on it (reported once), else 0. */
+int session_check_post(uint32_t cid) {
+        int r = 0;
+        size_t i;
+
+        pthread_mutex_lock(&session.lock);
+        if (!cid_set_contains(&session.cids, cid)) {
+                r = XOUS_ERR_SERVER_NOT_FOUND;
+        } else if ((i = post_error_find_locked(cid)) < session.n_post_errors) {
+                r = session.post_errors[i].error;
+                post_error_remove_locked(i);
+        }
+        pthread_mutex_unlock(&session.lock);
+        return r;
+}
+
 bool session_has_cid(uint32_t cid) {
         bool found;
 
@@ -340,14 +397,17 @@ int session_add_cid(uint64_t generation, uint32_t cid) {
         int r = 0;
 
         pthread_mutex_lock(&session.lock);
-        if (generation == session.generation)
+        if (generation == session.generation) {
+                post_error_remove_locked(post_error_find_locked(cid));
                 r = cid_set_add(&session.cids, cid);
+        }
         pthread_mutex_unlock(&session.lock);
         return r;
 }
 
 void session_remove_cid(uint32_t cid) {
         pthread_mutex_lock(&session.lock);
+        post_error_remove_locked(post_error_find_locked(cid));
         cid_set_remove(&session.cids, cid);
         pthread_mutex_unlock(&session.lock);
 }

@@ -17,21 +17,12 @@
  */
 xous_error_t xous_error_from_result(int r);
 
-/* A posted Scalar that xnsd could not queue, to tell the thread (link.c). */
-struct post_error {
-        uint32_t cid;
-        int error;                      /* xous_error_t */
-};
-#define LINK_POST_ERRORS_MAX 8
-
 /* One socket to xnsd; used by one thread at a time (link.c). */
 struct link {
         int fd;
         uint32_t seq;                   /* last seq used; never 0 on the wire */
         struct xns_ring *ring;          /* posted Scalars, shared with xnsd; NULL until the first */
         uint32_t ring_head;             /* our copy of ring->head */
-        size_t n_post_errors;           /* failed posted Scalars, one per CID, oldest first */
-        struct post_error post_errors[LINK_POST_ERRORS_MAX];
         uint64_t generation;            /* session it belongs to */
         bool ready;                     /* HELLO answered; set under the session lock */
         bool broken;                    /* I/O failed or the daemon misbehaved */
@@ -47,7 +38,6 @@ int link_hello(struct link *l, const uint8_t *token, uint8_t *token_out);
 int link_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
 int link_post(struct link *l, struct xns_request *req, int fd);
 int link_post_scalar(struct link *l, struct xns_request *req);
-int link_take_post_error(struct link *l, uint32_t cid);
 
 /* A sorted set of CIDs (cid-set.c); the session guards its own. */
 struct cid_set {
@@ -76,6 +66,8 @@ int xns_call(struct xns_request *req, int fd, struct xns_reply *reply, int *repl
 int xns_post(struct xns_request *req, int fd);
 
 bool session_has_cid(uint32_t cid);
+int session_check_post(uint32_t cid);
+void session_note_post_error(uint64_t generation, uint32_t cid, int error);
 int session_add_cid(uint64_t generation, uint32_t cid);
 void session_remove_cid(uint32_t cid);
 

@@ -493,6 +493,45 @@ static uint32_t fake_expect(int conn, enum xns_op op, struct xns_request *req) {
         return req->seq;
 }
 
+/* Takes the ring a link hands over with its first posted Scalar, checked
+ * as xnsd checks it; kick = 1 makes the client send a KICK after posting. */
+static struct xns_ring *fake_take_ring(int conn, uint32_t kick) {
+        struct xns_request req;
+        struct xns_ring *ring;
+        struct stat st;
+        int fd;
+
+        fake_recv(conn, &req, &fd);
+        ck_assert_int_eq(req.op, XNS_OP_RING);
+        ck_assert_uint_ne(req.seq, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(fcntl(fd, F_GET_SEALS) & (F_SEAL_SHRINK | F_SEAL_GROW), F_SEAL_SHRINK | F_SEAL_GROW);
+        ck_assert_int_eq(fstat(fd, &st), 0);
+        ck_assert_int_eq(st.st_size, XNS_RING_SIZE);
+        ring = mmap(NULL, XNS_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        ck_assert_ptr_ne(ring, MAP_FAILED);
+        close(fd);
+        ck_assert_uint_eq(ring->head, 0);
+        ring->kick = kick;
+        fake_answer(conn, req.seq, XOUS_OK);
+        return ring;
+}
+
+/* Waits until the client has published n Scalars in the ring. */
+static void ring_wait_head(struct xns_ring *ring, uint32_t n) {
+        for (int i = 0; i < WAIT_MS && __atomic_load_n(&ring->head, __ATOMIC_SEQ_CST) != n; i++)
+                usleep(1000);
+        ck_assert_uint_eq(__atomic_load_n(&ring->head, __ATOMIC_SEQ_CST), n);
+}
+
+static void ring_expect_slot(struct xns_ring *ring, uint32_t i, uint32_t cid, uint32_t id, uint32_t a1) {
+        const struct xns_ring_slot *s = &ring->slot[i % XNS_RING_SLOTS];
+
+        ck_assert_uint_eq(s->cid, cid);
+        ck_assert_uint_eq(s->id, id);
+        ck_assert_uint_eq(s->a[0], a1);
+}
+
 static void fake_grant_cid(int conn, uint32_t cid) {
         struct xns_request req;
 
@@ -665,6 +704,7 @@ static void client_send_kinds(void *arg) {
 }
 
 START_TEST(test_send_kinds) {
+        struct xns_ring *ring;
         struct client c;
         struct xns_request req;
         int conn, fd, buf_fds;
@@ -677,15 +717,14 @@ START_TEST(test_send_kinds) {
         conn = fake_hello(false);
         fake_grant_cid(conn, 5);
 
-        fake_expect(conn, XNS_OP_SEND, &req);
-        ck_assert_uint_ne(req.seq, 0);
-        ck_assert_uint_eq(req.send.cid, 5);
-        ck_assert_uint_eq(req.send.kind, XNS_KIND_SCALAR);
-        ck_assert_uint_eq(req.send.id, 10);
-        ck_assert_uint_eq(req.send.a[0], 1);
-        ck_assert_uint_eq(req.send.a[3], 4);
-        ck_assert(!req.send.try_);
-        fake_answer(conn, req.seq, XOUS_OK);
+        ring = fake_take_ring(conn, 1);                 /* the first Scalar brings the ring */
+        fake_expect(conn, XNS_OP_KICK, &req);           /* it found kick set */
+        ck_assert_uint_eq(req.seq, 0);
+        ck_assert_uint_eq(ring->head, 1);
+        ck_assert_uint_eq(ring->kick, 0);
+        ring_expect_slot(ring, 0, 5, 10, 1);
+        ck_assert_uint_eq(ring->slot[0].a[3], 4);
+        munmap(ring, XNS_RING_SIZE);
 
         fake_expect(conn, XNS_OP_SEND, &req);
         ck_assert_uint_ne(req.seq, 0);
@@ -1045,6 +1084,7 @@ static int child_after_fork(int sockets_before, xous_envelope_t *env) {
 }
 
 START_TEST(test_fork_child_has_own_session) {
+        struct xns_ring *ring;
         struct client c;
         struct xns_request req;
         int conn, child_conn, slot = 0, status, sockets;
@@ -1077,12 +1117,68 @@ START_TEST(test_fork_child_has_own_session) {
 
         /* The parent still owns the envelope and its CID. */
         client_start(&c, client_send_scalar_5, NULL);
-        fake_expect(conn, XNS_OP_SEND, &req);
-        fake_answer(conn, req.seq, XOUS_OK);
+        ring = fake_take_ring(conn, 0);                 /* xnsd looks: no KICK */
         client_join(&c);
+        ck_assert_uint_eq(ring->head, 1);
+        ring_expect_slot(ring, 0, 5, 2, 0);
+        munmap(ring, XNS_RING_SIZE);
         xous_envelope_drop(envs[0]);
         fake_expect(conn, XNS_OP_RETURN, &req);
         ck_assert_uint_eq(req.ret.handle, 11);
+        close(conn);
+}
+END_TEST
+
+/* 257 Scalars on CID 5, then more until the failure xnsd reported shows. */
+static void client_fill_ring(void *arg) {
+        for (uint32_t i = 0; i < XNS_RING_SLOTS + 1; i++)
+                ck_assert_int_eq(xous_send_scalar(5, 3, i, 0, 0, 0), XOUS_OK);
+        ck_assert_int_eq(xous_send_scalar(5, 3, 999, 0, 0, 0), XOUS_ERR_SERVER_NOT_FOUND);
+        ck_assert_int_eq(xous_send_scalar(5, 3, 1000, 0, 0, 0), XOUS_OK);  /* reported once */
+}
+
+/* A full ring makes the sender ask for room and wait for an Ack; an Ack
+ * with an error is reported by the next Scalar on its CID. */
+START_TEST(test_ring_full_waits_for_ack) {
+        struct xns_ring *ring;
+        struct client c;
+        xous_cid_t cid = 0;
+        int conn;
+
+        client_start(&c, client_connect, &cid);
+        conn = fake_hello(false);
+        fake_grant_cid(conn, 5);
+        client_join(&c);
+
+        client_start(&c, client_fill_ring, NULL);
+        ring = fake_take_ring(conn, 0);
+        ring_wait_head(ring, XNS_RING_SLOTS);
+        for (int i = 0; i < WAIT_MS && !__atomic_load_n(&ring->want_room, __ATOMIC_SEQ_CST); i++)
+                usleep(1000);
+        ck_assert_uint_eq(ring->want_room, 1);
+        ck_assert(!readable(conn, 100));                /* kick clear: no KICK, it just waits */
+        usleep(100 * 1000);
+        ck_assert_uint_eq(ring->head, XNS_RING_SLOTS);  /* still waiting */
+        for (uint32_t i = 0; i < XNS_RING_SLOTS; i++)
+                ring_expect_slot(ring, i, 5, 3, i);
+
+        __atomic_store_n(&ring->tail, 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&ring->want_room, 0, __ATOMIC_SEQ_CST);
+        fake_send(conn, &(struct xns_reply){ .body = XNS_BODY_ACK,
+                                             .ack = { .error = XOUS_ERR_SERVER_NOT_FOUND, .cid = 5 } }, -1);
+        ring_wait_head(ring, XNS_RING_SLOTS + 1);
+        ring_expect_slot(ring, XNS_RING_SLOTS, 5, 3, XNS_RING_SLOTS);
+
+        /* the 999 is refused with the error; 1000 waits for room again */
+        for (int i = 0; i < WAIT_MS && !__atomic_load_n(&ring->want_room, __ATOMIC_SEQ_CST); i++)
+                usleep(1000);
+        __atomic_store_n(&ring->tail, 2, __ATOMIC_SEQ_CST);
+        fake_send(conn, &(struct xns_reply){ .body = XNS_BODY_ACK }, -1);
+        client_join(&c);
+        ck_assert_uint_eq(ring->head, XNS_RING_SLOTS + 2);
+        ring_expect_slot(ring, XNS_RING_SLOTS + 1, 5, 3, 1000);
+        ck_assert(!readable(conn, 0));
+        munmap(ring, XNS_RING_SIZE);
         close(conn);
 }
 END_TEST
@@ -1193,6 +1289,7 @@ static Suite *client_suite(void) {
         tcase_add_test(tc, test_new_link_after_unnoticed_restart);
         tcase_add_test(tc, test_fork_child_has_own_session);
         tcase_add_test(tc, test_forward);
+        tcase_add_test(tc, test_ring_full_waits_for_ack);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -160,6 +160,9 @@ START_TEST(queued_per_process) {
                 EXPECT_OK(xous_try_send_scalar(cid, OP_PING, (uint32_t)i, 0, 0, 0));
         /* The server's queue has room (64); this process has sent enough. */
         EXPECT_ERR(xous_try_send_scalar(cid, OP_PING, 9, 0, 0, 0), XOUS_ERR_SERVER_QUEUE_FULL);
+        /* A posted Scalar is refused too, and the next one on the CID says so. */
+        EXPECT_OK(xous_send_scalar(cid, OP_PING, 9, 0, 0, 0));
+        EXPECT_ERR(xous_try_send_scalar(cid, OP_PING, 9, 0, 0, 0), XOUS_ERR_SERVER_QUEUE_FULL);
         EXPECT_ERR(xous_send_scalar(cid, OP_PING, 9, 0, 0, 0), XOUS_ERR_SERVER_QUEUE_FULL);
         /* Someone else may still send. */
         proc_start(&other, "other", send_one_scalar, NULL);

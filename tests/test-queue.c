@@ -1,6 +1,7 @@
 /* test-queue.c: a bounded server queue (xnsd --queue-depth 4): try_send
  * reports it full, send waits for room, and nothing is lost or reordered. */
 #include "harness.h"
+#include "wire.h"
 
 #define DEPTH 4
 
@@ -65,16 +66,17 @@ START_TEST(try_send_reports_full) {
 }
 END_TEST
 
-/* Fills the queue, then sends DEPTH + 6 more with the waiting send, saying
- * when each call returned. */
+/* What a sender gets out before it waits: the queue, the one Scalar that
+ * waits for room in xnsd, and a full ring behind it. */
+#define SENT_BEFORE_WAIT (DEPTH + 1 + XNS_RING_SLOTS)
+#define FILL_TOTAL (SENT_BEFORE_WAIT + 6)
+
+/* Sends FILL_TOTAL Scalars, saying after each how many calls returned. */
 static void filling_caller(void *arg) {
         xous_cid_t cid = connect_name("queue");
 
         (void)arg;
-        for (uint32_t i = 0; i < DEPTH; i++)
-                EXPECT_OK(xous_send_scalar(cid, OP_SEQ, i, 0, 0, 0));
-        parent_send_u32(DEPTH);
-        for (uint32_t i = DEPTH; i < 2 * DEPTH + 6; i++) {
+        for (uint32_t i = 0; i < FILL_TOTAL; i++) {
                 EXPECT_OK(xous_send_scalar(cid, OP_SEQ, i, 0, 0, 0));
                 parent_send_u32(i + 1);
         }
@@ -82,25 +84,30 @@ static void filling_caller(void *arg) {
 
 START_TEST(send_waits_while_full) {
         struct proc server, caller;
-        uint32_t sent, got;
+        uint32_t sent = 0, got;
 
         proc_start(&server, "server", lazy_server, NULL);
         proc_recv_sid(&server);
         proc_start(&caller, "caller", filling_caller, NULL);
-        EXPECT_EQ(proc_recv_u32(&caller), DEPTH);
-        /* The fifth send does not return while the queue is full. */
+        /* Scalars do not wait for xnsd: the sender gets exactly as far as the
+         * queue, the waiting one and its ring hold, and no further. */
+        while (sent < SENT_BEFORE_WAIT)
+                EXPECT_EQ(proc_recv_u32(&caller), ++sent);
         EXPECT_MSG(proc_recv_timeout(&caller, &sent, sizeof(sent), 500) == 0,
-                   "xous_send_scalar returned (%u sent) while the queue was full", sent);
-        /* The server takes one: the waiting send completes. */
+                   "xous_send_scalar returned (%u sent) while queue and ring were full", sent);
+        /* The server takes one (and the Scalars queued behind it come along
+         * in the same frame): room in the queue, so the sender goes on. */
         proc_send_u32(&server, 1);
         EXPECT_EQ(proc_recv_u32(&server), 0);
-        EXPECT_EQ(proc_recv_u32(&caller), DEPTH + 1);
+        EXPECT_EQ(proc_recv_u32(&caller), SENT_BEFORE_WAIT + 1);
         /* The server drains the rest; everything arrives, in order. */
-        proc_send_u32(&server, 2 * DEPTH + 5);
-        for (uint32_t i = 1; i < 2 * DEPTH + 6; i++) {
+        proc_send_u32(&server, FILL_TOTAL - 1);
+        for (uint32_t i = 1; i < FILL_TOTAL; i++) {
                 got = proc_recv_u32(&server);
                 EXPECT_EQ(got, i);
         }
+        for (uint32_t i = SENT_BEFORE_WAIT + 2; i <= FILL_TOTAL; i++)
+                EXPECT_EQ(proc_recv_u32(&caller), i);
         proc_wait_exit(&caller, 0);
         proc_send_u32(&server, 0);
         EXPECT_EQ(proc_recv_u32(&server), 1);

@@ -103,10 +103,16 @@ static void expect_quiet(struct bus *bus, const struct link *l) {
 }
 
 /* The receiver's next delivery: checks it and returns it. */
+/* The Scalars that came behind the last delivery (xns_reply.more). */
+static uint32_t last_n_more;
+static struct xns_scalar last_more[XNS_DELIVERY_MORE_MAX];
+
 static struct xns_delivery expect_delivery(struct bus *bus, const struct link *l, uint32_t seq, uint32_t id) {
         struct xns_reply reply;
         int fd = expect_reply(bus, l, &reply);
 
+        last_n_more = reply.n_more;
+        memcpy(last_more, reply.more, sizeof(last_more));
         ck_assert_uint_eq(reply.seq, seq);
         ck_assert_uint_eq(reply.error, XOUS_OK);
         ck_assert_int_eq(reply.body, XNS_BODY_DELIVERY);
@@ -261,6 +267,56 @@ END_TEST
 
 /* --- receiving ---------------------------------------------------------- */
 
+/* Scalars ride behind a delivery only up to the next other kind, and not
+ * at all while another thread of the server waits to receive (a pool). */
+START_TEST(test_more_only_scalars_and_not_for_pools) {
+        struct bus bus;
+        struct link links[2], *o = &links[0], *o2 = &links[1];
+        struct server *srv;
+        struct xns_delivery d;
+
+        bus_start(&bus, 8);
+        link_open(&bus, o, NULL);
+        link_open(&bus, o2, o);
+        srv = server_make(&bus, o);
+        ck_assert_int_eq(server_submit(srv, msg_new(XNS_KIND_SCALAR, 1), false), 0);
+        ck_assert_int_eq(server_submit(srv, msg_new(XNS_KIND_SCALAR, 2), false), 0);
+        ck_assert_int_eq(server_submit(srv, msg_new(XNS_KIND_MOVE, 3), false), 0);
+        ck_assert_int_eq(server_submit(srv, msg_new(XNS_KIND_SCALAR, 4), false), 0);
+
+        server_park_receiver(srv, o->conn, 70);
+        expect_delivery(&bus, o, 70, 1);
+        ck_assert_uint_eq(last_n_more, 1);              /* 2, and the Move stops it */
+        ck_assert_uint_eq(last_more[0].id, 2);
+        server_park_receiver(srv, o->conn, 71);
+        d = expect_delivery(&bus, o, 71, 3);
+        ck_assert_uint_eq(d.kind, XNS_KIND_MOVE);
+        ck_assert_uint_eq(last_n_more, 1);              /* a Move may lead */
+        ck_assert_uint_eq(last_more[0].id, 4);
+
+        /* two threads wait, and the queue fills before either is answered:
+         * the first gets one message, the last one the rest */
+        server_park_receiver(srv, o->conn, 72);
+        server_park_receiver(srv, o2->conn, 73);
+        for (uint32_t id = 5; id <= 7; id++) {
+                struct message *m = msg_new(XNS_KIND_SCALAR, id);
+
+                m->server = srv;
+                m->state = MESSAGE_QUEUED;
+                srv->used++;
+                list_link_tail(&srv->queue, &m->link);
+        }
+        server_pump(srv);
+        expect_delivery(&bus, o, 72, 5);
+        ck_assert_uint_eq(last_n_more, 0);
+        expect_delivery(&bus, o2, 73, 6);
+        ck_assert_uint_eq(last_n_more, 1);
+        ck_assert_uint_eq(last_more[0].id, 7);
+        ck_assert_uint_eq(srv->used, 0);
+        bus_stop(&bus, links, 2);
+}
+END_TEST
+
 START_TEST(test_receiver_gets_oldest) {
         struct bus bus;
         struct link links[2], *o = &links[0], *c = &links[1];
@@ -281,14 +337,16 @@ START_TEST(test_receiver_gets_oldest) {
         d = expect_delivery(&bus, o, 50, 1);
         ck_assert_uint_eq(d.kind, XNS_KIND_SCALAR);
         ck_assert_uint_eq(d.handle, 0);                 /* a Scalar needs no answer */
-        ck_assert_uint_eq(srv->used, 2);                /* and leaves its slot at once */
-        expect_quiet(&bus, o);                          /* one message per receive */
-
-        server_park_receiver(srv, o->conn, 51);
-        expect_delivery(&bus, o, 51, 2);
-        server_park_receiver(srv, o->conn, 52);
-        expect_delivery(&bus, o, 52, 3);
-        ck_assert_uint_eq(srv->used, 0);
+        /* the Scalars queued behind it come in the same frame, in order */
+        ck_assert_uint_eq(last_n_more, 2);
+        for (uint32_t i = 0; i < 2; i++) {
+                ck_assert_uint_eq(last_more[i].id, i + 2);
+                ck_assert_uint_eq(last_more[i].a[0], (i + 2) * 10 + 1);
+                ck_assert_uint_eq(last_more[i].a[3], (i + 2) * 10 + 4);
+                ck_assert_uint_eq(last_more[i].sender_pid, (uint32_t)getpid());
+        }
+        ck_assert_uint_eq(srv->used, 0);                /* and leave their slots at once */
+        expect_quiet(&bus, o);
 
         /* nothing left: the receiver waits, and the next message goes straight to it */
         server_park_receiver(srv, o->conn, 53);
@@ -715,9 +773,9 @@ START_TEST(test_dying_caller) {
         server_park_receiver(srv, o->conn, 61);
         d = expect_delivery(&bus, o, 61, 2);
         ck_assert_ptr_eq(peer_envelope_get(o->conn->peer, d.handle, d.gen), queued);
+        ck_assert_uint_eq(last_n_more, 1);              /* the stalled Scalar rides along */
+        ck_assert_uint_eq(last_more[0].id, 3);
         answer(srv, queued, 2);
-        server_park_receiver(srv, o->conn, 62);
-        expect_delivery(&bus, o, 62, 3);
         ck_assert_uint_eq(srv->used, 0);
         bus_stop(&bus, links, 4);
 }
@@ -770,6 +828,7 @@ static Suite *server_suite(void) {
         tcase_add_test(tc, test_fail_all_wakes_receivers);
         tcase_add_test(tc, test_disconnect_releases_servers);
         tcase_add_test(tc, test_dying_caller);
+        tcase_add_test(tc, test_more_only_scalars_and_not_for_pools);
         tcase_add_test(tc, test_attach_token);
         suite_add_tcase(s, tc);
         return s;

@@ -284,7 +284,8 @@ START_TEST(test_request_sid_ops) {
 END_TEST
 
 START_TEST(test_request_empty_ops) {
-        static const enum xns_op ops[] = { XNS_OP_TRUSTED_INIT_DONE, XNS_OP_CREATE_SERVER };
+        static const enum xns_op ops[] = { XNS_OP_TRUSTED_INIT_DONE, XNS_OP_CREATE_SERVER, XNS_OP_RING,
+                                           XNS_OP_KICK };
 
         for (size_t k = 0; k < ELEMENTSOF(ops); k++) {
                 struct xns_request in = { .seq = val(_i, 0), .op = ops[k] }, out;
@@ -489,7 +490,50 @@ START_TEST(test_reply_delivery) {
                 ck_assert_uint_eq(out.delivery.offset, in.delivery.offset);
                 ck_assert_uint_eq(out.delivery.valid, in.delivery.valid);
                 ck_assert_uint_eq(out.delivery.sender_pid, in.delivery.sender_pid);
+                ck_assert_uint_eq(out.n_more, 0);
         }
+}
+END_TEST
+
+/* The most Scalars that may ride behind a delivery, every field set, fit a
+ * frame and come back in order; one more is refused by the encoder. */
+START_TEST(test_reply_delivery_more) {
+        struct xns_reply in = { .seq = val(_i, 0), .body = XNS_BODY_DELIVERY }, out;
+        uint8_t buf[XNS_FRAME_MAX];
+
+        in.delivery = (struct xns_delivery){
+                .handle = val(_i, 1) | 1, .gen = val(_i, 2) | 1, .kind = XNS_KIND_MUTABLE_BORROW,
+                .id = val(_i, 3) | 1, .a = { ~0u, ~0u, ~0u, ~0u }, .len = ~0u, .offset = ~0u, .valid = ~0u,
+                .sender_pid = ~0u,
+        };
+        in.n_more = XNS_DELIVERY_MORE_MAX;
+        for (uint32_t k = 0; k < in.n_more; k++)
+                in.more[k] = (struct xns_scalar){
+                        .id = val(_i, k) | 1, .a = { ~k, k + 1, ~0u, val(_i, k + 1) | 1 }, .sender_pid = ~0u - k,
+                };
+        reply_round_trip(&in, &out);
+        ck_assert_uint_eq(out.n_more, in.n_more);
+        for (uint32_t k = 0; k < in.n_more; k++) {
+                ck_assert_uint_eq(out.more[k].id, in.more[k].id);
+                for (int w = 0; w < 4; w++)
+                        ck_assert_uint_eq(out.more[k].a[w], in.more[k].a[w]);
+                ck_assert_uint_eq(out.more[k].sender_pid, in.more[k].sender_pid);
+        }
+        in.n_more = XNS_DELIVERY_MORE_MAX + 1;
+        ck_assert_int_eq(xns_reply_encode(&in, buf, sizeof(buf)), -EINVAL);
+        in.n_more = 1;
+        in.body = XNS_BODY_SCALAR;                      /* only behind a delivery */
+        in.scalar.count = 1;
+        ck_assert_int_eq(xns_reply_encode(&in, buf, sizeof(buf)), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_reply_ack) {
+        struct xns_reply in = { .body = XNS_BODY_ACK, .ack = { .error = val(_i, 0), .cid = val(_i, 1) } }, out;
+
+        reply_round_trip(&in, &out);
+        ck_assert_uint_eq(out.ack.error, in.ack.error);
+        ck_assert_uint_eq(out.ack.cid, in.ack.cid);
 }
 END_TEST
 
@@ -1007,7 +1051,10 @@ static void check_request_invariants(const struct xns_request *req) {
 
 static void check_reply_invariants(const struct xns_reply *reply) {
         ck_assert_int_ge(reply->body, XNS_BODY_NONE);
-        ck_assert_int_le(reply->body, XNS_BODY_EVENT);
+        ck_assert_int_le(reply->body, XNS_BODY_ACK);
+        ck_assert_uint_le(reply->n_more, XNS_DELIVERY_MORE_MAX);
+        if (reply->n_more > 0)
+                ck_assert_int_eq(reply->body, XNS_BODY_DELIVERY);
         if (reply->body == XNS_BODY_EVENT) {
                 ck_assert_uint_le(reply->event.count, 5);
                 ck_assert_uint_le(reply->event.server.len, XNS_NAME_MAX);
@@ -1322,6 +1369,8 @@ static Suite *wire_suite(void) {
         tcase_add_loop_test(tc, test_reply_sid, 0, N_PATTERNS);
         tcase_add_loop_test(tc, test_reply_cid_done, 0, N_PATTERNS);
         tcase_add_loop_test(tc, test_reply_delivery, 0, N_PATTERNS);
+        tcase_add_loop_test(tc, test_reply_delivery_more, 0, N_PATTERNS);
+        tcase_add_loop_test(tc, test_reply_ack, 0, N_PATTERNS);
         tcase_add_loop_test(tc, test_reply_scalar, 0, N_PATTERNS);
         tcase_add_loop_test(tc, test_reply_memory, 0, N_PATTERNS);
         tcase_add_loop_test(tc, test_reply_snapshot, 0, N_PATTERNS);
