@@ -11,16 +11,34 @@
  *               client hangs up this link instead of sending the frame;
  *               bit 5: a Return, Receive-with-return or Forward in the frame
  *               gets the generation of the last message the link's process
- *               received (the daemon's generations run on across inputs)
+ *               received (the daemon's generations run on across inputs);
+ *               bit 6: with bit 2, the memfd is (a dup of) the link's ring
+ *               instead of the segment, so that an XNS_OP_RING frame can
+ *               attach it (with bit 3 too: the ring reopened read-only);
+ *               bit 7: no frame is sent: its bytes are written into the
+ *               link's ring (byte 0 times 64, modulo XNS_RING_SIZE, is the
+ *               offset, the rest is copied there, clipped to the ring), then
+ *               xnsd looks at the ring as before the link's next frame
+ *               (with bit 4: the client hangs up right after writing, and
+ *               only the last look at disconnection sees it)
  *   bytes 1-2   frame length, little-endian (at most XNS_FRAME_MAX + 1)
  *   then        the frame (cut short at the end of the input)
  * Links 0 and 1 are two processes A and B, link 2 a second link of A, all
  * three past Hello; link 3 is new and must say Hello (or ask for Control).
+ * Each link has a ring of posted Scalars for the input (a sealed memfd of
+ * XNS_RING_SIZE, mapped here), whatever xnsd makes of it.
+ *
+ * As xnsd's event loop (xnsd/loop.c), the harness has xnsd drain a link's
+ * ring before each of its frames (a broken ring cuts the link), routes no
+ * frame while the link's reading is paused (the frame is dropped: it would
+ * wait in the socket), and after each record does a wakeup's end: rings
+ * waiting for another pass, posted Scalars to hand out, then the writes.
  *
  * getrandom() is replaced by a counter, so tokens and SIDs are predictable
  * within an input: A's token starts with byte 1, B's with 2, and the n-th
  * server of the input gets SID { n + 2, 0, 0, 0 }.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -37,7 +55,9 @@
 #include "conn.h"
 #include "log.h"
 #include "peer.h"
+#include "ring.h"
 #include "route.h"
+#include "server.h"
 #include "wire.h"
 
 #define N_LINKS 4
@@ -49,7 +69,11 @@ enum {
         REC_MEMFD_RDONLY = 0x08,
         REC_HANG_UP = 0x10,
         REC_FIX_GEN = 0x20,
+        REC_RING = 0x40,
+        REC_RING_WRITE = 0x80,
 };
+
+#define RING_WRITE_STEP 64      /* REC_RING_WRITE offsets: a cache line (one index) */
 
 /* The process of each link: A, B, A, and whoever link 3 becomes. */
 static const unsigned link_process[N_LINKS] = { 0, 1, 0, 2 };
@@ -57,6 +81,8 @@ static const unsigned link_process[N_LINKS] = { 0, 1, 0, 2 };
 struct link {
         struct conn *conn;      /* NULL once freed */
         int client;             /* the process's end */
+        int ring_fd;            /* the process's ring memfd for this link */
+        uint8_t *ring;          /* and its mapping, as the client writes it */
 };
 
 static uint8_t random_counter;
@@ -117,6 +143,73 @@ static void link_open(struct bus *bus, struct link *l) {
         l->client = sv[1];
 }
 
+/* The link's ring as a client makes it: a read-write memfd of exactly
+ * XNS_RING_SIZE, sealed against resizing, mapped shared. */
+static void link_ring_open(struct link *l) {
+        void *p;
+
+        l->ring_fd = memfd_create("fuzz-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (l->ring_fd < 0 || ftruncate(l->ring_fd, XNS_RING_SIZE) < 0 ||
+            fcntl(l->ring_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+                perror("fuzz-route: ring memfd");
+                abort();
+        }
+        p = mmap(NULL, XNS_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, l->ring_fd, 0);
+        if (p == MAP_FAILED) {
+                perror("fuzz-route: ring mmap");
+                abort();
+        }
+        l->ring = p;
+}
+
+static void link_ring_close(struct link *l) {
+        if (munmap(l->ring, XNS_RING_SIZE) < 0 || close(l->ring_fd) < 0) {
+                perror("fuzz-route: ring close");
+                abort();
+        }
+        l->ring = NULL;
+        l->ring_fd = -1;
+}
+
+/* REC_RING_WRITE: the client writes into its ring, anything anywhere. */
+static void link_ring_write(struct link *l, const uint8_t *bytes, size_t len) {
+        size_t off, n;
+
+        if (len == 0)
+                return;
+        off = (size_t)bytes[0] * RING_WRITE_STEP % XNS_RING_SIZE;
+        n = len - 1 < XNS_RING_SIZE - off ? len - 1 : XNS_RING_SIZE - off;
+        memcpy(l->ring + off, bytes + 1, n);
+}
+
+/* What on_conn_read does before each frame: xnsd takes what the ring holds;
+ * an impossible head cuts the link. -1 when it did. */
+static int link_ring_drain(struct link *l) {
+        if (ring_drain(l->conn) < 0) {
+                if (log_level >= 2)
+                        fprintf(stderr, "fuzz-route: broken ring, cutting the link\n");
+                bus_conn_disconnect(l->conn);
+                return -1;
+        }
+        return 0;
+}
+
+/* Descriptors open now: none may be left over from an input. */
+static int count_fds(void) {
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+        int n = 0;
+
+        if (!d) {
+                perror("fuzz-route: /proc/self/fd");
+                abort();
+        }
+        while ((e = readdir(d)))
+                n += e->d_name[0] != '.';
+        closedir(d);
+        return n - 1;           /* not the directory's own */
+}
+
 static void link_attach(struct bus *bus, struct link *l, const struct link *of) {
         if (bus_peer_attach(bus, l->conn, of ? of->conn->peer->token : NULL) < 0)
                 abort();
@@ -138,16 +231,24 @@ static void link_drain(struct link *l, unsigned process) {
                         abort();
                 }
                 if (log_level >= 2)
-                        fprintf(stderr, "fuzz-route: process %u: reply seq %u error %u body %d%s\n", process,
-                                reply.seq, reply.error, (int)reply.body, fd >= 0 ? " with a descriptor" : "");
+                        fprintf(stderr, "fuzz-route: process %u: reply seq %u error %u body %d, %u more%s\n",
+                                process, reply.seq, reply.error, (int)reply.body, reply.n_more,
+                                fd >= 0 ? ", with a descriptor" : "");
+                if (log_level >= 2 && reply.body == XNS_BODY_ACK)
+                        fprintf(stderr, "fuzz-route: process %u: ack error %u cid %u\n", process, reply.ack.error,
+                                reply.ack.cid);
                 if (reply.body == XNS_BODY_DELIVERY && reply.delivery.handle != 0)
                         last_gen[process] = reply.delivery.gen;
         }
 }
 
-/* What the event loop does after each wakeup: write the dirty links'
- * frames (cutting those that overflowed or broke), then free dead links. */
+/* What the event loop does after each wakeup: another pass over the rings
+ * that wait for one, the posted Scalars queued during the wakeup handed
+ * out, then the dirty links' frames written (cutting those that overflowed
+ * or broke), then dead links freed. */
 static void loop_flush(struct bus *bus, struct link *links) {
+        ring_drain_ready(&bus->ring_ready);
+        server_pump_later(&bus->pumps);
         while (!list_is_empty(&bus->dirty)) {
                 struct conn *conn = list_first_entry(&bus->dirty, struct conn, dirty_link);
                 int r;
@@ -174,14 +275,24 @@ static void loop_flush(struct bus *bus, struct link *links) {
                 link_drain(&links[i], link_process[i]);
 }
 
-static int frame_fd(uint8_t ctl) {
+static int frame_fd(const struct link *l, uint8_t ctl) {
+        char path[64];
         int fd;
 
         if (!(ctl & REC_MEMFD))
                 return -1;
-        fd = fcntl(ctl & REC_MEMFD_RDONLY ? segment_ro : segment_rw, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0)
+        if ((ctl & (REC_RING | REC_MEMFD_RDONLY)) == (REC_RING | REC_MEMFD_RDONLY)) {
+                snprintf(path, sizeof(path), "/proc/self/fd/%d", l->ring_fd);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+        } else if (ctl & REC_RING) {
+                fd = fcntl(l->ring_fd, F_DUPFD_CLOEXEC, 3);
+        } else {
+                fd = fcntl(ctl & REC_MEMFD_RDONLY ? segment_ro : segment_rw, F_DUPFD_CLOEXEC, 3);
+        }
+        if (fd < 0) {
+                perror("fuzz-route: frame descriptor");
                 abort();
+        }
         return fd;
 }
 
@@ -217,10 +328,27 @@ static void feed_record(struct bus *bus, struct link *links, uint8_t ctl, const 
 
         if (!l->conn)
                 return;
+        if (ctl & REC_RING_WRITE) {
+                link_ring_write(l, frame, len);
+                /* Hung up at once: noticed while the link is paused, or
+                 * after a pass; either way the last look sees the rest. */
+                if (ctl & REC_HANG_UP)
+                        bus_conn_disconnect(l->conn);
+                else
+                        link_ring_drain(l);
+                return;
+        }
+        /* What the ring holds was sent before this frame (or the hang-up). */
+        if (link_ring_drain(l) < 0)
+                return;
         if (ctl & REC_HANG_UP) {
                 bus_conn_disconnect(l->conn);
                 return;
         }
+        /* The loop does not read a paused link (its ring waits for room,
+         * or it does not take its replies): the frame is not routed. */
+        if (conn_reading_paused(l->conn))
+                return;
         if ((ctl & REC_FIX_GEN) && fix_gen(ctl, frame, &len, fixed))
                 frame = fixed;
         /* A copy of its own size, so that ASan sees a read past the frame.
@@ -229,7 +357,7 @@ static void feed_record(struct bus *bus, struct link *links, uint8_t ctl, const 
         if (!copy)
                 abort();
         memcpy(copy, frame, len);
-        if (route_frame(l->conn, copy, len, frame_fd(ctl)) < 0)
+        if (route_frame(l->conn, copy, len, frame_fd(l, ctl)) < 0)
                 bus_conn_disconnect(l->conn);
         free(copy);
 }
@@ -238,6 +366,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct bus_options opt = BUS_OPTIONS_DEFAULT;
         struct link links[N_LINKS];
         struct bus bus;
+        int fds = count_fds();
 
         /* Small limits, so that full queues and tables are within reach. */
         opt.queue_depth = 4;
@@ -245,8 +374,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         random_counter = 0;
         memset(last_gen, 0, sizeof(last_gen));
         bus_init(&bus, &opt);
-        for (size_t i = 0; i < N_LINKS; i++)
+        for (size_t i = 0; i < N_LINKS; i++) {
                 link_open(&bus, &links[i]);
+                link_ring_open(&links[i]);
+        }
         link_attach(&bus, &links[0], NULL);
         link_attach(&bus, &links[1], NULL);
         link_attach(&bus, &links[2], &links[0]);
@@ -270,12 +401,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         while (!list_is_empty(&bus.conns))
                 bus_conn_disconnect(list_first_entry(&bus.conns, struct conn, bus_link));
         loop_flush(&bus, links);
-        if (bus.n_conns || bus.n_peers || bus.n_servers || !list_is_empty(&bus.peers)) {
+        if (bus.n_conns || bus.n_peers || bus.n_servers || !list_is_empty(&bus.peers) ||
+            !list_is_empty(&bus.ring_ready) || !list_is_empty(&bus.pumps)) {
                 fprintf(stderr, "fuzz-route: state left after every link was cut\n");
                 abort();
         }
         bus_deinit(&bus);
-        for (size_t i = 0; i < N_LINKS; i++)
+        for (size_t i = 0; i < N_LINKS; i++) {
                 close(links[i].client);
+                link_ring_close(&links[i]);
+        }
+        if (count_fds() != fds) {
+                fprintf(stderr, "fuzz-route: %d descriptors open before the input, %d after\n", fds, count_fds());
+                abort();
+        }
         return 0;
 }

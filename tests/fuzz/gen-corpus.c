@@ -5,6 +5,7 @@
  * Usage: gen-corpus DIR    (writes DIR/route/NAME and DIR/wire/NAME)
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,12 @@
 #include "wire.h"
 
 /* fuzz-route's record flags and links. */
-enum { MEMFD = 0x04, RDONLY = 0x08, HANG_UP = 0x10, FIX_GEN = 0x20 };
+enum { MEMFD = 0x04, RDONLY = 0x08, HANG_UP = 0x10, FIX_GEN = 0x20, RING = 0x40, RING_WRITE = 0x80 };
 enum { A = 0, B = 1, A2 = 2, NEW = 3 };
+
+/* fuzz-route's REC_RING_WRITE: byte 0 of the record's bytes is the offset
+ * in the link's ring in steps of this many bytes. */
+#define RING_WRITE_STEP 64
 
 /* fuzz-route's predictable SIDs: the n-th server of a session (from 1). */
 #define SID(n) ((struct xns_sid){ .w = { (n) + 2 } })
@@ -43,21 +48,55 @@ static void write_file(const char *sub, const char *name, const void *buf, size_
                 die(path);
 }
 
-static void add(struct session *s, uint8_t ctl, struct xns_request req) {
-        uint8_t frame[XNS_FRAME_MAX];
-        ssize_t n;
-
-        req.seq = ++s->seq;
-        n = xns_request_encode(&req, frame, sizeof(frame));
-        if (n < 0 || s->len + 3 + (size_t)n > sizeof(s->buf)) {
-                errno = n < 0 ? (int)-n : ENOSPC;
-                die("encode");
+static void add_record(struct session *s, uint8_t ctl, const void *bytes, size_t n) {
+        if (s->len + 3 + n > sizeof(s->buf)) {
+                errno = ENOSPC;
+                die("record");
         }
         s->buf[s->len++] = ctl;
         s->buf[s->len++] = (uint8_t)n;
         s->buf[s->len++] = (uint8_t)(n >> 8);
-        memcpy(s->buf + s->len, frame, (size_t)n);
-        s->len += (size_t)n;
+        memcpy(s->buf + s->len, bytes, n);
+        s->len += n;
+}
+
+static void add(struct session *s, uint8_t ctl, struct xns_request req) {
+        uint8_t frame[XNS_FRAME_MAX];
+        ssize_t n;
+
+        req.seq = req.op == XNS_OP_KICK ? 0 : ++s->seq;     /* a Kick is never answered */
+        n = xns_request_encode(&req, frame, sizeof(frame));
+        if (n < 0) {
+                errno = (int)-n;
+                die("encode");
+        }
+        add_record(s, ctl, frame, (size_t)n);
+}
+
+/* A REC_RING_WRITE record: bytes written at offset (a multiple of
+ * RING_WRITE_STEP) of the link's ring. */
+static void ring_write(struct session *s, uint8_t link, size_t offset, const void *bytes, size_t len) {
+        uint8_t rec[1 + XNS_FRAME_MAX];
+
+        if (offset % RING_WRITE_STEP != 0 || offset >= XNS_RING_SIZE || 1 + len > sizeof(rec)) {
+                errno = EINVAL;
+                die("ring write");
+        }
+        rec[0] = (uint8_t)(offset / RING_WRITE_STEP);
+        memcpy(rec + 1, bytes, len);
+        add_record(s, link | RING_WRITE, rec, 1 + len);
+}
+
+static void ring_write_head(struct session *s, uint8_t link, uint32_t head) {
+        uint8_t le[4] = { (uint8_t)head, (uint8_t)(head >> 8), (uint8_t)(head >> 16), (uint8_t)(head >> 24) };
+
+        ring_write(s, link, offsetof(struct xns_ring, head), le, sizeof(le));
+}
+
+/* Slots 0..n-1 of the ring (the slot array starts on a step). */
+static void ring_write_slots(struct session *s, uint8_t link, const struct xns_ring_slot *slots, size_t n) {
+        _Static_assert(offsetof(struct xns_ring, slot) % RING_WRITE_STEP == 0, "slots on a step");
+        ring_write(s, link, offsetof(struct xns_ring, slot), slots, n * sizeof(*slots));
 }
 
 static struct xns_name name(const char *str) {
@@ -118,6 +157,17 @@ static void call_session(struct session *s, uint32_t kind, uint8_t fd_flags) {
                 add(s, A2 | FIX_GEN, scalar_return(1));
         else if (xns_kind_blocks(kind))
                 add(s, A2 | FIX_GEN, memory_return(1));
+}
+
+/* A attaches its ring (link 0), B registers a server and A connects to it
+ * (CID_FIRST); A then writes a Scalar into slot 0, not yet published. */
+static void ring_session(struct session *s) {
+        struct xns_ring_slot slot = { .cid = CID_FIRST, .id = 7, .a = { 1, 2, 3, 4 } };
+
+        add(s, A | MEMFD | RING, (struct xns_request){ .op = XNS_OP_RING });
+        add(s, B, register_name("fuzz.ring"));
+        add(s, A, request_connection("fuzz.ring", false));
+        ring_write_slots(s, A, &slot, 1);
 }
 
 static void route_sessions(void) {
@@ -203,6 +253,67 @@ static void route_sessions(void) {
         add(&s, NEW, control(XNS_CONTROL_MONITOR));
         call_session(&s, XNS_KIND_BLOCKING_SCALAR, 0);
         done(&s, "monitor");
+
+        /* Posted Scalars through A's ring: one published and kicked, which
+         * B receives; then B waits first and two more come (the second
+         * rides behind the first's delivery), A asking for an Ack. */
+        ring_session(&s);
+        ring_write_head(&s, A, 1);
+        add(&s, A, (struct xns_request){ .op = XNS_OP_KICK });
+        add(&s, B, receive(SID(1)));
+        add(&s, B, receive(SID(1)));
+        {
+                /* The indexes and slots 0..2 in one write, from the start. */
+                static const struct xns_ring ring = {
+                        .head = 3, .want_room = 1,
+                        .slot = { [1] = { CID_FIRST, 8, { 5, 6, 7, 8 } }, [2] = { CID_FIRST, 9, { 9, 10, 11, 12 } } },
+                };
+
+                ring_write(&s, A, 0, &ring, offsetof(struct xns_ring, slot) + 3 * sizeof(struct xns_ring_slot));
+        }
+        done(&s, "ring");
+
+        /* A head no ring can have: xnsd cuts A's link at its next look;
+         * A's other link and B live on. */
+        ring_session(&s);
+        ring_write_head(&s, A, 1000);
+        add(&s, A2, request_connection("fuzz.ring", false));
+        add(&s, B, receive(SID(1)));
+        done(&s, "ring-bad-head");
+
+        /* A publishes and hangs up at once: the last look at its ring
+         * still sends the Scalar, which B receives. */
+        ring_session(&s);
+        {
+                uint8_t rec[1 + 4] = { 0, 1 };  /* offset 0: head = 1 */
+
+                add_record(&s, A | RING_WRITE | HANG_UP, rec, sizeof(rec));
+        }
+        add(&s, B, receive(SID(1)));
+        done(&s, "ring-hang-up");
+
+        /* Six Scalars for a queue of four: the ring waits at the fifth
+         * (A's link is not read meanwhile) until B's receive makes room,
+         * then the rest follow in another pass. */
+        {
+                struct xns_ring ring = { .head = 6 };
+
+                for (uint32_t i = 0; i < 6; i++)
+                        ring.slot[i] = (struct xns_ring_slot){ CID_FIRST, 10 + i, { i } };
+                ring_session(&s);
+                ring_write(&s, A, 0, &ring, offsetof(struct xns_ring, slot) + 6 * sizeof(struct xns_ring_slot));
+                add(&s, B, receive(SID(1)));
+                add(&s, B, receive(SID(1)));
+                done(&s, "ring-full");
+
+                /* The same, but B's process goes while A's ring waits: the
+                 * Scalar fails, and A hears so in an Ack. */
+                ring_session(&s);
+                ring_write(&s, A, 0, &ring, offsetof(struct xns_ring, slot) + 6 * sizeof(struct xns_ring_slot));
+                add(&s, B | HANG_UP, (struct xns_request){ .op = XNS_OP_TRUSTED_INIT_DONE });
+                add(&s, A, (struct xns_request){ .op = XNS_OP_KICK });
+                done(&s, "ring-full-gone");
+        }
 }
 
 static void wire_request(const char *file, struct xns_request req) {
