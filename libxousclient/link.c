@@ -110,6 +110,24 @@ static ssize_t link_read(struct link *l, struct xns_reply *reply, int *fd) {
         return 0;
 }
 
+/*
+ * link_read_continued() - the frame that continues a delivery: same seq, no
+ * body, more Scalars. Anything else breaks the link.
+ */
+int link_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply) {
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        do
+                n = link_read(l, reply, &fd);
+        while (n == 1);
+        if (n == 0 && (reply->seq != seq || reply->body != XNS_BODY_NONE || reply->n_more == 0 || fd >= 0))
+                n = -EBADMSG;
+        if (n < 0)
+                l->broken = true;
+        return (int)n;
+}
+
 /* Reads frames until the reply to seq; anything else is stale and dropped
  * together with its descriptor. The link is unusable after any failure
  * here: a lost or garbled frame may have been the awaited reply. */

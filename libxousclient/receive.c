@@ -101,6 +101,27 @@ static int receive_held(struct link *l, struct xns_request *req, xous_envelope_t
         return envelope_new(l->generation, &d, &no_fd, ret);
 }
 
+/* Keeps the Scalars that came behind a delivery, in its frame and in the
+ * frames that continue it. Under memory pressure they are lost, as a send
+ * would fail. The delivery itself is in *reply still when this returns 0. */
+static int receive_more(struct link *l, struct xns_request *req, const struct xns_reply *reply) {
+        struct xns_reply cont;
+        bool continued = reply->continued;
+        uint64_t generation = l->generation;
+        int r;
+
+        if (reply->n_more > 0)
+                (void)held_put(generation, &req->receive.sid, reply->more, reply->n_more);
+        while (continued) {
+                r = session_read_continued(l, req->seq, &cont);
+                if (r < 0)
+                        return r;
+                (void)held_put(generation, &req->receive.sid, cont.more, cont.n_more);
+                continued = cont.continued;
+        }
+        return 0;
+}
+
 static int receive_call(struct xns_request *req, xous_envelope_t **ret) {
         _cleanup_close_ int fd = -1;
         struct xns_reply reply;
@@ -120,9 +141,9 @@ static int receive_call(struct xns_request *req, xous_envelope_t **ret) {
                 return 0;
         if (reply.body != XNS_BODY_DELIVERY)
                 return -EBADMSG;
-        /* Under memory pressure these few Scalars are lost, as a send would fail. */
-        if (reply.n_more > 0)
-                (void)held_put(l->generation, &req->receive.sid, reply.more, reply.n_more);
+        r = receive_more(l, req, &reply);
+        if (r < 0)
+                return r;
         r = envelope_new(l->generation, &reply.delivery, &fd, ret);
         if (r < 0) {
                 receive_refuse(l, &reply.delivery);

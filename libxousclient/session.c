@@ -299,6 +299,15 @@ int session_post(struct link *l, struct xns_request *req, int fd) {
         return r;
 }
 
+int session_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply) {
+        int r;
+
+        r = link_read_continued(l, seq, reply);
+        if (l->broken)
+                session_link_broken(l);
+        return r;
+}
+
 int session_post_scalar(struct link *l, struct xns_request *req) {
         int r;
 

@@ -38,6 +38,7 @@ int link_hello(struct link *l, const uint8_t *token, uint8_t *token_out);
 int link_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
 int link_post(struct link *l, struct xns_request *req, int fd);
 int link_post_scalar(struct link *l, struct xns_request *req);
+int link_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply);
 
 /* A sorted set of CIDs (cid-set.c); the session guards its own. */
 struct cid_set {
@@ -62,6 +63,7 @@ uint64_t session_generation(void);
 int session_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
 int session_post(struct link *l, struct xns_request *req, int fd);
 int session_post_scalar(struct link *l, struct xns_request *req);
+int session_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply);
 int xns_call(struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
 int xns_post(struct xns_request *req, int fd);
 

@@ -413,12 +413,20 @@ static void event_to_pb(Xns__MonitorEvent *pb, Xns__Sid *sid, const struct xns_e
 
 #define SCALAR_WORDS 6      /* id, a1..a4, sender_pid: one xns_scalar in Reply.more */
 
+/* Scalars ride in a delivery, or in a frame without a body that continues one. */
+static bool more_allowed(enum xns_body body, uint32_t n_more, bool continued) {
+        if (n_more > XNS_DELIVERY_MORE_MAX || (continued && n_more == 0))
+                return false;
+        return n_more == 0 || body == XNS_BODY_DELIVERY || body == XNS_BODY_NONE;
+}
+
 static int more_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
+        if (pb->continued > 1 || pb->n_more % SCALAR_WORDS != 0 ||
+            !more_allowed(reply->body, (uint32_t)(pb->n_more / SCALAR_WORDS), pb->continued))
+                return -EBADMSG;
+        reply->continued = pb->continued;
         if (pb->n_more == 0)
                 return 0;
-        if (pb->body_case != XNS__REPLY__BODY_DELIVERY || pb->n_more % SCALAR_WORDS != 0 ||
-            pb->n_more / SCALAR_WORDS > XNS_DELIVERY_MORE_MAX)
-                return -EBADMSG;
         reply->n_more = (uint32_t)(pb->n_more / SCALAR_WORDS);
         for (uint32_t i = 0; i < reply->n_more; i++) {
                 const uint32_t *w = pb->more + i * SCALAR_WORDS;
@@ -514,6 +522,7 @@ int xns_reply_decode(struct xns_reply *reply, const void *buf, size_t len) {
         if (!pb)
                 return -EBADMSG;
         memset(reply, 0, offsetof(struct xns_reply, more));
+        reply->continued = false;
         return reply_from_pb(reply, pb) < 0 ? -EBADMSG : 0;
 }
 
@@ -600,9 +609,10 @@ ssize_t xns_reply_encode(const struct xns_reply *reply, void *buf, size_t size) 
         default:
                 return -EINVAL;
         }
+        if (!more_allowed(reply->body, reply->n_more, reply->continued))
+                return -EINVAL;
+        pb.continued = reply->continued;
         if (reply->n_more > 0) {
-                if (reply->body != XNS_BODY_DELIVERY || reply->n_more > XNS_DELIVERY_MORE_MAX)
-                        return -EINVAL;
                 for (uint32_t i = 0; i < reply->n_more; i++) {
                         const struct xns_scalar *m = &reply->more[i];
                         uint32_t *w = more + i * SCALAR_WORDS;

@@ -14,7 +14,8 @@
 #define XNS_NAME_MAX 63                 /* bytes of UTF-8 */
 #define XNS_PAGE_SIZE 4096u
 #define XNS_DEFAULT_SOCKET "/run/xns/xns.sock"
-#define XNS_DELIVERY_MORE_MAX 32        /* Scalars riding behind one delivery */
+#define XNS_DELIVERY_MORE_MAX 32        /* Scalars riding in one delivery frame */
+#define XNS_DELIVERY_FRAMES_MAX 4       /* frames one delivery may take (xns_reply.continued) */
 
 struct xns_sid {
         uint32_t w[4];
@@ -229,8 +230,9 @@ struct xns_reply {
                 struct xns_event event;
                 struct xns_ack ack;
         };
-        uint32_t n_more;                /* DELIVERY: Scalars queued behind it */
+        uint32_t n_more;                /* DELIVERY, or a continuation: Scalars queued behind it */
         struct xns_scalar more[XNS_DELIVERY_MORE_MAX];
+        bool continued;                 /* another frame of this delivery follows */
 };
 
 /* Encoding: returns the frame length, or -EMSGSIZE / -EINVAL. */

@@ -317,6 +317,47 @@ START_TEST(test_more_only_scalars_and_not_for_pools) {
 }
 END_TEST
 
+/* More Scalars than one frame holds continue in further frames of the same
+ * seq, up to XNS_DELIVERY_FRAMES_MAX; the ones waiting for room move up. */
+START_TEST(test_more_continues_in_frames) {
+        enum { N = XNS_DELIVERY_MORE_MAX * XNS_DELIVERY_FRAMES_MAX + 10, DEPTH = 100 };
+        struct bus bus;
+        struct link links[1], *o = &links[0];
+        struct server *srv;
+        struct xns_reply reply;
+        uint32_t next = 2;
+
+        bus_start(&bus, DEPTH);
+        link_open(&bus, o, NULL);
+        srv = server_make(&bus, o);
+        for (uint32_t id = 1; id <= N; id++)
+                ck_assert_int_eq(server_submit(srv, msg_new(XNS_KIND_SCALAR, id), false), id > DEPTH);
+        server_park_receiver(srv, o->conn, 80);
+        expect_delivery(&bus, o, 80, 1);
+        ck_assert_uint_eq(last_n_more, XNS_DELIVERY_MORE_MAX);
+        for (uint32_t i = 0; i < last_n_more; i++)
+                ck_assert_uint_eq(last_more[i].id, next++);
+        for (int frame = 1; frame < XNS_DELIVERY_FRAMES_MAX; frame++) {
+                ck_assert_int_eq(expect_reply(&bus, o, &reply), -1);
+                ck_assert_uint_eq(reply.seq, 80);
+                ck_assert_int_eq(reply.body, XNS_BODY_NONE);
+                ck_assert_uint_eq(reply.n_more, XNS_DELIVERY_MORE_MAX);
+                ck_assert_int_eq(reply.continued, frame < XNS_DELIVERY_FRAMES_MAX - 1);
+                for (uint32_t i = 0; i < reply.n_more; i++)
+                        ck_assert_uint_eq(reply.more[i].id, next++);
+        }
+        expect_quiet(&bus, o);
+        /* the rest, stalled ones included, is queued in order */
+        ck_assert_uint_eq(srv->used, N - next + 1);
+        ck_assert(list_is_empty(&srv->stalled));
+        server_park_receiver(srv, o->conn, 81);
+        expect_delivery(&bus, o, 81, next++);
+        ck_assert_uint_eq(last_n_more, N - next + 1);
+        ck_assert_uint_eq(last_more[last_n_more - 1].id, N);
+        bus_stop(&bus, links, 1);
+}
+END_TEST
+
 START_TEST(test_receiver_gets_oldest) {
         struct bus bus;
         struct link links[2], *o = &links[0], *c = &links[1];
@@ -829,6 +870,7 @@ static Suite *server_suite(void) {
         tcase_add_test(tc, test_disconnect_releases_servers);
         tcase_add_test(tc, test_dying_caller);
         tcase_add_test(tc, test_more_only_scalars_and_not_for_pools);
+        tcase_add_test(tc, test_more_continues_in_frames);
         tcase_add_test(tc, test_attach_token);
         suite_add_tcase(s, tc);
         return s;

@@ -519,6 +519,26 @@ START_TEST(test_reply_delivery_more) {
                         ck_assert_uint_eq(out.more[k].a[w], in.more[k].a[w]);
                 ck_assert_uint_eq(out.more[k].sender_pid, in.more[k].sender_pid);
         }
+        ck_assert(!out.continued);
+        in.continued = true;                            /* another frame follows */
+        reply_round_trip(&in, &out);
+        ck_assert(out.continued);
+
+        /* the frame that continues it: no body, only Scalars */
+        in.body = XNS_BODY_NONE;
+        in.n_more = 1 + val(_i, 4) % XNS_DELIVERY_MORE_MAX;
+        in.continued = _i % 2;
+        reply_round_trip(&in, &out);
+        ck_assert_int_eq(out.body, XNS_BODY_NONE);
+        ck_assert_uint_eq(out.n_more, in.n_more);
+        ck_assert_uint_eq(out.more[in.n_more - 1].id, in.more[in.n_more - 1].id);
+        ck_assert_int_eq(out.continued, in.continued);
+        in.n_more = 0;                                  /* a continuation carries Scalars */
+        in.continued = true;
+        ck_assert_int_eq(xns_reply_encode(&in, buf, sizeof(buf)), -EINVAL);
+
+        in.body = XNS_BODY_DELIVERY;
+        in.continued = false;
         in.n_more = XNS_DELIVERY_MORE_MAX + 1;
         ck_assert_int_eq(xns_reply_encode(&in, buf, sizeof(buf)), -EINVAL);
         in.n_more = 1;
@@ -1054,7 +1074,9 @@ static void check_reply_invariants(const struct xns_reply *reply) {
         ck_assert_int_le(reply->body, XNS_BODY_ACK);
         ck_assert_uint_le(reply->n_more, XNS_DELIVERY_MORE_MAX);
         if (reply->n_more > 0)
-                ck_assert_int_eq(reply->body, XNS_BODY_DELIVERY);
+                ck_assert(reply->body == XNS_BODY_DELIVERY || reply->body == XNS_BODY_NONE);
+        if (reply->continued)
+                ck_assert_uint_gt(reply->n_more, 0);
         if (reply->body == XNS_BODY_EVENT) {
                 ck_assert_uint_le(reply->event.count, 5);
                 ck_assert_uint_le(reply->event.server.len, XNS_NAME_MAX);

@@ -2,6 +2,7 @@
  * senders waiting for room, and its threads waiting to receive. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 #include <xous/xous.h>
@@ -146,27 +147,41 @@ static void server_done(struct server *server, struct message *m) {
         message_free(m);
 }
 
+#define DELIVERY_SCALARS_MAX (XNS_DELIVERY_MORE_MAX * XNS_DELIVERY_FRAMES_MAX)
+
 /*
- * server_deliver_more() - the Scalars queued right behind a delivery ride
- * along in its frame, unless another thread waits to receive too (a pool
- * shares the work one message at a time). The client keeps them in order
- * for the next receives on the server.
+ * server_take_scalars() - the Scalars queued right behind a delivery ride
+ * along with it (up to XNS_DELIVERY_FRAMES_MAX frames), unless another
+ * thread waits to receive too: a pool shares the work one message at a
+ * time. Those waiting for room move up as slots free. The client keeps them
+ * in order for the next receives on the server.
  */
-static void server_deliver_more(struct server *server, struct conn *receiver, struct xns_reply *reply) {
+static uint32_t server_take_scalars(struct server *server, struct conn *receiver, struct xns_scalar *out) {
+        uint32_t n = 0;
+
         if (receiver->wait_link.next != &server->receivers)
-                return;
-        while (reply->n_more < XNS_DELIVERY_MORE_MAX && !list_is_empty(&server->queue)) {
+                return 0;
+        while (n < DELIVERY_SCALARS_MAX) {
                 struct message *m = list_first_entry(&server->queue, struct message, link);
 
-                if (m->kind != XNS_KIND_SCALAR)
-                        return;
+                if (!m || m->kind != XNS_KIND_SCALAR)
+                        break;
                 list_unlink(&m->link);
-                reply->more[reply->n_more++] = (struct xns_scalar){
+                out[n++] = (struct xns_scalar){
                         .id = m->id, .a = { m->a[0], m->a[1], m->a[2], m->a[3] },
                         .sender_pid = m->sender_pid,
                 };
                 server_done(server, m);
+                server_unstall(server);
         }
+        return n;
+}
+
+/* Splits n Scalars over the delivery frame and the frames that continue it. */
+static void reply_set_more(struct xns_reply *reply, const struct xns_scalar *v, uint32_t n) {
+        reply->n_more = n < XNS_DELIVERY_MORE_MAX ? n : XNS_DELIVERY_MORE_MAX;
+        memcpy(reply->more, v, reply->n_more * sizeof(v[0]));
+        reply->continued = n > reply->n_more;
 }
 
 /* Hands the oldest message to the longest-waiting receiver. */
@@ -174,7 +189,9 @@ static void server_deliver_one(struct server *server) {
         struct message *m = list_first_entry(&server->queue, struct message, link);
         struct conn *receiver = list_first_entry(&server->receivers, struct conn, wait_link);
         struct xns_reply reply = { .body = XNS_BODY_DELIVERY };
+        struct xns_scalar more[DELIVERY_SCALARS_MAX];
         bool blocks = xns_kind_blocks(m->kind);
+        uint32_t n;
         int fd;
 
         if (blocks && peer_envelope_add(receiver->peer, m, ++envelope_gen) < 0) {
@@ -191,8 +208,16 @@ static void server_deliver_one(struct server *server) {
         } else {
                 server_done(server, m);
         }
-        server_deliver_more(server, receiver, &reply);
+        n = server_take_scalars(server, receiver, more);
+        reply_set_more(&reply, more, n);
         conn_wake(receiver, &reply, fd);
+        for (uint32_t off = reply.n_more; off < n;) {
+                struct xns_reply cont = { .seq = reply.seq };
+
+                reply_set_more(&cont, more + off, n - off);
+                off += cont.n_more;
+                conn_queue_reply(receiver, &cont, -1);
+        }
 }
 
 /* Moves messages along: stalled ones into free slots, queued ones to
