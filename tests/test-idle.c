@@ -82,10 +82,85 @@ START_TEST(blocked_caller_idle) {
 }
 END_TEST
 
+/* A server that never receives: its queue fills. */
+static void deaf_server(void *arg) {
+        xous_sid_t sid;
+
+        (void)arg;
+        EXPECT_OK(xous_register_name("idle", 0, &sid));
+        parent_send_sid(sid);
+        for (;;)
+                pause();
+}
+
+/* Posts Scalars until its ring is full too and it waits for room; or
+ * (arg set) posts a few past the full queue, then calls another server:
+ * that call's frame waits, unread, behind the Scalars. */
+static void flooding_sender(void *arg) {
+        xous_cid_t cid = connect_name("idle");
+        xous_scalar_reply_t r;
+
+        parent_send_u32(0);
+        for (uint32_t i = 0; !arg || i < 64 + 10; i++)
+                EXPECT_OK(xous_send_scalar(cid, 7, i, 0, 0, 0));
+        xous_blocking_scalar(connect_name("idle.other"), 7, 0, 0, 0, 0, &r);
+}
+
+static void other_server(void *arg) {
+        xous_sid_t sid;
+        xous_envelope_t *env = NULL;
+
+        (void)arg;
+        EXPECT_OK(xous_register_name("idle.other", 0, &sid));
+        parent_send_sid(sid);
+        for (;;) {
+                EXPECT_OK(xous_receive_message(sid, &env));
+                parent_send_u32(xous_envelope_id(env));
+        }
+}
+
+/* The full queue holds one Scalar back, the ring waits behind it, the
+ * sender waits for room: nobody spins meanwhile. */
+static void sender_waits_idle(bool call_after) {
+        struct proc server, other, sender;
+        pid_t pids[3];
+        const char *names[3] = { "the sender waiting for room", "the server that does not receive", "xnsd" };
+
+        proc_start(&server, "server", deaf_server, NULL);
+        proc_recv_sid(&server);
+        proc_start(&other, "other server", other_server, NULL);
+        proc_recv_sid(&other);
+        proc_start(&sender, "sender", flooding_sender, call_after ? (void *)1 : NULL);
+        proc_recv_u32(&sender);
+        sleep_ms(300);
+        /* the call is not read before the Scalars ahead of it are queued */
+        EXPECT_MSG(!proc_recv_timeout(&other, &(uint32_t){ 0 }, sizeof(uint32_t), 0),
+                   "a call overtook the Scalars sent before it");
+        pids[0] = sender.pid;
+        pids[1] = server.pid;
+        pids[2] = harness_daemon_pid();
+        expect_idle(pids, names, 3);
+        proc_kill(&sender);
+        proc_kill(&other);
+        proc_kill(&server);
+}
+
+START_TEST(sender_waiting_for_room_idle) {
+        sender_waits_idle(false);
+}
+END_TEST
+
+START_TEST(call_behind_waiting_scalars_idle) {
+        sender_waits_idle(true);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("idle");
 
         HARNESS_ADD(s, idle_server_and_daemon);
         HARNESS_ADD(s, blocked_caller_idle);
+        HARNESS_ADD(s, sender_waiting_for_room_idle);
+        HARNESS_ADD(s, call_behind_waiting_scalars_idle);
         return harness_run(s);
 }

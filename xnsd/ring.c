@@ -117,8 +117,10 @@ int ring_drain(struct conn *conn) {
                         ring_ready(conn);
                         break;
                 }
-                if (ring_take(conn, false) > 0)
+                if (ring_take(conn, false) > 0) {
+                        conn_mark_dirty(conn);  /* the loop stops reading it */
                         break;
+                }
         }
         __atomic_store_n(&ring->tail, conn->ring_tail, __ATOMIC_SEQ_CST);
         ring_ack(conn);
