@@ -64,9 +64,11 @@ int held_put(uint64_t generation, const struct xns_sid *sid, const struct xns_sc
 
         pthread_mutex_lock(&held_lock);
         slot = held_find_locked(sid);
-        if (*slot && (*slot)->generation != generation)
-                held_unlink_locked(slot);
         h = *slot;
+        if (h && h->generation != generation) {
+                held_unlink_locked(slot);
+                h = NULL;
+        }
         if (!h) {
                 h = calloc(1, sizeof(*h));
                 if (!h) {
@@ -75,6 +77,7 @@ int held_put(uint64_t generation, const struct xns_sid *sid, const struct xns_sc
                 }
                 h->sid = *sid;
                 h->generation = generation;
+                h->next = *slot;
                 __atomic_store_n(slot, h, __ATOMIC_RELAXED);
         }
         r = held_reserve(h, n);
@@ -118,6 +121,14 @@ void held_drop(const struct xns_sid *sid) {
         slot = held_find_locked(sid);
         if (*slot)
                 held_unlink_locked(slot);
+        pthread_mutex_unlock(&held_lock);
+}
+
+/* held_drop_all() - the session ended (xnsd went away): its servers too. */
+void held_drop_all(void) {
+        pthread_mutex_lock(&held_lock);
+        while (held_list)
+                held_unlink_locked(&held_list);
         pthread_mutex_unlock(&held_lock);
 }
 

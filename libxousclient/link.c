@@ -213,6 +213,11 @@ static int link_ring_kick(struct link *l) {
         return link_post(l, &req, -1);
 }
 
+/* Posted Scalars that xnsd has not queued yet (a full queue holds them). */
+bool link_posting(const struct link *l) {
+        return l->ring && __atomic_load_n(&l->ring->tail, __ATOMIC_SEQ_CST) != l->ring_head;
+}
+
 static bool link_ring_full(struct link *l) {
         return l->ring_head - __atomic_load_n(&l->ring->tail, __ATOMIC_SEQ_CST) >= XNS_RING_SLOTS;
 }

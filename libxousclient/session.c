@@ -73,6 +73,7 @@ static void session_reset_locked(void) {
         memset(session.token, 0, sizeof(session.token));
         cid_set_clear(&session.cids);
         session.n_post_errors = 0;
+        held_drop_all();
         while ((l = session.pool)) {
                 session.pool = l->pool_next;
                 registry_remove_locked(l);
@@ -141,6 +142,7 @@ static void session_atfork_parent(void) {
 static void session_atfork_child(void) {
         struct link *l;
 
+        held_fork_child();              /* first: the reset takes its lock */
         session.pool = NULL;
         while ((l = session.links)) {
                 registry_remove_locked(l);
@@ -148,7 +150,6 @@ static void session_atfork_child(void) {
         }
         session_reset_locked();
         cid_set_deinit(&session.cids);
-        held_fork_child();
         thread_link_set(NULL);
         pthread_mutex_unlock(&session.lock);
         pthread_mutex_unlock(&hello_lock);
@@ -224,13 +225,21 @@ static int session_link_open(struct link **ret) {
         return 0;
 }
 
+/*
+ * An idle link, unless every one still has posted Scalars that xnsd has not
+ * queued: xnsd reads nothing else of such a link until they are (their
+ * server's queue is full), and the thread that takes it might be the one to
+ * make room. Those wait in the pool; a new link is opened instead.
+ */
 static struct link *session_pool_take(void) {
-        struct link *l;
+        struct link **p, *l;
 
         pthread_mutex_lock(&session.lock);
-        l = session.pool;
+        for (p = &session.pool; (l = *p); p = &l->pool_next)
+                if (!link_posting(l))
+                        break;
         if (l) {
-                session.pool = l->pool_next;
+                *p = l->pool_next;
                 l->pool_next = NULL;
         }
         pthread_mutex_unlock(&session.lock);
@@ -366,8 +375,10 @@ void session_note_post_error(uint64_t generation, uint32_t cid, int error) {
         pthread_mutex_lock(&session.lock);
         if (generation == session.generation && cid_set_contains(&session.cids, cid)) {
                 i = post_error_find_locked(cid);
-                if (i == ELEMENTSOF(session.post_errors))
-                        post_error_remove_locked(i = 0);
+                if (i == ELEMENTSOF(session.post_errors)) {
+                        post_error_remove_locked(0);
+                        i = session.n_post_errors;
+                }
                 if (i == session.n_post_errors)
                         session.n_post_errors++;
                 session.post_errors[i] = (struct post_error){ .cid = cid, .error = error };

@@ -38,6 +38,7 @@ int link_hello(struct link *l, const uint8_t *token, uint8_t *token_out);
 int link_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
 int link_post(struct link *l, struct xns_request *req, int fd);
 int link_post_scalar(struct link *l, struct xns_request *req);
+bool link_posting(const struct link *l);
 int link_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply);
 
 /* A sorted set of CIDs (cid-set.c); the session guards its own. */
@@ -112,6 +113,7 @@ xous_envelope_t *envelope_free(xous_envelope_t *env);
 int held_put(uint64_t generation, const struct xns_sid *sid, const struct xns_scalar *v, size_t n);
 bool held_take(uint64_t generation, const struct xns_sid *sid, struct xns_scalar *out);
 void held_drop(const struct xns_sid *sid);
+void held_drop_all(void);
 void held_fork_prepare(void);
 void held_fork_parent(void);
 void held_fork_child(void);

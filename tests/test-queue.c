@@ -66,9 +66,9 @@ START_TEST(try_send_reports_full) {
 }
 END_TEST
 
-/* What a sender gets out before it waits: the queue, the one Scalar that
- * waits for room in xnsd, and a full ring behind it. */
-#define SENT_BEFORE_WAIT (DEPTH + 1 + XNS_RING_SLOTS)
+/* What a sender gets out before it waits: the queue, and a full ring (the
+ * one Scalar that waits for room in xnsd counts as still in the ring). */
+#define SENT_BEFORE_WAIT (DEPTH + XNS_RING_SLOTS)
 #define FILL_TOTAL (SENT_BEFORE_WAIT + 6)
 
 /* Sends FILL_TOTAL Scalars, saying after each how many calls returned. */

@@ -206,8 +206,9 @@ static void filling_sender(void *arg) {
 }
 
 /* A server that does not receive: its queue fills, one Scalar waits for
- * room at the head of the ring, the ring fills behind it, and only then
- * does the sender wait. Nothing is lost or reordered when it receives. */
+ * room at the head of the ring (still in it, as the client sees it), the
+ * ring fills behind it, and only then does the sender wait. Nothing is
+ * lost or reordered when it receives. */
 START_TEST(full_queue_then_ring_then_wait) {
         struct tally_cfg cfg = { .name = "ring.full", .want = FILL, .threads = 1, .wait_go = true };
         struct proc server, sender;
@@ -223,8 +224,8 @@ START_TEST(full_queue_then_ring_then_wait) {
                 returned = n;
                 EXPECT_MSG(now_ms() < deadline, "the sender never waited (%u sends returned)", returned);
         }
-        EXPECT_MSG(returned == QUEUE_DEPTH + 1 + XNS_RING_SLOTS,
-                   "%u sends returned before the sender waited, want %u (queue) + 1 + %u (ring)",
+        EXPECT_MSG(returned == QUEUE_DEPTH + XNS_RING_SLOTS,
+                   "%u sends returned before the sender waited, want %u (queue) + %u (ring)",
                    returned, QUEUE_DEPTH, XNS_RING_SLOTS);
         /* The server receives: the waiting send returns, the rest follow. */
         proc_send_u32(&server, 1);
@@ -357,7 +358,7 @@ static void flood_and_leave(void *arg) {
 static void leaving_sender(bool killed) {
         struct tally_cfg cfg = {
                 .name = "ring.exit", .want = EXIT_FLOOD, .threads = 1,
-                .pause_at = EXIT_FLOOD - (QUEUE_DEPTH + 1 + XNS_RING_SLOTS),
+                .pause_at = EXIT_FLOOD - (QUEUE_DEPTH + XNS_RING_SLOTS),
         };
         struct proc server, sender;
 
@@ -509,6 +510,69 @@ START_TEST(fork_child_own_ring) {
 }
 END_TEST
 
+/* A thread posts past a full queue and ends: its link, whose Scalars xnsd
+ * cannot queue yet, goes back to the pool. A new thread must not get that
+ * link, whose frames xnsd does not read meanwhile: here the new thread is
+ * the receiver that makes room, and would wait behind the Scalars forever. */
+static xous_sid_t pool_sid;
+
+static void *posting_thread(void *arg) {
+        xous_cid_t cid;
+
+        (void)arg;
+        EXPECT_OK(xous_try_connect(pool_sid, &cid));
+        for (uint32_t i = 0; i < 100; i++)      /* 64 queued, 1 waits for room, 35 in the ring */
+                EXPECT_OK(xous_send_scalar(cid, 1, i, 0, 0, 0));
+        return NULL;
+}
+
+static void *receiving_thread(void *arg) {
+        (void)arg;
+        for (uint32_t i = 0; i < 100; i++) {
+                XOUS_ENVELOPE_AUTO xous_envelope_t *env = NULL;
+
+                EXPECT_OK(xous_receive_message(pool_sid, &env));
+                EXPECT_EQ(xous_envelope_args(env)[0], i);
+        }
+        return NULL;
+}
+
+START_TEST(pooled_link_with_waiting_scalars_not_reused) {
+        pthread_t p, r;
+
+        EXPECT_OK(xous_create_server(&pool_sid));
+        thread_start(&p, posting_thread, NULL);
+        thread_join(p, 5000);                   /* it returned: its Scalars did not wait */
+        thread_start(&r, receiving_thread, NULL);
+        thread_join(r, 5000);
+        EXPECT_OK(xous_destroy_server(pool_sid));
+}
+END_TEST
+
+/* More CIDs with a failed Scalar than the library keeps (8): only the
+ * oldest failure is forgotten; every later one is told. */
+START_TEST(ninth_failure_forgets_only_the_oldest) {
+        enum { N = 9 };
+        xous_sid_t sid[N];
+        xous_cid_t cid[N];
+        bool done;
+
+        for (int i = 0; i < N; i++) {
+                EXPECT_OK(xous_create_server(&sid[i]));
+                EXPECT_OK(xous_try_connect(sid[i], &cid[i]));
+        }
+        for (int i = 0; i < N; i++)
+                EXPECT_OK(xous_destroy_server(sid[i]));
+        for (int i = 0; i < N; i++) {           /* one failure at a time, told by a call */
+                EXPECT_OK(xous_send_scalar(cid[i], 1, i, 0, 0, 0));
+                EXPECT_OK(xous_trusted_init_done(&done));
+        }
+        for (int i = 1; i < N; i++)
+                EXPECT_MSG(xous_send_scalar(cid[i], 1, 100, 0, 0, 0) == XOUS_ERR_SERVER_NOT_FOUND,
+                           "the failure on CID #%d was forgotten", i);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("ring");
 
@@ -522,5 +586,7 @@ int main(void) {
         HARNESS_ADD(s, held_scalars_dropped_with_name);
         HARNESS_ADD(s, pool_threads_share);
         HARNESS_ADD(s, fork_child_own_ring);
+        HARNESS_ADD(s, pooled_link_with_waiting_scalars_not_reused);
+        HARNESS_ADD(s, ninth_failure_forgets_only_the_oldest);
         return harness_run(s);
 }

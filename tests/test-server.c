@@ -4,10 +4,14 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xous/xous.h>
@@ -17,6 +21,7 @@
 #include "message.h"
 #include "name.h"
 #include "peer.h"
+#include "ring.h"
 #include "server.h"
 #include "test-util.h"
 
@@ -262,6 +267,159 @@ START_TEST(test_submit_room_and_full) {
         ck_assert_ptr_eq(m[3]->link.next, &m[4]->link);
 
         bus_stop(&bus, &o, 1);  /* the queued and stalled messages go with the server */
+}
+END_TEST
+
+/* --- a link's ring of posted Scalars ------------------------------------ */
+
+/* A ring as a client makes it, attached to the link; returns our mapping. */
+static struct xns_ring *ring_open(struct link *l) {
+        struct xns_ring *ring;
+        int fd = memfd_create("test-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(ftruncate(fd, XNS_RING_SIZE), 0);
+        ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+        ring = mmap(NULL, XNS_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        ck_assert_ptr_ne(ring, MAP_FAILED);
+        ck_assert_uint_eq(ring_attach(l->conn, fd), XOUS_OK);
+        close(fd);
+        return ring;
+}
+
+static void ring_publish(struct xns_ring *ring, uint32_t cid, uint32_t id) {
+        uint32_t head = ring->head;
+
+        ring->slot[head % XNS_RING_SLOTS] = (struct xns_ring_slot){
+                .cid = cid, .id = id, .a = { id * 10 + 1, id * 10 + 2, id * 10 + 3, id * 10 + 4 },
+        };
+        __atomic_store_n(&ring->head, head + 1, __ATOMIC_SEQ_CST);
+}
+
+/* A Scalar that finds the queue full stops the ring and the link; the tail
+ * the client sees leaves it in the ring until it is queued. */
+START_TEST(test_ring_stalls_and_resumes) {
+        struct bus bus;
+        struct link links[2], *o = &links[0], *c = &links[1];
+        struct xns_ring *ring;
+        struct server *srv;
+        uint32_t cid;
+
+        bus_start(&bus, 2);
+        link_open(&bus, o, NULL);
+        link_open(&bus, c, NULL);
+        srv = server_make(&bus, o);
+        ck_assert_int_eq(peer_cid_add(c->conn->peer, &srv->sid, 8, &cid), 0);
+        ring = ring_open(c);
+        ck_assert_uint_eq(ring->kick, 1);               /* xnsd is not looking */
+        for (uint32_t id = 1; id <= 4; id++)
+                ring_publish(ring, cid, id);
+        ck_assert_int_eq(ring_drain(c->conn), 0);
+        ck_assert_uint_eq(srv->used, 2);                /* 1 and 2 queued */
+        ck_assert_ptr_nonnull(c->conn->ring_stalled);   /* 3 waits for room */
+        ck_assert(conn_reading_paused(c->conn));
+        ck_assert_uint_eq(ring->tail, 2);               /* 3 and 4 still count as in the ring */
+        ck_assert_int_eq(ring_drain(c->conn), 0);       /* nothing moves while it waits */
+        ck_assert_uint_eq(ring->tail, 2);
+
+        ring->want_room = 1;
+        server_park_receiver(srv, o->conn, 90);         /* 1 and 2 go: 3 gets in */
+        ck_assert_ptr_null(c->conn->ring_stalled);
+        ck_assert(list_is_linked(&c->conn->ring_link)); /* a pass is due */
+        ring_drain_ready(&bus.ring_ready);
+        ck_assert_uint_eq(ring->tail, 4);
+        ck_assert_uint_eq(ring->want_room, 0);
+        ck_assert_uint_eq(ring->kick, 1);
+        expect_delivery(&bus, o, 90, 1);
+        ck_assert_uint_eq(last_n_more, 2);              /* 2, and 3 as it got in */
+        ck_assert_uint_eq(last_more[0].id, 2);
+        ck_assert_uint_eq(last_more[1].id, 3);
+        ck_assert_uint_eq(srv->used, 1);                /* 4, from the pass */
+        {
+                struct xns_reply reply;
+
+                ck_assert_int_eq(expect_reply(&bus, c, &reply), -1);
+                ck_assert_int_eq(reply.body, XNS_BODY_ACK);     /* room */
+                ck_assert_uint_eq(reply.ack.error, XOUS_OK);
+        }
+
+        /* a CID it does not hold: dropped, and told with its CID */
+        ring_publish(ring, 77, 5);
+        ck_assert_int_eq(ring_drain(c->conn), 0);
+        {
+                struct xns_reply reply;
+
+                ck_assert_int_eq(expect_reply(&bus, c, &reply), -1);
+                ck_assert_int_eq(reply.body, XNS_BODY_ACK);
+                ck_assert_uint_eq(reply.ack.error, XOUS_ERR_SERVER_NOT_FOUND);
+                ck_assert_uint_eq(reply.ack.cid, 77);
+        }
+        /* an impossible head */
+        ring->head = ring->tail + XNS_RING_SLOTS + 1;
+        ck_assert_int_eq(ring_drain(c->conn), -EPROTO);
+        ring->head = ring->tail;
+        munmap(ring, XNS_RING_SIZE);
+        bus_stop(&bus, links, 2);
+}
+END_TEST
+
+/* A client publishing as fast as it can, kicking when told to, while xnsd
+ * drains: a pass that ends with Scalars left says so (the loop must then
+ * not read the link's next frame before another pass), and only then. */
+static struct xns_ring *racing_ring;
+static int racing_stop;
+
+static uint64_t mono_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void *racing_client(void *arg) {
+        uint32_t head = 0;
+
+        (void)arg;
+        while (!__atomic_load_n(&racing_stop, __ATOMIC_SEQ_CST)) {
+                if (head - __atomic_load_n(&racing_ring->tail, __ATOMIC_SEQ_CST) >= XNS_RING_SLOTS) {
+                        sched_yield();
+                        continue;
+                }
+                racing_ring->slot[head % XNS_RING_SLOTS] = (struct xns_ring_slot){ .cid = 999, .id = head };
+                __atomic_store_n(&racing_ring->head, ++head, __ATOMIC_SEQ_CST);
+                if (__atomic_load_n(&racing_ring->kick, __ATOMIC_SEQ_CST))
+                        __atomic_exchange_n(&racing_ring->kick, 0, __ATOMIC_SEQ_CST);
+                for (volatile int i = 0; i < (int)(head % 7) * 20; i++)
+                        ;                       /* uneven pace: xnsd catches up now and then */
+        }
+        return NULL;
+}
+
+START_TEST(test_ring_pass_with_scalars_left_says_so) {
+        struct bus bus;
+        struct link links[1], *c = &links[0];
+        uint32_t passes = 0;
+        pthread_t t;
+
+        bus_start(&bus, 4);
+        link_open(&bus, c, NULL);
+        racing_ring = ring_open(c);
+        ck_assert_int_eq(pthread_create(&t, NULL, racing_client, NULL), 0);
+        for (uint64_t end = mono_ms() + 1000; mono_ms() < end; passes++) {
+                int r;
+
+                list_unlink(&c->conn->ring_link);
+                r = ring_drain(c->conn);
+                ck_assert_int_ge(r, 0);
+                ck_assert_int_eq(r == 1, list_is_linked(&c->conn->ring_link));
+                c->conn->n_out = c->conn->out_pos = 0;  /* the Acks, as if read */
+                c->conn->overflow = false;
+        }
+        __atomic_store_n(&racing_stop, 1, __ATOMIC_SEQ_CST);
+        pthread_join(t, NULL);
+        ck_assert_uint_gt(passes, 0);
+        munmap(racing_ring, XNS_RING_SIZE);
+        bus_stop(&bus, links, 1);
 }
 END_TEST
 
@@ -871,6 +1029,8 @@ static Suite *server_suite(void) {
         tcase_add_test(tc, test_dying_caller);
         tcase_add_test(tc, test_more_only_scalars_and_not_for_pools);
         tcase_add_test(tc, test_more_continues_in_frames);
+        tcase_add_test(tc, test_ring_stalls_and_resumes);
+        tcase_add_test(tc, test_ring_pass_with_scalars_left_says_so);
         tcase_add_test(tc, test_attach_token);
         suite_add_tcase(s, tc);
         return s;

@@ -101,17 +101,18 @@ static void on_conn_read(evutil_socket_t fd, short what, void *data) {
 
         for (int i = 0; i < LOOP_FRAMES_PER_WAKEUP; i++) {
                 uint8_t buf[XNS_FRAME_MAX];
-                int rfd;
+                int rfd, r;
                 ssize_t n;
 
                 /* What the ring holds was sent before this frame. */
-                if (ring_drain(conn) < 0) {
+                r = ring_drain(conn);
+                if (r < 0) {
                         log_info("pid %d: broken ring, disconnecting link", (int)conn->pid);
                         bus_conn_disconnect(conn);
                         break;
                 }
-                if (conn_reading_paused(conn))
-                        break;
+                if (r > 0 || conn_reading_paused(conn))
+                        break;          /* the ring first: its next pass is due */
                 n = xns_frame_recv(conn->fd, buf, sizeof(buf), &rfd, true);
 
                 if (n == -EAGAIN)
@@ -280,11 +281,17 @@ int loop_init(struct loop *loop, struct bus *bus, int listen_fd, struct service 
         return loop_service_timers(loop);
 }
 
+/* Work the flush left for the next wakeup: rings due another pass, and
+ * Scalars queued for a waiting receiver when a link was cut while writing. */
+static bool loop_work_left(const struct bus *bus) {
+        return !list_is_empty(&bus->ring_ready) || !list_is_empty(&bus->pumps);
+}
+
 /* One wakeup: run every ready callback, then flush. Blocks (no CPU) while
- * nothing is ready and no ring waits for another pass: there are no timers. */
+ * nothing is ready and no work is left over: there are no timers. */
 int loop_run(struct loop *loop) {
         while (!loop->stop) {
-                int flags = EVLOOP_ONCE | (list_is_empty(&loop->bus->ring_ready) ? 0 : EVLOOP_NONBLOCK);
+                int flags = EVLOOP_ONCE | (loop_work_left(loop->bus) ? EVLOOP_NONBLOCK : 0);
 
                 if (event_base_loop(loop->base, flags) < 0)
                         return -EIO;

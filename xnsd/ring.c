@@ -92,17 +92,21 @@ static void ring_ready(struct conn *conn) {
  * ring_drain() - take what the client published, up to a pass's worth.
  *
  * Stops at a Scalar that must wait for room: the link is then not read
- * either, until ring_resume(). With the ring empty it sets kick, then looks
- * once more, so that a Scalar published meanwhile is not missed. Returns
- * -EPROTO for a ring whose head is impossible.
+ * either, until ring_resume(), and the tail it sees leaves that Scalar in
+ * the ring (so tail == head tells the client that all it posted is queued).
+ * With the ring empty it sets kick, then looks once more, so that a Scalar
+ * published meanwhile is not missed. Returns 1 when a pass ended with
+ * Scalars left (another pass is due: the link's next frame must wait for
+ * it), 0 otherwise, and -EPROTO for a ring whose head is impossible.
  */
 int ring_drain(struct conn *conn) {
         struct xns_ring *ring = conn->ring;
-        uint32_t head;
+        uint32_t head, taken = 0;
+        int r = 0;
 
         if (!ring || conn->ring_stalled || conn->dead)
                 return 0;
-        for (int n = 0;; n++) {
+        for (;;) {
                 head = __atomic_load_n(&ring->head, __ATOMIC_SEQ_CST);
                 if (head - conn->ring_tail > XNS_RING_SLOTS)
                         return -EPROTO;
@@ -113,8 +117,9 @@ int ring_drain(struct conn *conn) {
                                 break;          /* empty, or the client will kick */
                         continue;
                 }
-                if (n == RING_SLOTS_PER_PASS) {
+                if (taken++ == RING_SLOTS_PER_PASS) {
                         ring_ready(conn);
+                        r = 1;
                         break;
                 }
                 if (ring_take(conn, false) > 0) {
@@ -122,9 +127,9 @@ int ring_drain(struct conn *conn) {
                         break;
                 }
         }
-        __atomic_store_n(&ring->tail, conn->ring_tail, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&ring->tail, conn->ring_tail - (conn->ring_stalled ? 1 : 0), __ATOMIC_SEQ_CST);
         ring_ack(conn);
-        return 0;
+        return r;
 }
 
 /* The link is going: what its client published was sent, and is routed
