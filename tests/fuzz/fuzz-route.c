@@ -183,15 +183,18 @@ static void link_ring_write(struct link *l, const uint8_t *bytes, size_t len) {
 }
 
 /* What on_conn_read does before each frame: xnsd takes what the ring holds;
- * an impossible head cuts the link. -1 when it did. */
+ * an impossible head cuts the link. -1 when it did; 1 when the pass stopped
+ * with Scalars left (the loop reads no frame before the next pass). */
 static int link_ring_drain(struct link *l) {
-        if (ring_drain(l->conn) < 0) {
+        int r = ring_drain(l->conn);
+
+        if (r < 0) {
                 if (log_level >= 2)
                         fprintf(stderr, "fuzz-route: broken ring, cutting the link\n");
                 bus_conn_disconnect(l->conn);
                 return -1;
         }
-        return 0;
+        return r;
 }
 
 /* Descriptors open now: none may be left over from an input. */
@@ -322,9 +325,9 @@ static bool fix_gen(uint8_t ctl, const uint8_t *frame, size_t *len, uint8_t *out
 
 static void feed_record(struct bus *bus, struct link *links, uint8_t ctl, const uint8_t *frame, size_t len) {
         uint8_t fixed[XNS_FRAME_MAX];
-
         struct link *l = &links[ctl & REC_LINK_MASK];
         uint8_t *copy;
+        int drained;
 
         if (!l->conn)
                 return;
@@ -339,15 +342,17 @@ static void feed_record(struct bus *bus, struct link *links, uint8_t ctl, const 
                 return;
         }
         /* What the ring holds was sent before this frame (or the hang-up). */
-        if (link_ring_drain(l) < 0)
+        drained = link_ring_drain(l);
+        if (drained < 0)
                 return;
         if (ctl & REC_HANG_UP) {
                 bus_conn_disconnect(l->conn);
                 return;
         }
         /* The loop does not read a paused link (its ring waits for room,
-         * or it does not take its replies): the frame is not routed. */
-        if (conn_reading_paused(l->conn))
+         * or it does not take its replies), nor one whose ring is due
+         * another pass: the frame is not routed. */
+        if (drained > 0 || conn_reading_paused(l->conn))
                 return;
         if ((ctl & REC_FIX_GEN) && fix_gen(ctl, frame, &len, fixed))
                 frame = fixed;
