@@ -289,41 +289,28 @@ static void session_link_broken(struct link *l) {
         link_free(l);
 }
 
-/* link_call() on the thread's link l; l is gone if the link broke. */
-int session_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd) {
-        int r;
-
-        r = link_call(l, req, fd, reply, reply_fd);
+/* The result of a call on the thread's link l, which is gone if it broke. */
+static int session_after(struct link *l, int r) {
         if (l->broken)
                 session_link_broken(l);
         return r;
+}
+
+/* link_call() and the like on the thread's link l; l is gone if the link broke. */
+int session_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd) {
+        return session_after(l, link_call(l, req, fd, reply, reply_fd));
 }
 
 int session_post(struct link *l, struct xns_request *req, int fd) {
-        int r;
-
-        r = link_post(l, req, fd);
-        if (l->broken)
-                session_link_broken(l);
-        return r;
+        return session_after(l, link_post(l, req, fd));
 }
 
 int session_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply) {
-        int r;
-
-        r = link_read_continued(l, seq, reply);
-        if (l->broken)
-                session_link_broken(l);
-        return r;
+        return session_after(l, link_read_continued(l, seq, reply));
 }
 
 int session_post_scalar(struct link *l, struct xns_request *req) {
-        int r;
-
-        r = link_post_scalar(l, req);
-        if (l->broken)
-                session_link_broken(l);
-        return r;
+        return session_after(l, link_post_scalar(l, req));
 }
 
 /* A request that wants an answer, on the calling thread's link. */

@@ -312,6 +312,27 @@ static struct message *message_from_send(const struct xns_send *s, struct conn *
         return m;
 }
 
+/* A sent message, checked and charged, and the server it goes to; or the
+ * error for the sender. Takes *fd on success. */
+static uint32_t route_new_message(struct conn *conn, const struct xns_send *s, uint32_t seq, int *fd,
+                                  struct server **server, struct message **m) {
+        uint32_t error;
+
+        *server = route_cid_server(conn, s->cid);
+        if (!*server)
+                return XOUS_ERR_SERVER_NOT_FOUND;
+        error = validate_message_fd(s->kind, s->len, *fd);
+        if (error != XOUS_OK)
+                return error;
+        *m = message_from_send(s, conn, seq, fd);
+        if (!*m)
+                return XOUS_ERR_OUT_OF_MEMORY;
+        error = route_charge(conn, *m);
+        if (error != XOUS_OK)
+                *m = message_free(*m);
+        return error;
+}
+
 /*
  * route_posted() - a Scalar from the link's ring (ring.c): no reply.
  *
@@ -324,17 +345,11 @@ int route_posted(struct conn *conn, const struct xns_ring_slot *s, bool last, ui
                 .cid = s->cid, .kind = XNS_KIND_SCALAR, .id = s->id,
                 .a = { s->a[0], s->a[1], s->a[2], s->a[3] },
         };
-        struct server *server = route_cid_server(conn, s->cid);
-        struct message *m = NULL;
+        struct server *server;
+        struct message *m;
         int no_fd = -1;
 
-        *error = XOUS_OK;
-        if (!server)
-                *error = XOUS_ERR_SERVER_NOT_FOUND;
-        else if (!(m = message_from_send(&send, conn, 0, &no_fd)))
-                *error = XOUS_ERR_OUT_OF_MEMORY;
-        else if ((*error = route_charge(conn, m)) != XOUS_OK)
-                message_free(m);
+        *error = route_new_message(conn, &send, 0, &no_fd, &server, &m);
         if (*error != XOUS_OK)
                 return -1;
         if (server_submit_later(server, m, &conn->bus->pumps) == 0)
@@ -363,12 +378,7 @@ static void route_send(struct conn *conn, const struct xns_request *req, int *fd
         uint32_t error;
         int r;
 
-        server = route_cid_server(conn, s->cid);
-        error = server ? validate_message_fd(s->kind, s->len, *fd) : XOUS_ERR_SERVER_NOT_FOUND;
-        if (error == XOUS_OK && !(m = message_from_send(s, conn, req->seq, fd)))
-                error = XOUS_ERR_OUT_OF_MEMORY;
-        if (error == XOUS_OK && (error = route_charge(conn, m)) != XOUS_OK)
-                message_free(m);
+        error = route_new_message(conn, s, req->seq, fd, &server, &m);
         if (error != XOUS_OK)
                 return conn_reply_error(conn, req->seq, error);
         blocks = m->caller != NULL;

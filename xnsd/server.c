@@ -60,6 +60,11 @@ static void server_enqueue(struct server *server, struct message *m) {
         list_link_tail(&server->queue, &m->link);
 }
 
+/* A slot free, and no one waiting for one ahead. */
+static bool server_has_room(const struct server *server) {
+        return server->used < server->depth && list_is_empty(&server->stalled);
+}
+
 /*
  * server_submit() - queue a message, or hold it until there is room.
  *
@@ -68,7 +73,7 @@ static void server_enqueue(struct server *server, struct message *m) {
  * and try_ is set.
  */
 int server_submit(struct server *server, struct message *m, bool try_) {
-        if (server->used < server->depth && list_is_empty(&server->stalled)) {
+        if (server_has_room(server)) {
                 server_enqueue(server, m);
                 server_pump(server);
                 return 0;
@@ -88,7 +93,7 @@ int server_submit(struct server *server, struct message *m, bool try_) {
  * server_submit() otherwise (never try_).
  */
 int server_submit_later(struct server *server, struct message *m, struct list *pumps) {
-        if (server->used < server->depth && list_is_empty(&server->stalled)) {
+        if (server_has_room(server)) {
                 server_enqueue(server, m);
                 if (!list_is_empty(&server->receivers) && !list_is_linked(&server->pump_link))
                         list_link_tail(pumps, &server->pump_link);
