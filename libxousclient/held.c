@@ -1,6 +1,15 @@
-/* held.c: Scalars that xnsd handed over behind a delivery (xns_reply.more),
- * kept in order per server until the next receives on it take them. Any
- * thread of the process may take them, as it may receive on the server. */
+/* held.c: the receives of one process on one server: Scalars that xnsd
+ * handed over behind a delivery (xns_reply.more), kept in order until the
+ * next receives on the server take them, and the gate that decides which
+ * receive may take Scalars along.
+ *
+ * A receive may take Scalars along only when it is the process's only
+ * receive on the server, and while it is on its way no other receive goes
+ * to xnsd. So Scalars are held here only while no thread of the process
+ * waits in xnsd: a thread that waits for a message either waits in xnsd,
+ * where every new message reaches it, or here, for that one receive, and
+ * takes what it brought. What one thread receives comes in the order sent:
+ * what is held is older than anything still queued in xnsd. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,13 +19,17 @@
 
 struct held {
         struct xns_sid sid;
-        uint64_t generation;            /* session they came in */
+        uint64_t generation;            /* session the Scalars came in */
         struct xns_scalar *v;           /* v[head..n) wait, oldest first */
         size_t head, n, cap;
+        uint32_t receiving;             /* threads in a receive on sid */
+        bool batching;                  /* a receive that takes Scalars along is on its way */
+        bool batching_nowait;           /* ... and it will not wait in xnsd */
         struct held *next;
 };
 
 static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t held_cond = PTHREAD_COND_INITIALIZER;
 static struct held *held_list;
 
 static struct held **held_find_locked(const struct xns_sid *sid) {
@@ -28,12 +41,35 @@ static struct held **held_find_locked(const struct xns_sid *sid) {
         return h;
 }
 
-static void held_unlink_locked(struct held **h) {
-        struct held *dead = *h;
+static void held_clear(struct held *h) {
+        free(h->v);
+        h->v = NULL;
+        h->head = h->n = h->cap = 0;
+}
 
-        __atomic_store_n(h, dead->next, __ATOMIC_RELAXED);
-        free(dead->v);
-        free(dead);
+/* Forgets an entry that holds nothing and that no receive uses. */
+static void held_forget_idle_locked(struct held **slot) {
+        struct held *h = *slot;
+
+        if (h->head < h->n || h->receiving > 0)
+                return;
+        *slot = h->next;
+        free(h->v);
+        free(h);
+}
+
+static struct held **held_get_locked(const struct xns_sid *sid) {
+        struct held **slot = held_find_locked(sid);
+
+        if (!*slot) {
+                struct held *h = calloc(1, sizeof(*h));
+
+                if (!h)
+                        return NULL;
+                h->sid = *sid;
+                *slot = h;
+        }
+        return slot;
 }
 
 /* Room for n more at the end of h->v, moving what waits to the front. */
@@ -57,7 +93,67 @@ static int held_reserve(struct held *h, size_t n) {
         return 0;
 }
 
-/* held_put() - keep n Scalars for sid, after any it already holds. */
+/* The oldest Scalar held in this session, if any; those of an older one are dropped. */
+static bool held_pop(struct held *h, uint64_t generation, struct xns_scalar *out) {
+        if (h->head < h->n && h->generation != generation)
+                held_clear(h);
+        if (h->head == h->n)
+                return false;
+        *out = h->v[h->head++];
+        if (h->head == h->n)
+                held_clear(h);
+        return true;
+}
+
+/*
+ * held_enter() - start a receive on sid.
+ *
+ * Returns 1 with *out set to the oldest Scalar held for sid, or 0 when the
+ * receive must go to xnsd, *batch saying whether it may take Scalars along
+ * (then held_leave() must follow it), or -EAGAIN when another receive that
+ * takes Scalars along is on its way and wait is false: a receive that waits
+ * in xnsd for (nowait), or one that must send something first (!nowait).
+ * Otherwise it waits here until that receive is back.
+ */
+int held_enter(uint64_t generation, const struct xns_sid *sid, bool nowait, bool wait,
+               struct xns_scalar *out, bool *batch) {
+        struct held **slot, *h;
+        int r;
+
+        pthread_mutex_lock(&held_lock);
+        slot = held_get_locked(sid);
+        if (!slot) {
+                pthread_mutex_unlock(&held_lock);
+                return -ENOMEM;
+        }
+        h = *slot;
+        h->receiving++;
+        for (;;) {
+                if (held_pop(h, generation, out)) {
+                        r = 1;
+                        break;
+                }
+                if (!h->batching) {
+                        *batch = h->receiving == 1;
+                        h->batching = *batch;
+                        h->batching_nowait = *batch && nowait;
+                        pthread_mutex_unlock(&held_lock);
+                        return 0;
+                }
+                if (!wait || (nowait && !h->batching_nowait)) {
+                        r = -EAGAIN;
+                        break;
+                }
+                pthread_cond_wait(&held_cond, &held_lock);     /* h stays: we count in it */
+        }
+        h->receiving--;
+        held_forget_idle_locked(held_find_locked(sid));
+        pthread_mutex_unlock(&held_lock);
+        return r;
+}
+
+/* held_put() - keep n Scalars for sid, after any it already holds; from the
+ * receive that held_enter() let take them, before its held_leave(). */
 int held_put(uint64_t generation, const struct xns_sid *sid, const struct xns_scalar *v, size_t n) {
         struct held **slot, *h;
         int r;
@@ -65,21 +161,13 @@ int held_put(uint64_t generation, const struct xns_sid *sid, const struct xns_sc
         pthread_mutex_lock(&held_lock);
         slot = held_find_locked(sid);
         h = *slot;
-        if (h && h->generation != generation) {
-                held_unlink_locked(slot);
-                h = NULL;
-        }
         if (!h) {
-                h = calloc(1, sizeof(*h));
-                if (!h) {
-                        pthread_mutex_unlock(&held_lock);
-                        return -ENOMEM;
-                }
-                h->sid = *sid;
-                h->generation = generation;
-                h->next = *slot;
-                __atomic_store_n(slot, h, __ATOMIC_RELAXED);
+                pthread_mutex_unlock(&held_lock);
+                return -ESRCH;
         }
+        if (h->head < h->n && h->generation != generation)
+                held_clear(h);
+        h->generation = generation;
         r = held_reserve(h, n);
         if (r == 0) {
                 memcpy(h->v + h->n, v, n * sizeof(v[0]));
@@ -89,27 +177,21 @@ int held_put(uint64_t generation, const struct xns_sid *sid, const struct xns_sc
         return r;
 }
 
-/* held_take() - the oldest Scalar held for sid in this session, if any. */
-bool held_take(uint64_t generation, const struct xns_sid *sid, struct xns_scalar *out) {
+/* held_leave() - the receive that held_enter() let through is back. */
+void held_leave(const struct xns_sid *sid, bool batch) {
         struct held **slot;
-        bool found = false;
 
-        if (!__atomic_load_n(&held_list, __ATOMIC_RELAXED))
-                return false;           /* the common case, without the lock */
         pthread_mutex_lock(&held_lock);
         slot = held_find_locked(sid);
-        if (*slot && (*slot)->generation != generation)
-                held_unlink_locked(slot);
-        else if (*slot) {
-                struct held *h = *slot;
-
-                *out = h->v[h->head++];
-                found = true;
-                if (h->head == h->n)
-                        held_unlink_locked(slot);
+        if (*slot) {
+                (*slot)->receiving--;
+                if (batch) {
+                        (*slot)->batching = false;
+                        pthread_cond_broadcast(&held_cond);
+                }
+                held_forget_idle_locked(slot);
         }
         pthread_mutex_unlock(&held_lock);
-        return found;
 }
 
 /* held_drop() - the server is gone: what it held goes with it, as queued
@@ -119,21 +201,31 @@ void held_drop(const struct xns_sid *sid) {
 
         pthread_mutex_lock(&held_lock);
         slot = held_find_locked(sid);
-        if (*slot)
-                held_unlink_locked(slot);
+        if (*slot) {
+                held_clear(*slot);
+                held_forget_idle_locked(slot);
+        }
         pthread_mutex_unlock(&held_lock);
 }
 
 /* held_drop_all() - the session ended (xnsd went away): its servers too. */
 void held_drop_all(void) {
+        struct held **slot = &held_list;
+
         pthread_mutex_lock(&held_lock);
-        while (held_list)
-                held_unlink_locked(&held_list);
+        while (*slot) {
+                struct held *h = *slot;
+
+                held_clear(h);
+                held_forget_idle_locked(slot);
+                if (*slot == h)
+                        slot = &h->next;
+        }
         pthread_mutex_unlock(&held_lock);
 }
 
 /* Around fork(): the lock is taken, and a child holds nothing of its
- * parent's servers. */
+ * parent's servers and runs none of its receives. */
 void held_fork_prepare(void) {
         pthread_mutex_lock(&held_lock);
 }
@@ -143,7 +235,13 @@ void held_fork_parent(void) {
 }
 
 void held_fork_child(void) {
-        while (held_list)
-                held_unlink_locked(&held_list);
+        while (held_list) {
+                struct held *h = held_list;
+
+                held_list = h->next;
+                free(h->v);
+                free(h);
+        }
+        pthread_cond_init(&held_cond, NULL);
         pthread_mutex_unlock(&held_lock);
 }

@@ -75,29 +75,30 @@ static void receive_refuse(struct link *l, const struct xns_delivery *d) {
                 (void)session_post(l, &req, -1);
 }
 
-/*
- * receive_held() - the next message from what xnsd handed over earlier, if
- * any (1 if none). The answer that reply_and_receive_next() carries goes
- * out on its own then, as a RETURN.
- */
-static int receive_held(struct link *l, struct xns_request *req, xous_envelope_t **ret) {
+/* The answer that reply_and_receive_next() carries goes out on its own,
+ * as a RETURN, when the receive does not go to xnsd at once. */
+static int receive_send_return(struct link *l, struct xns_request *req) {
         struct xns_request ret_req = { .op = XNS_OP_RETURN, .ret = req->receive.ret };
-        struct xns_scalar s;
-        struct xns_delivery d;
+
+        if (!req->receive.has_ret)
+                return 0;
+        req->receive.has_ret = false;
+        return session_post(l, &ret_req, -1);
+}
+
+/* The next message from what xnsd handed over earlier. */
+static int receive_held(struct link *l, struct xns_request *req, const struct xns_scalar *s,
+                        xous_envelope_t **ret) {
+        struct xns_delivery d = {
+                .kind = XOUS_MSG_SCALAR, .id = s->id,
+                .a = { s->a[0], s->a[1], s->a[2], s->a[3] },
+                .sender_pid = s->sender_pid,
+        };
         int no_fd = -1, r;
 
-        if (!held_take(l->generation, &req->receive.sid, &s))
-                return 1;
-        if (req->receive.has_ret) {
-                r = session_post(l, &ret_req, -1);
-                if (r != 0)
-                        return r;
-        }
-        d = (struct xns_delivery){
-                .kind = XOUS_MSG_SCALAR, .id = s.id,
-                .a = { s.a[0], s.a[1], s.a[2], s.a[3] },
-                .sender_pid = s.sender_pid,
-        };
+        r = receive_send_return(l, req);
+        if (r != 0)
+                return r;
         return envelope_new(l->generation, &d, &no_fd, ret);
 }
 
@@ -122,24 +123,17 @@ static int receive_more(struct link *l, struct xns_request *req, const struct xn
         return 0;
 }
 
-static int receive_call(struct xns_request *req, xous_envelope_t **ret) {
+static int receive_from_daemon(struct link *l, struct xns_request *req, xous_envelope_t **ret) {
         _cleanup_close_ int fd = -1;
         struct xns_reply reply;
-        struct link *l;
         int r;
 
-        r = session_link(&l);
-        if (r != 0)
-                return r;
-        r = receive_held(l, req, ret);
-        if (r != 1)
-                return r;
         r = session_call(l, req, -1, &reply, &fd);
         if (r != 0)
                 return r;
         if (reply.body == XNS_BODY_NONE && req->receive.nowait)
                 return 0;
-        if (reply.body != XNS_BODY_DELIVERY)
+        if (reply.body != XNS_BODY_DELIVERY || (!req->receive.batch && (reply.n_more > 0 || reply.continued)))
                 return -EBADMSG;
         r = receive_more(l, req, &reply);
         if (r < 0)
@@ -150,6 +144,41 @@ static int receive_call(struct xns_request *req, xous_envelope_t **ret) {
                 return r == -ENOMEM ? r : XOUS_ERR_INTERNAL_ERROR;
         }
         return 0;
+}
+
+/*
+ * receive_call() - a held Scalar, or a receive from xnsd once held.c lets
+ * it go. A receive that must wait for another thread's sends its answer
+ * first, so that its caller is not kept waiting meanwhile. A nowait receive
+ * while another thread waits in xnsd for what it takes along finds nothing.
+ */
+static int receive_call(struct xns_request *req, xous_envelope_t **ret) {
+        const struct xns_sid *sid = &req->receive.sid;
+        struct xns_scalar s;
+        struct link *l;
+        bool batch = false;
+        int r;
+
+        r = session_link(&l);
+        if (r != 0)
+                return r;
+        r = held_enter(l->generation, sid, req->receive.nowait, !req->receive.has_ret, &s, &batch);
+        if (r == -EAGAIN && req->receive.has_ret) {
+                r = receive_send_return(l, req);
+                if (r != 0)
+                        return r;
+                r = held_enter(l->generation, sid, req->receive.nowait, true, &s, &batch);
+        }
+        if (r == -EAGAIN)
+                return 0;
+        if (r < 0)
+                return r;
+        if (r == 1)
+                return receive_held(l, req, &s, ret);
+        req->receive.batch = batch;
+        r = receive_from_daemon(l, req, ret);
+        held_leave(sid, batch);
+        return r;
 }
 
 static struct xns_request receive_request(xous_sid_t sid, bool nowait) {

@@ -109,9 +109,11 @@ void envelope_unmap(xous_envelope_t *env);
 bool envelope_build_return(const xous_envelope_t *env, struct xns_return *ret);
 xous_envelope_t *envelope_free(xous_envelope_t *env);
 
-/* Scalars handed over behind a delivery, per server (held.c). */
+/* Receives per server, and the Scalars handed over behind a delivery (held.c). */
+int held_enter(uint64_t generation, const struct xns_sid *sid, bool nowait, bool wait,
+               struct xns_scalar *out, bool *batch);
 int held_put(uint64_t generation, const struct xns_sid *sid, const struct xns_scalar *v, size_t n);
-bool held_take(uint64_t generation, const struct xns_sid *sid, struct xns_scalar *out);
+void held_leave(const struct xns_sid *sid, bool batch);
 void held_drop(const struct xns_sid *sid);
 void held_drop_all(void);
 void held_fork_prepare(void);

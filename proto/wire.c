@@ -166,6 +166,7 @@ static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
         case XNS__REQUEST__OP_RECEIVE:
                 req->op = XNS_OP_RECEIVE;
                 req->receive.nowait = pb->receive->nowait != 0;
+                req->receive.batch = pb->receive->batch != 0;
                 req->receive.has_ret = pb->receive->ret != NULL;
                 if (req->receive.has_ret && return_from_pb(&req->receive.ret, pb->receive->ret) < 0)
                         return -EBADMSG;
@@ -233,6 +234,7 @@ static ssize_t request_pack_receive(Xns__Request *pb, const struct xns_request *
         sid_to_pb(&sid, &req->receive.sid);
         receive.sid = &sid;
         receive.nowait = req->receive.nowait;
+        receive.batch = req->receive.batch;
         if (req->receive.has_ret) {
                 if (!return_valid(&req->receive.ret))
                         return -EINVAL;

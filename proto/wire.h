@@ -120,6 +120,7 @@ struct xns_request {
                 struct {
                         struct xns_sid sid;
                         bool nowait;
+                        bool batch;     /* Scalars queued behind may come along */
                         bool has_ret;
                         struct xns_return ret;
                 } receive;

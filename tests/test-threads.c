@@ -175,6 +175,178 @@ START_TEST(receive_pool) {
 }
 END_TEST
 
+/* --- a wide pool against Scalars (Xous's multiple_contexts) ------------- */
+
+#define WIDE 30                 /* receiving threads, and Scalars a round */
+#define WIDE_ROUNDS 200
+#define WIDE_JOIN_MS 5000
+#define ORDER_THREADS 8
+#define ORDER_SCALARS 5000
+
+enum { OP_SEQ = 0x53, OP_POOL_QUIT };
+
+/* Sends the Scalars of each round the parent names; returns on UINT32_MAX. */
+static void scalar_sender(void *arg) {
+        xous_sid_t sid = parent_recv_sid();
+        xous_cid_t cid, none;
+
+        (void)arg;
+        EXPECT_OK(xous_try_connect(sid, &cid));
+        for (;;) {
+                uint32_t round = parent_recv_u32();
+
+                if (round == UINT32_MAX)
+                        return;
+                for (uint32_t i = 0; i < WIDE; i++)
+                        EXPECT_OK(xous_send_scalar(cid, OP_SEQ, round, i, 0, 0));
+                /* xnsd takes this thread's ring before its next frame: once
+                 * this is answered, every Scalar above is queued. */
+                EXPECT_ERR(xous_request_connection("threads.nobody", &none), XOUS_ERR_SERVER_NOT_FOUND);
+                parent_send_u32(round);
+        }
+}
+
+struct wide_round {
+        xous_sid_t sid;
+        uint32_t round;
+        pthread_mutex_t lock;
+        uint32_t got[WIDE];     /* times each seq was received */
+};
+
+static void *wide_receive_one(void *arg) {
+        struct wide_round *w = arg;
+        xous_envelope_t *env = NULL;
+        const uint32_t *a;
+
+        EXPECT_OK(xous_receive_message(w->sid, &env));
+        a = xous_envelope_args(env);
+        EXPECT_EQ(xous_envelope_id(env), OP_SEQ);
+        EXPECT_EQ(a[0], w->round);
+        EXPECT(a[1] < WIDE);
+        pthread_mutex_lock(&w->lock);
+        w->got[a[1]]++;
+        pthread_mutex_unlock(&w->lock);
+        xous_envelope_drop(env);
+        return NULL;
+}
+
+static void wide_join(pthread_t t, uint32_t round, bool scalars_first) {
+        struct timespec ts;
+        int r;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += WIDE_JOIN_MS / 1000;
+        r = pthread_timedjoin_np(t, NULL, &ts);
+        EXPECT_MSG(r == 0, "round %u (%s first): a receiving thread stranded for %d ms", round,
+                   scalars_first ? "Scalars" : "receivers", WIDE_JOIN_MS);
+}
+
+/* WIDE threads each receive once while WIDE Scalars come: every thread
+ * returns, and every Scalar is received exactly once, round after round. */
+static void wide_pool_rounds(bool scalars_first) {
+        struct wide_round w = { .lock = PTHREAD_MUTEX_INITIALIZER };
+        pthread_t t[WIDE];
+        struct proc sender;
+
+        EXPECT_OK(xous_create_server(&w.sid));
+        proc_start(&sender, "sender", scalar_sender, NULL);
+        proc_send_sid(&sender, w.sid);
+        for (w.round = 0; w.round < WIDE_ROUNDS; w.round++) {
+                memset(w.got, 0, sizeof(w.got));
+                if (scalars_first) {
+                        proc_send_u32(&sender, w.round);
+                        EXPECT_EQ(proc_recv_u32(&sender), w.round);
+                }
+                for (uint32_t i = 0; i < WIDE; i++)
+                        thread_start(&t[i], wide_receive_one, &w);
+                if (!scalars_first) {
+                        proc_send_u32(&sender, w.round);
+                        EXPECT_EQ(proc_recv_u32(&sender), w.round);
+                }
+                for (uint32_t i = 0; i < WIDE; i++)
+                        wide_join(t[i], w.round, scalars_first);
+                for (uint32_t i = 0; i < WIDE; i++)
+                        EXPECT_MSG(w.got[i] == 1, "round %u: seq %u received %u times", w.round, i, w.got[i]);
+        }
+        proc_send_u32(&sender, UINT32_MAX);
+        proc_wait_exit(&sender, 0);
+        EXPECT_OK(xous_destroy_server(w.sid));
+}
+
+START_TEST(wide_pool_scalars_first) {
+        wide_pool_rounds(true);
+}
+END_TEST
+
+START_TEST(wide_pool_receivers_first) {
+        wide_pool_rounds(false);
+}
+END_TEST
+
+/* Sends ORDER_SCALARS numbered Scalars as fast as the queue takes them,
+ * then one OP_POOL_QUIT per receiving thread. */
+static void order_sender(void *arg) {
+        xous_sid_t sid = parent_recv_sid();
+        xous_cid_t cid;
+
+        (void)arg;
+        EXPECT_OK(xous_try_connect(sid, &cid));
+        for (uint32_t i = 0; i < ORDER_SCALARS; i++)
+                EXPECT_OK(xous_send_scalar(cid, OP_SEQ, i, 0, 0, 0));
+        for (uint32_t i = 0; i < ORDER_THREADS; i++)
+                EXPECT_OK(xous_send_scalar(cid, OP_POOL_QUIT, 0, 0, 0, 0));
+}
+
+struct order_pool {
+        xous_sid_t sid;
+        pthread_mutex_t lock;
+        uint8_t got[ORDER_SCALARS];
+};
+
+/* Receives until OP_POOL_QUIT; what one thread receives from one sender
+ * thread comes in the order sent. */
+static void *order_receiver(void *arg) {
+        struct order_pool *p = arg;
+        uint32_t last = 0;
+        bool first = true;
+
+        for (;;) {
+                XOUS_ENVELOPE_AUTO xous_envelope_t *env = NULL;
+                uint32_t seq;
+
+                EXPECT_OK(xous_receive_message(p->sid, &env));
+                if (xous_envelope_id(env) == OP_POOL_QUIT)
+                        return NULL;
+                seq = xous_envelope_args(env)[0];
+                EXPECT(seq < ORDER_SCALARS);
+                EXPECT_MSG(first || seq > last, "seq %u received after %u by the same thread", seq, last);
+                first = false;
+                last = seq;
+                pthread_mutex_lock(&p->lock);
+                p->got[seq]++;
+                pthread_mutex_unlock(&p->lock);
+        }
+}
+
+START_TEST(pool_keeps_order) {
+        struct order_pool p = { .lock = PTHREAD_MUTEX_INITIALIZER };
+        pthread_t t[ORDER_THREADS];
+        struct proc sender;
+
+        EXPECT_OK(xous_create_server(&p.sid));
+        for (uint32_t i = 0; i < ORDER_THREADS; i++)
+                thread_start(&t[i], order_receiver, &p);
+        proc_start(&sender, "sender", order_sender, NULL);
+        proc_send_sid(&sender, p.sid);
+        for (uint32_t i = 0; i < ORDER_THREADS; i++)
+                thread_join(t[i], HARNESS_WAIT_MS);
+        proc_wait_exit(&sender, 0);
+        for (uint32_t i = 0; i < ORDER_SCALARS; i++)
+                EXPECT_MSG(p.got[i] == 1, "seq %u received %u times", i, p.got[i]);
+        EXPECT_OK(xous_destroy_server(p.sid));
+}
+END_TEST
+
 /* --- fork ---------------------------------------------------------------- */
 
 struct forked {
@@ -236,6 +408,9 @@ int main(void) {
 
         HARNESS_ADD(s, threads_block_at_once);
         HARNESS_ADD(s, receive_pool);
+        HARNESS_ADD(s, wide_pool_scalars_first);
+        HARNESS_ADD(s, wide_pool_receivers_first);
+        HARNESS_ADD(s, pool_keeps_order);
         HARNESS_ADD(s, fork_child_starts_fresh);
         return harness_run(s);
 }

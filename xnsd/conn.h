@@ -42,6 +42,7 @@ struct conn {
 
         enum conn_wait wait;
         uint32_t wait_seq;
+        bool wait_batch;                /* CONN_WAIT_RECEIVE: Scalars may come along */
         struct message *wait_msg;
         struct server *wait_server;
         struct list wait_link;

@@ -504,7 +504,7 @@ static void route_receive(struct conn *conn, const struct xns_request *req) {
                 return conn_reply_error(conn, req->seq, XOUS_ERR_ACCESS_DENIED);
         if (req->receive.nowait && list_is_empty(&server->queue))
                 return conn_reply_error(conn, req->seq, XOUS_OK);
-        server_park_receiver(server, conn, req->seq);
+        server_park_receiver(server, conn, req->seq, req->receive.batch);
 }
 
 static int route_hello(struct conn *conn, const struct xns_request *req) {

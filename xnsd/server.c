@@ -112,9 +112,12 @@ void server_pump_later(struct list *pumps) {
         }
 }
 
-void server_park_receiver(struct server *server, struct conn *conn, uint32_t seq) {
+/* batch: the receiver may take the Scalars queued behind its message along
+ * (its library holds no other receive on the server on its way). */
+void server_park_receiver(struct server *server, struct conn *conn, uint32_t seq, bool batch) {
         conn->wait = CONN_WAIT_RECEIVE;
         conn->wait_seq = seq;
+        conn->wait_batch = batch;
         conn->wait_server = server;
         list_link_tail(&server->receivers, &conn->wait_link);
         server_pump(server);
@@ -156,15 +159,17 @@ static void server_done(struct server *server, struct message *m) {
 
 /*
  * server_take_scalars() - the Scalars queued right behind a delivery ride
- * along with it (up to XNS_DELIVERY_FRAMES_MAX frames), unless another
- * thread waits to receive too: a pool shares the work one message at a
- * time. Those waiting for room move up as slots free. The client keeps them
- * in order for the next receives on the server.
+ * along with it (up to XNS_DELIVERY_FRAMES_MAX frames) when the receiver
+ * asked for them, which its library does only when no other receive of the
+ * process on the server is on its way, and no other thread waits here: a
+ * pool shares the work one message at a time. Those waiting for room move
+ * up as slots free. The client keeps them in order for the next receives on
+ * the server.
  */
 static uint32_t server_take_scalars(struct server *server, struct conn *receiver, struct xns_scalar *out) {
         uint32_t n = 0;
 
-        if (receiver->wait_link.next != &server->receivers)
+        if (!receiver->wait_batch || receiver->wait_link.next != &server->receivers)
                 return 0;
         while (n < DELIVERY_SCALARS_MAX) {
                 struct message *m = list_first_entry(&server->queue, struct message, link);

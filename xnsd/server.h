@@ -36,7 +36,7 @@ struct server *server_free(struct server *server);
 int server_submit(struct server *server, struct message *m, bool try_);
 int server_submit_later(struct server *server, struct message *m, struct list *pumps);
 void server_pump_later(struct list *pumps);
-void server_park_receiver(struct server *server, struct conn *conn, uint32_t seq);
+void server_park_receiver(struct server *server, struct conn *conn, uint32_t seq, bool batch);
 void server_pump(struct server *server);
 void server_answered(struct server *server, struct message *m);
 void server_fail_all(struct server *server, uint32_t error);
