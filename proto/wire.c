@@ -758,17 +758,12 @@ bool xns_name_valid(const char *s, size_t len) {
         return true;
 }
 
+#define ERROR_NAME(n, name, text) [n] = #name,
 static const char *const error_names[] = {
-        "OK", "BAD_ALIGNMENT", "BAD_ADDRESS", "OUT_OF_MEMORY", "MEMORY_IN_USE",
-        "INTERRUPT_NOT_FOUND", "INTERRUPT_IN_USE", "INVALID_STRING", "SERVER_EXISTS",
-        "SERVER_NOT_FOUND", "PROCESS_NOT_FOUND", "PROCESS_NOT_CHILD", "PROCESS_TERMINATED",
-        "TIMEOUT", "INTERNAL_ERROR", "SERVER_QUEUE_FULL", "THREAD_NOT_AVAILABLE",
-        "UNHANDLED_SYSCALL", "INVALID_SYSCALL", "SHARE_VIOLATION", "INVALID_THREAD", "INVALID_PID",
-        "UNKNOWN_ERROR", "ACCESS_DENIED", "USE_BEFORE_INIT", "DOUBLE_FREE", "DEBUG_IN_PROGRESS",
-        "INVALID_LIMIT", "NOT_FOUND", "INVALID_CODING", "HARDWARE_ERROR", "SERIALIZATION_ERROR",
-        "INVALID_ARGUMENT", "NETWORK_ERROR", "STORAGE_ERROR", "UNAVAILABLE", "PARSE_ERROR",
-        "INVALID_CORE", "VERIFICATION_ERROR", "SECURITY_ERROR",
+        [XNS_OK] = "OK",
+        XOUS_FOREACH_ERROR(ERROR_NAME)
 };
+#undef ERROR_NAME
 
 const char *xns_error_name(uint32_t error) {
         return error < ELEMENTSOF(error_names) ? error_names[error] : NULL;

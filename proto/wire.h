@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "xous-codes.h"
+
 #define XNS_PROTOCOL_VERSION 1
 #define XNS_FRAME_MAX 1024              /* largest frame either side accepts */
 #define XNS_TOKEN_LEN 16
@@ -60,15 +62,22 @@ enum xns_return_how {
         XNS_RETURN_DROPPED = 2,         /* BlockingScalar dropped unanswered */
 };
 
-/* Message kinds, the same numbers as xous_msg_kind_t. */
+/* Message kinds and Xous error codes, from the one list (xous-codes.h)
+ * that xous_msg_kind_t and xous_error_t come from too. */
+#define XNS_KIND_ENUM_(n, name) XNS_KIND_##name = n,
 enum xns_kind {
-        XNS_KIND_MUTABLE_BORROW = 0,
-        XNS_KIND_BORROW = 1,
-        XNS_KIND_MOVE = 2,
-        XNS_KIND_SCALAR = 3,
-        XNS_KIND_BLOCKING_SCALAR = 4,
+        XOUS_FOREACH_KIND(XNS_KIND_ENUM_)
         _XNS_KIND_MAX,
 };
+#undef XNS_KIND_ENUM_
+
+#define XNS_ERROR_ENUM_(n, name, text) XNS_ERR_##name = n,
+enum xns_error {
+        XNS_OK = 0,
+        XOUS_FOREACH_ERROR(XNS_ERROR_ENUM_)
+        _XNS_ERROR_MAX,
+};
+#undef XNS_ERROR_ENUM_
 
 struct xns_name {
         size_t len;                     /* as sent; may exceed XNS_NAME_MAX */

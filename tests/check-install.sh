@@ -87,8 +87,14 @@ fi
 header=$root$XNS_INCLUDEDIR/xous/xous.h
 expect_file "$XNS_INCLUDEDIR/xous/xous.h"
 if [ -f "$header" ]; then
-        # It includes only the C library's headers, and compiles on its own as C99.
-        grep '^#include' "$header" | grep -v '<std[a-z]*\.h>' >"$tmp/includes" &&
+        # It includes only the C library's headers and its own installed
+        # ones, and compiles on its own as C99.
+        expect_file "$XNS_INCLUDEDIR/xous/xous-codes.h"
+        grep '^#include' "$header" | grep -v '<std[a-z]*\.h>' | while read -r _ inc; do
+                inc=${inc#<}; inc=${inc%>}
+                [ -f "$root$XNS_INCLUDEDIR/$inc" ] || echo "$inc"
+        done >"$tmp/includes"
+        [ -s "$tmp/includes" ] &&
                 fail "xous.h includes headers that are not installed: $(tr '\n' ' ' <"$tmp/includes")"
         printf '#include <xous/xous.h>\nint main(void) { return xous_strerror(XOUS_OK) == 0; }\n' >"$tmp/h.c"
         cc -std=c99 -pedantic -Wall -Wextra -Werror -fsyntax-only -I"$root$XNS_INCLUDEDIR" "$tmp/h.c" \

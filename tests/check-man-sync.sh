@@ -2,10 +2,11 @@
 # check-man-sync.sh: fails when a manual page and the code it documents have
 # drifted apart.
 #
-#   check-man-sync.sh api HEADER PAGE
+#   check-man-sync.sh api HEADER PAGE CODES
 #       Every function declared in HEADER is in PAGE's SYNOPSIS with the same
-#       prototype and is described further down; every error code, message
-#       kind and XOUS_NAME_MAX appear with their numbers.
+#       prototype and is described further down; every error code and message
+#       kind of CODES (xous-codes.h, X(number, NAME ...) lines) and
+#       XOUS_NAME_MAX of HEADER appear with their numbers.
 #   check-man-sync.sh options PROGRAM PAGE
 #       The options (and commands, if any) of 'PROGRAM --help' and those the
 #       page's OPTIONS (and COMMANDS) section describes are the same.
@@ -17,8 +18,9 @@ if ! command -v man >/dev/null 2>&1 || ! command -v col >/dev/null 2>&1; then
         echo "check-man-sync: man is not installed (contrib/deps.sh installs it); skipping"
         exit 77
 fi
-[ $# -eq 3 ] || { echo "usage: $0 api HEADER PAGE | options PROGRAM PAGE" >&2; exit 2; }
-mode=$1 source=$2 page=$3
+[ $# -eq 3 ] || [ $# -eq 4 -a "$1" = api ] ||
+        { echo "usage: $0 api HEADER PAGE CODES | options PROGRAM PAGE" >&2; exit 2; }
+mode=$1 source=$2 page=$3 codes=${4:-}
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/xns-check-man-sync.XXXXXX") || exit 1
 trap 'rm -rf "$dir"' EXIT
@@ -82,14 +84,15 @@ check_api() {
                 grep -qw "$macro" "$dir/sec.SYNOPSIS" || fail "SYNOPSIS lacks $macro"
         done
         # Error codes: "N  NAME" in the table; kinds and the name limit: "NAME (N)".
-        sed -n 's/^[ \t]*\(XOUS_OK\|XOUS_ERR_[A-Z_]*\) = \([0-9]*\),.*/\2 \1/p' "$header" >"$dir/errors"
-        [ "$(wc -l <"$dir/errors")" -eq 40 ] || fail "expected the 40 codes 0..39 in $header"
+        { echo "0 XOUS_OK"
+          sed -n '/FOREACH_ERROR/,/^$/s/^[ \t]*X(\([0-9]*\), \([A-Z_]*\),.*/\1 XOUS_ERR_\2/p' "$codes"; } >"$dir/errors"
+        [ "$(wc -l <"$dir/errors")" -eq 40 ] || fail "expected the 40 codes 0..39 in $codes"
         while read -r num name; do
                 grep -Eq "(^| )$num +$name( |\$)" "$dir/body.txt" || fail "error $name is not listed as number $num"
         done <"$dir/errors"
-        sed -n -e 's/^[ \t]*\(XOUS_MSG_[A-Z_]*\) = \([0-9]*\),.*/\2 \1/p' \
-               -e 's/^#define \(XOUS_NAME_MAX\) \([0-9]*\).*/\2 \1/p' "$header" >"$dir/numbers"
-        [ "$(wc -l <"$dir/numbers")" -eq 6 ] || fail "expected 5 kinds and XOUS_NAME_MAX in $header"
+        { sed -n '/FOREACH_KIND/,/^$/s/^[ \t]*X(\([0-9]*\), \([A-Z_]*\)).*/\1 XOUS_MSG_\2/p' "$codes"
+          sed -n 's/^#define \(XOUS_NAME_MAX\) \([0-9]*\).*/\2 \1/p' "$header"; } >"$dir/numbers"
+        [ "$(wc -l <"$dir/numbers")" -eq 6 ] || fail "expected 5 kinds in $codes and XOUS_NAME_MAX in $header"
         while read -r num name; do
                 grep -q "$name ($num)" "$dir/body.txt" || fail "$name is not given as ($num)"
         done <"$dir/numbers"

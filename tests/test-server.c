@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <xous/xous.h>
 
 #include "bus.h"
 #include "conn.h"
@@ -119,7 +118,7 @@ static struct xns_delivery expect_delivery(struct bus *bus, const struct link *l
         last_n_more = reply.n_more;
         memcpy(last_more, reply.more, sizeof(last_more));
         ck_assert_uint_eq(reply.seq, seq);
-        ck_assert_uint_eq(reply.error, XOUS_OK);
+        ck_assert_uint_eq(reply.error, XNS_OK);
         ck_assert_int_eq(reply.body, XNS_BODY_DELIVERY);
         ck_assert_uint_eq(reply.delivery.id, id);
         ck_assert_uint_eq(reply.delivery.a[0], id * 10 + 1);
@@ -209,7 +208,7 @@ static void expect_answer(struct bus *bus, const struct link *l, uint32_t seq, u
 
         ck_assert_int_eq(expect_reply(bus, l, &reply), -1);
         ck_assert_uint_eq(reply.seq, seq);
-        ck_assert_uint_eq(reply.error, XOUS_OK);
+        ck_assert_uint_eq(reply.error, XNS_OK);
         if (reply.body == XNS_BODY_MEMORY) {
                 ck_assert_uint_eq(reply.memory.valid, value);
         } else {
@@ -282,7 +281,7 @@ static struct xns_ring *ring_open(struct link *l) {
         ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
         ring = mmap(NULL, XNS_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         ck_assert_ptr_ne(ring, MAP_FAILED);
-        ck_assert_uint_eq(ring_attach(l->conn, fd), XOUS_OK);
+        ck_assert_uint_eq(ring_attach(l->conn, fd), XNS_OK);
         close(fd);
         return ring;
 }
@@ -340,7 +339,7 @@ START_TEST(test_ring_stalls_and_resumes) {
 
                 ck_assert_int_eq(expect_reply(&bus, c, &reply), -1);
                 ck_assert_int_eq(reply.body, XNS_BODY_ACK);     /* room */
-                ck_assert_uint_eq(reply.ack.error, XOUS_OK);
+                ck_assert_uint_eq(reply.ack.error, XNS_OK);
         }
 
         /* a CID it does not hold: dropped, and told with its CID */
@@ -351,7 +350,7 @@ START_TEST(test_ring_stalls_and_resumes) {
 
                 ck_assert_int_eq(expect_reply(&bus, c, &reply), -1);
                 ck_assert_int_eq(reply.body, XNS_BODY_ACK);
-                ck_assert_uint_eq(reply.ack.error, XOUS_ERR_SERVER_NOT_FOUND);
+                ck_assert_uint_eq(reply.ack.error, XNS_ERR_SERVER_NOT_FOUND);
                 ck_assert_uint_eq(reply.ack.cid, 77);
         }
         /* an impossible head */
@@ -705,7 +704,7 @@ START_TEST(test_stalled_in_order) {
         ck_assert_uint_eq(srv->used, 0);
         expect_quiet(&bus, &links[1]);                  /* queued at once: route answers that */
         for (int i = 2; i < 5; i++) {
-                expect_error(&bus, &links[i], STALL_SEQ, XOUS_OK);      /* in, once room came */
+                expect_error(&bus, &links[i], STALL_SEQ, XNS_OK);      /* in, once room came */
                 expect_quiet(&bus, &links[i]);
         }
         bus_stop(&bus, links, 5);
@@ -750,7 +749,7 @@ START_TEST(test_stalled_mixed) {
 
         answer(srv, b2, 2);                             /* answered out of order */
         expect_answer(&bus, c2, 12, 2);
-        expect_error(&bus, s1, STALL_SEQ, XOUS_OK);     /* x got in: its sender goes on */
+        expect_error(&bus, s1, STALL_SEQ, XNS_OK);     /* x got in: its sender goes on */
         ck_assert_int_eq(x->state, MESSAGE_QUEUED);
         ck_assert_int_eq(y->state, MESSAGE_STALLED);
         server_park_receiver(srv, o->conn, 203, true);
@@ -768,7 +767,7 @@ START_TEST(test_stalled_mixed) {
         expect_answer(&bus, c1, 11, 1);
         expect_delivery(&bus, o, 205, 5);               /* z went straight to the waiting receiver */
         ck_assert_int_eq(s2->conn->wait, CONN_IDLE);
-        expect_error(&bus, s2, STALL_SEQ, XOUS_OK);
+        expect_error(&bus, s2, STALL_SEQ, XNS_OK);
         answer(srv, y, 4);
         expect_answer(&bus, c3, 14, 4);
         ck_assert_uint_eq(srv->used, 0);
@@ -803,23 +802,23 @@ START_TEST(test_fail_all_wakes_callers) {
         ck_assert_int_eq(server_submit(srv, msg_call(XNS_KIND_MUTABLE_BORROW, 4, c3, 13), false), 1);
         flush(&bus);
 
-        server_fail_all(srv, XOUS_ERR_SERVER_NOT_FOUND);
+        server_fail_all(srv, XNS_ERR_SERVER_NOT_FOUND);
         ck_assert(list_is_empty(&srv->queue));
         ck_assert(list_is_empty(&srv->stalled));
         ck_assert_uint_eq(srv->used, 0);
         ck_assert(list_is_linked(&s1->conn->dirty_link));       /* the waiting sender is answered */
         ck_assert_int_eq(count_open_fds(), fds_before);         /* lent and moved memory let go */
 
-        expect_error(&bus, c1, 11, XOUS_ERR_SERVER_NOT_FOUND);
-        expect_error(&bus, c2, 12, XOUS_ERR_SERVER_NOT_FOUND);
-        expect_error(&bus, c3, 13, XOUS_ERR_SERVER_NOT_FOUND);
-        expect_error(&bus, s1, STALL_SEQ, XOUS_ERR_SERVER_NOT_FOUND);
+        expect_error(&bus, c1, 11, XNS_ERR_SERVER_NOT_FOUND);
+        expect_error(&bus, c2, 12, XNS_ERR_SERVER_NOT_FOUND);
+        expect_error(&bus, c3, 13, XNS_ERR_SERVER_NOT_FOUND);
+        expect_error(&bus, s1, STALL_SEQ, XNS_ERR_SERVER_NOT_FOUND);
         for (int i = 1; i < 5; i++) {
                 ck_assert_int_eq(links[i].conn->wait, CONN_IDLE);
                 expect_quiet(&bus, &links[i]);                  /* exactly one answer each */
         }
 
-        bus_server_destroy(&bus, srv, XOUS_ERR_SERVER_NOT_FOUND);
+        bus_server_destroy(&bus, srv, XNS_ERR_SERVER_NOT_FOUND);
         ck_assert_ptr_null(bus_server_find(&bus, &sid));
         ck_assert_uint_eq(bus.n_servers, 0);
         expect_quiet(&bus, o);
@@ -850,10 +849,10 @@ START_TEST(test_fail_all_wakes_receivers) {
         server_park_receiver(srv, o1->conn, 31, true);
         server_park_receiver(srv, o2->conn, 32, true);
 
-        server_fail_all(srv, XOUS_ERR_SERVER_NOT_FOUND);
+        server_fail_all(srv, XNS_ERR_SERVER_NOT_FOUND);
         ck_assert(list_is_empty(&srv->receivers));
-        expect_error(&bus, o1, 31, XOUS_ERR_SERVER_NOT_FOUND);
-        expect_error(&bus, o2, 32, XOUS_ERR_SERVER_NOT_FOUND);
+        expect_error(&bus, o1, 31, XNS_ERR_SERVER_NOT_FOUND);
+        expect_error(&bus, o2, 32, XNS_ERR_SERVER_NOT_FOUND);
         ck_assert_int_eq(o1->conn->wait, CONN_IDLE);
         ck_assert_ptr_null(o1->conn->wait_server);
 
@@ -920,8 +919,8 @@ START_TEST(test_disconnect_releases_servers) {
         ck_assert_uint_eq(bus.n_servers, 0);
         ck_assert_ptr_eq(list_first_entry(&bus.peers, struct peer, bus_link), c1->conn->peer);
         ck_assert_ptr_eq(bus.peers.next->next, &bus.peers);
-        expect_error(&bus, c1, 21, XOUS_ERR_SERVER_NOT_FOUND);
-        expect_error(&bus, c2, 22, XOUS_ERR_SERVER_NOT_FOUND);
+        expect_error(&bus, c1, 21, XNS_ERR_SERVER_NOT_FOUND);
+        expect_error(&bus, c2, 22, XNS_ERR_SERVER_NOT_FOUND);
         expect_quiet(&bus, c3);
         ck_assert_int_eq(c1->conn->wait, CONN_IDLE);
         ck_assert_int_eq(c2->conn->wait, CONN_IDLE);

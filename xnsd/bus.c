@@ -5,7 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <xous/xous.h>
 
 #include "bus.h"
 #include "conn.h"
@@ -165,22 +164,22 @@ static void peer_release(struct bus *bus, struct peer *peer) {
         /* Its servers take nothing more: a sender waiting for room hears
          * SERVER_NOT_FOUND now, rather than OK from a queue about to go. */
         list_for_each_entry(server, &peer->servers, owner_link)
-                server_fail_all(server, XOUS_ERR_SERVER_NOT_FOUND);
+                server_fail_all(server, XNS_ERR_SERVER_NOT_FOUND);
         for (uint32_t i = 0; i < peer->n_envelopes; i++) {
                 struct message *m = peer->envelopes[i];
 
                 if (!m)
                         continue;
-                control_monitor(bus, m, XOUS_ERR_SERVER_NOT_FOUND, NULL);
+                control_monitor(bus, m, XNS_ERR_SERVER_NOT_FOUND, NULL);
                 if (m->caller)
-                        conn_wake_error(m->caller, XOUS_ERR_SERVER_NOT_FOUND);
+                        conn_wake_error(m->caller, XNS_ERR_SERVER_NOT_FOUND);
                 m->caller = NULL;
                 server_answered(m->server, m);
                 message_free(m);
         }
         while (!list_is_empty(&peer->servers))
                 bus_server_destroy(bus, list_first_entry(&peer->servers, struct server, owner_link),
-                                   XOUS_ERR_SERVER_NOT_FOUND);
+                                   XNS_ERR_SERVER_NOT_FOUND);
         while (!list_is_empty(&peer->sent)) {
                 struct message *m = list_first_entry(&peer->sent, struct message, sent_link);
 

@@ -5,7 +5,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <xous/xous.h>
 
 #include "conn.h"
 #include "macro.h"

@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <xous/xous.h>
 
 #include "bus.h"
 #include "conn.h"
@@ -258,10 +257,10 @@ static void control_snapshot(struct conn *conn, const struct xns_request *req) {
                 struct name *name;
 
                 if (req->control.n_names != 1 || !xns_name_valid(n->str, n->len))
-                        return snapshot_free(&s), conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_STRING);
+                        return snapshot_free(&s), conn_reply_error(conn, req->seq, XNS_ERR_INVALID_STRING);
                 name = name_registry_find(&bus->names, n->str);
                 if (!name)
-                        return snapshot_free(&s), conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_NOT_FOUND);
+                        return snapshot_free(&s), conn_reply_error(conn, req->seq, XNS_ERR_SERVER_NOT_FOUND);
                 s.pb.names = snapshot_alloc(&s, 1, sizeof(*s.pb.names));
                 if (s.pb.names)
                         snapshot_name(&s, bus, name, true);
@@ -270,7 +269,7 @@ static void control_snapshot(struct conn *conn, const struct xns_request *req) {
         snapshot_free(&s);
         if (r < 0) {
                 log_error("pid %d: cannot build a control snapshot: %s", (int)conn->pid, strerror(-r));
-                return conn_reply_error(conn, req->seq, XOUS_ERR_OUT_OF_MEMORY);
+                return conn_reply_error(conn, req->seq, XNS_ERR_OUT_OF_MEMORY);
         }
         conn_queue_reply(conn, &reply, fd);
 }
@@ -281,13 +280,13 @@ static void control_monitor_start(struct conn *conn, const struct xns_request *r
 
         for (uint32_t i = 0; i < n; i++)
                 if (!xns_name_valid(req->control.names[i].str, req->control.names[i].len))
-                        return conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_STRING);
+                        return conn_reply_error(conn, req->seq, XNS_ERR_INVALID_STRING);
         if (conn->monitor)
-                return conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_ARGUMENT);
+                return conn_reply_error(conn, req->seq, XNS_ERR_INVALID_ARGUMENT);
         if (n > 0) {
                 conn->watch = calloc(n, sizeof(*conn->watch));
                 if (!conn->watch)
-                        return conn_reply_error(conn, req->seq, XOUS_ERR_OUT_OF_MEMORY);
+                        return conn_reply_error(conn, req->seq, XNS_ERR_OUT_OF_MEMORY);
                 memcpy(conn->watch, req->control.names, n * sizeof(*conn->watch));
                 conn->n_watch = n;
         }
@@ -295,14 +294,14 @@ static void control_monitor_start(struct conn *conn, const struct xns_request *r
         list_link_tail(&bus->monitors, &conn->monitor_link);
         bus->n_monitors++;
         log_debug("pid %d: monitoring", (int)conn->pid);
-        conn_reply_error(conn, req->seq, XOUS_OK);
+        conn_reply_error(conn, req->seq, XNS_OK);
 }
 
 void control_request(struct conn *conn, const struct xns_request *req) {
         uint32_t what = req->control.what;
 
         if ((what == XNS_CONTROL_PEERS || what == XNS_CONTROL_MONITOR) && !conn_privileged(conn))
-                return conn_reply_error(conn, req->seq, XOUS_ERR_ACCESS_DENIED);
+                return conn_reply_error(conn, req->seq, XNS_ERR_ACCESS_DENIED);
         if (what == XNS_CONTROL_MONITOR)
                 return control_monitor_start(conn, req);
         control_snapshot(conn, req);

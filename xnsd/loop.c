@@ -10,7 +10,6 @@
 
 #include <event2/event.h>
 
-#include <xous/xous.h>
 
 #include "bus.h"
 #include "conn.h"
@@ -311,7 +310,7 @@ void loop_shutdown(struct loop *loop) {
         event_del(loop->ev_accept_retry);
         list_for_each_entry(conn, &bus->conns, bus_link)
                 if (conn->wait != CONN_IDLE)
-                        conn_reply_error(conn, conn->wait_seq, XOUS_ERR_UNAVAILABLE);
+                        conn_reply_error(conn, conn->wait_seq, XNS_ERR_UNAVAILABLE);
         loop_flush(loop);
 }
 

@@ -8,7 +8,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#include <xous/xous.h>
 
 #include "bus.h"
 #include "conn.h"
@@ -27,22 +26,22 @@ uint32_t ring_attach(struct conn *conn, int fd) {
         void *p;
 
         if (conn->ring)
-                return XOUS_ERR_MEMORY_IN_USE;
+                return XNS_ERR_MEMORY_IN_USE;
         seals = fcntl(fd, F_GET_SEALS);
         if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
-                return XOUS_ERR_INVALID_ARGUMENT;
+                return XNS_ERR_INVALID_ARGUMENT;
         if (fstat(fd, &st) < 0 || st.st_size != XNS_RING_SIZE)
-                return XOUS_ERR_BAD_ADDRESS;
+                return XNS_ERR_BAD_ADDRESS;
         if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
-                return XOUS_ERR_SHARE_VIOLATION;
+                return XNS_ERR_SHARE_VIOLATION;
         p = mmap(NULL, XNS_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED)
-                return XOUS_ERR_OUT_OF_MEMORY;
+                return XNS_ERR_OUT_OF_MEMORY;
         conn->ring = p;
         conn->ring_tail = __atomic_load_n(&conn->ring->head, __ATOMIC_ACQUIRE);
         __atomic_store_n(&conn->ring->tail, conn->ring_tail, __ATOMIC_SEQ_CST);
         __atomic_store_n(&conn->ring->kick, 1, __ATOMIC_SEQ_CST);
-        return XOUS_OK;
+        return XNS_OK;
 }
 
 void ring_detach(struct conn *conn) {
@@ -76,9 +75,9 @@ static void ring_ack(struct conn *conn) {
         };
         bool room = __atomic_exchange_n(&conn->ring->want_room, 0, __ATOMIC_SEQ_CST) != 0;
 
-        if (conn->ring_error == XOUS_OK && !room)
+        if (conn->ring_error == XNS_OK && !room)
                 return;
-        conn->ring_error = XOUS_OK;
+        conn->ring_error = XNS_OK;
         conn_queue_reply(conn, &reply, -1);
 }
 
@@ -150,7 +149,7 @@ void ring_drain_last(struct conn *conn) {
 /* The Scalar the ring waited on moved into its queue, or failed. */
 void ring_resume(struct conn *conn, uint32_t error, uint32_t cid) {
         conn->ring_stalled = NULL;
-        if (error != XOUS_OK) {
+        if (error != XNS_OK) {
                 conn->ring_error = error;
                 conn->ring_error_cid = cid;
         }

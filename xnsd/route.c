@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <xous/xous.h>
 
 #include "bus.h"
 #include "conn.h"
@@ -40,13 +39,13 @@ static uint32_t error_from_errno(int r) {
         case -ENOMEM:
         case -ENOSPC:
         case -EDQUOT:
-                return XOUS_ERR_OUT_OF_MEMORY;
+                return XNS_ERR_OUT_OF_MEMORY;
         case -EEXIST:
-                return XOUS_ERR_SERVER_EXISTS;
+                return XNS_ERR_SERVER_EXISTS;
         case -EACCES:
-                return XOUS_ERR_ACCESS_DENIED;
+                return XNS_ERR_ACCESS_DENIED;
         default:
-                return XOUS_ERR_INTERNAL_ERROR;
+                return XNS_ERR_INTERNAL_ERROR;
         }
 }
 
@@ -62,18 +61,18 @@ static uint32_t validate_segment(int fd, uint32_t kind, uint32_t len) {
         int seals, mode;
 
         if (fd < 0)
-                return XOUS_ERR_INVALID_ARGUMENT;
+                return XNS_ERR_INVALID_ARGUMENT;
         if (len == 0 || len % XNS_PAGE_SIZE != 0)
-                return XOUS_ERR_BAD_ALIGNMENT;
+                return XNS_ERR_BAD_ALIGNMENT;
         seals = fcntl(fd, F_GET_SEALS);
         if (seals < 0 || !(seals & F_SEAL_SHRINK))
-                return XOUS_ERR_INVALID_ARGUMENT;
+                return XNS_ERR_INVALID_ARGUMENT;
         if (fstat(fd, &st) < 0 || st.st_size < (off_t)len)
-                return XOUS_ERR_BAD_ADDRESS;
+                return XNS_ERR_BAD_ADDRESS;
         mode = fcntl(fd, F_GETFL) & O_ACCMODE;
         if (kind == XNS_KIND_BORROW ? mode != O_RDONLY : mode != O_RDWR)
-                return XOUS_ERR_SHARE_VIOLATION;
-        return XOUS_OK;
+                return XNS_ERR_SHARE_VIOLATION;
+        return XNS_OK;
 }
 
 /* The server behind a CID of this process, or NULL. */
@@ -89,7 +88,7 @@ static uint32_t route_cid_add(struct bus *bus, struct peer *peer, const struct x
 
         if (r == -ENOSPC)
                 quota_hit(bus, NULL, peer, peer->pid, QUOTA_CIDS);
-        return r < 0 ? error_from_errno(r) : XOUS_OK;
+        return r < 0 ? error_from_errno(r) : XNS_OK;
 }
 
 /* What the policy file says about this process and this name. */
@@ -108,14 +107,14 @@ static uint32_t route_grant_name(struct conn *conn, struct name *name, uint32_t 
         uint32_t error;
 
         if (!route_policy_allows(conn, POLICY_CONNECT, name->str))
-                return XOUS_ERR_ACCESS_DENIED;
+                return XNS_ERR_ACCESS_DENIED;
         if (name_full(name))
-                return XOUS_ERR_ACCESS_DENIED;
+                return XNS_ERR_ACCESS_DENIED;
         error = route_cid_add(conn->bus, conn->peer, &name->server->sid, cid);
-        if (error != XOUS_OK)
+        if (error != XNS_OK)
                 return error;
         name_grant(&conn->bus->names, name);
-        return XOUS_OK;
+        return XNS_OK;
 }
 
 /* A name or a server just appeared: answer the links parked waiting for it. */
@@ -146,21 +145,21 @@ static void route_register_name(struct conn *conn, const struct xns_request *req
         int r;
 
         if (!xns_name_valid(n->str, n->len))
-                return conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_STRING);
+                return conn_reply_error(conn, req->seq, XNS_ERR_INVALID_STRING);
         if (!route_policy_allows(conn, POLICY_OWN, n->str))
-                return conn_reply_error(conn, req->seq, XOUS_ERR_ACCESS_DENIED);
+                return conn_reply_error(conn, req->seq, XNS_ERR_ACCESS_DENIED);
         if (name_registry_find(&conn->bus->names, n->str))
-                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_EXISTS);
+                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_EXISTS);
         if (conn->peer->n_names >= conn->bus->opt.max_names) {
                 quota_hit(conn->bus, NULL, conn->peer, conn->pid, QUOTA_NAMES);
-                return conn_reply_error(conn, req->seq, XOUS_ERR_OUT_OF_MEMORY);
+                return conn_reply_error(conn, req->seq, XNS_ERR_OUT_OF_MEMORY);
         }
         r = bus_server_create(conn->bus, conn->peer, &server);
         if (r < 0)
                 return conn_reply_error(conn, req->seq, error_from_errno(r));
         r = name_registry_add(&conn->bus->names, n->str, req->register_name.max_conns, server, &name);
         if (r < 0) {
-                bus_server_destroy(conn->bus, server, XOUS_ERR_SERVER_NOT_FOUND);
+                bus_server_destroy(conn->bus, server, XNS_ERR_SERVER_NOT_FOUND);
                 return conn_reply_error(conn, req->seq, error_from_errno(r));
         }
         server->name = name;
@@ -176,7 +175,7 @@ static void route_request_connection(struct conn *conn, const struct xns_request
         uint32_t cid = 0, error;
 
         if (!xns_name_valid(n->str, n->len))
-                return conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_STRING);
+                return conn_reply_error(conn, req->seq, XNS_ERR_INVALID_STRING);
         name = name_registry_find(&conn->bus->names, n->str);
         if (!name && req->request_connection.wait) {
                 conn->wait = CONN_WAIT_NAME;
@@ -186,9 +185,9 @@ static void route_request_connection(struct conn *conn, const struct xns_request
                 return;
         }
         if (!name)
-                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_NOT_FOUND);
+                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_NOT_FOUND);
         error = route_grant_name(conn, name, &cid);
-        if (error != XOUS_OK)
+        if (error != XNS_OK)
                 return conn_reply_error(conn, req->seq, error);
         reply_cid(conn, req->seq, cid);
 }
@@ -210,13 +209,13 @@ static void route_destroy_server(struct conn *conn, const struct xns_request *re
         struct server *server = bus_server_find(conn->bus, &req->sid);
 
         if (!server)
-                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_NOT_FOUND);
+                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_NOT_FOUND);
         if (server->owner != conn->peer)
-                return conn_reply_error(conn, req->seq, XOUS_ERR_ACCESS_DENIED);
+                return conn_reply_error(conn, req->seq, XNS_ERR_ACCESS_DENIED);
         if (server->unanswered > 0)
-                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_QUEUE_FULL);
-        bus_server_destroy(conn->bus, server, XOUS_ERR_SERVER_NOT_FOUND);
-        conn_reply_error(conn, req->seq, XOUS_OK);
+                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_QUEUE_FULL);
+        bus_server_destroy(conn->bus, server, XNS_ERR_SERVER_NOT_FOUND);
+        conn_reply_error(conn, req->seq, XNS_OK);
 }
 
 static void route_connect(struct conn *conn, const struct xns_request *req) {
@@ -231,9 +230,9 @@ static void route_connect(struct conn *conn, const struct xns_request *req) {
                 return;
         }
         if (!server)
-                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_NOT_FOUND);
+                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_NOT_FOUND);
         error = route_cid_add(conn->bus, conn->peer, &server->sid, &cid);
-        if (error != XOUS_OK)
+        if (error != XNS_OK)
                 return conn_reply_error(conn, req->seq, error);
         reply_cid(conn, req->seq, cid);
 }
@@ -241,7 +240,7 @@ static void route_connect(struct conn *conn, const struct xns_request *req) {
 static void route_disconnect(struct conn *conn, const struct xns_request *req) {
         int r = peer_cid_remove(conn->peer, req->cid);
 
-        conn_reply_error(conn, req->seq, r < 0 ? XOUS_ERR_INVALID_ARGUMENT : XOUS_OK);
+        conn_reply_error(conn, req->seq, r < 0 ? XNS_ERR_INVALID_ARGUMENT : XNS_OK);
 }
 
 static void route_trusted_init_done(struct conn *conn, const struct xns_request *req) {
@@ -256,7 +255,7 @@ static void route_trusted_init_done(struct conn *conn, const struct xns_request 
 /* Checks a message's descriptor against its kind; takes ownership of *fd. */
 static uint32_t validate_message_fd(uint32_t kind, uint32_t len, int fd) {
         if (!xns_kind_is_memory(kind))
-                return fd < 0 ? XOUS_OK : XOUS_ERR_INVALID_ARGUMENT;
+                return fd < 0 ? XNS_OK : XNS_ERR_INVALID_ARGUMENT;
         return validate_segment(fd, kind, len);
 }
 
@@ -273,12 +272,12 @@ static uint32_t route_charge(struct conn *conn, struct message *m) {
 
         if (peer->n_sent >= bus->opt.max_queued) {
                 quota_hit(bus, NULL, peer, conn->pid, QUOTA_QUEUED);
-                return XOUS_ERR_SERVER_QUEUE_FULL;
+                return XNS_ERR_SERVER_QUEUE_FULL;
         }
         if (m->len > 0) {
                 if (conn->user->shm + m->len > (uint64_t)bus->opt.max_shm_mb << 20) {
                         quota_hit(bus, conn->user, NULL, conn->pid, QUOTA_SHM);
-                        return XOUS_ERR_OUT_OF_MEMORY;
+                        return XNS_ERR_OUT_OF_MEMORY;
                 }
                 conn->user->shm += m->len;
                 conn->user->n_refs++;
@@ -287,7 +286,7 @@ static uint32_t route_charge(struct conn *conn, struct message *m) {
         m->from = peer;
         peer->n_sent++;
         list_link_tail(&peer->sent, &m->sent_link);
-        return XOUS_OK;
+        return XNS_OK;
 }
 
 static struct message *message_from_send(const struct xns_send *s, struct conn *conn, uint32_t seq, int *fd) {
@@ -320,15 +319,15 @@ static uint32_t route_new_message(struct conn *conn, const struct xns_send *s, u
 
         *server = route_cid_server(conn, s->cid);
         if (!*server)
-                return XOUS_ERR_SERVER_NOT_FOUND;
+                return XNS_ERR_SERVER_NOT_FOUND;
         error = validate_message_fd(s->kind, s->len, *fd);
-        if (error != XOUS_OK)
+        if (error != XNS_OK)
                 return error;
         *m = message_from_send(s, conn, seq, fd);
         if (!*m)
-                return XOUS_ERR_OUT_OF_MEMORY;
+                return XNS_ERR_OUT_OF_MEMORY;
         error = route_charge(conn, *m);
-        if (error != XOUS_OK)
+        if (error != XNS_OK)
                 *m = message_free(*m);
         return error;
 }
@@ -350,7 +349,7 @@ int route_posted(struct conn *conn, const struct xns_ring_slot *s, bool last, ui
         int no_fd = -1;
 
         *error = route_new_message(conn, &send, 0, &no_fd, &server, &m);
-        if (*error != XOUS_OK)
+        if (*error != XNS_OK)
                 return -1;
         if (server_submit_later(server, m, &conn->bus->pumps) == 0)
                 return 0;
@@ -379,7 +378,7 @@ static void route_send(struct conn *conn, const struct xns_request *req, int *fd
         int r;
 
         error = route_new_message(conn, s, req->seq, fd, &server, &m);
-        if (error != XOUS_OK)
+        if (error != XNS_OK)
                 return conn_reply_error(conn, req->seq, error);
         blocks = m->caller != NULL;
         if (blocks) {
@@ -392,9 +391,9 @@ static void route_send(struct conn *conn, const struct xns_request *req, int *fd
                 conn->wait = CONN_IDLE;
                 conn->wait_msg = NULL;
                 m->server = server;
-                control_monitor(conn->bus, m, XOUS_ERR_SERVER_QUEUE_FULL, NULL);
+                control_monitor(conn->bus, m, XNS_ERR_SERVER_QUEUE_FULL, NULL);
                 message_free(m);
-                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_QUEUE_FULL);
+                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_QUEUE_FULL);
         }
         if (blocks)
                 return;         /* the answer, or an error, comes later */
@@ -405,7 +404,7 @@ static void route_send(struct conn *conn, const struct xns_request *req, int *fd
                 conn->wait_msg = m;
                 return;
         }
-        conn_reply_error(conn, req->seq, XOUS_OK);
+        conn_reply_error(conn, req->seq, XNS_OK);
 }
 
 /* The answer to a blocking message, for its caller. */
@@ -417,7 +416,7 @@ static void reply_fill_answer(struct xns_reply *reply, const struct message *m, 
                 memcpy(reply->scalar.v, ret->v, sizeof(reply->scalar.v));
                 break;
         case XNS_RETURN_DROPPED:
-                reply->error = XOUS_ERR_INTERNAL_ERROR;
+                reply->error = XNS_ERR_INTERNAL_ERROR;
                 break;
         default:
                 reply->body = XNS_BODY_MEMORY;
@@ -473,23 +472,23 @@ static void route_forward(struct conn *conn, const struct xns_request *req, int 
         uint32_t error;
 
         if (!m)
-                return conn_reply_error(conn, req->seq, XOUS_ERR_DOUBLE_FREE);
+                return conn_reply_error(conn, req->seq, XNS_ERR_DOUBLE_FREE);
         if (!target)
-                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_NOT_FOUND);
+                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_NOT_FOUND);
         error = validate_message_fd(m->kind, m->len, *fd);
-        if (error != XOUS_OK)
+        if (error != XNS_OK)
                 return conn_reply_error(conn, req->seq, error);
         if (target->used >= target->depth)
-                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_QUEUE_FULL);
+                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_QUEUE_FULL);
         server_answered(m->server, m);
         m->id = f->id;
         m->fd = TAKE_FD(*fd);
         if (server_submit(target, m, true) < 0) {
                 if (m->caller)
-                        conn_wake_error(m->caller, XOUS_ERR_SERVER_QUEUE_FULL);
+                        conn_wake_error(m->caller, XNS_ERR_SERVER_QUEUE_FULL);
                 message_free(m);
         }
-        conn_reply_error(conn, req->seq, XOUS_OK);
+        conn_reply_error(conn, req->seq, XNS_OK);
 }
 
 static void route_receive(struct conn *conn, const struct xns_request *req) {
@@ -499,11 +498,11 @@ static void route_receive(struct conn *conn, const struct xns_request *req) {
                 route_return(conn, &req->receive.ret);
         server = bus_server_find(conn->bus, &req->receive.sid);
         if (!server)
-                return conn_reply_error(conn, req->seq, XOUS_ERR_SERVER_NOT_FOUND);
+                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_NOT_FOUND);
         if (server->owner != conn->peer)
-                return conn_reply_error(conn, req->seq, XOUS_ERR_ACCESS_DENIED);
+                return conn_reply_error(conn, req->seq, XNS_ERR_ACCESS_DENIED);
         if (req->receive.nowait && list_is_empty(&server->queue))
-                return conn_reply_error(conn, req->seq, XOUS_OK);
+                return conn_reply_error(conn, req->seq, XNS_OK);
         server_park_receiver(server, conn, req->seq, req->receive.batch);
 }
 
@@ -512,11 +511,11 @@ static int route_hello(struct conn *conn, const struct xns_request *req) {
         int r;
 
         if (req->hello.version != XNS_PROTOCOL_VERSION) {
-                conn_reply_error(conn, req->seq, XOUS_ERR_INVALID_ARGUMENT);
+                conn_reply_error(conn, req->seq, XNS_ERR_INVALID_ARGUMENT);
                 return 0;
         }
         if (conn->over_quota) {         /* logged when the link was opened */
-                conn_reply_error(conn, req->seq, XOUS_ERR_OUT_OF_MEMORY);
+                conn_reply_error(conn, req->seq, XNS_ERR_OUT_OF_MEMORY);
                 return 0;
         }
         r = bus_peer_attach(conn->bus, conn, req->hello.has_token ? req->hello.token : NULL);

@@ -5,7 +5,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include <xous/xous.h>
 
 #include "bus.h"
 #include "conn.h"
@@ -132,9 +131,9 @@ static void server_unstall(struct server *server) {
                 m->sender = NULL;
                 server_enqueue(server, m);
                 if (sender && m->posted)
-                        ring_resume(sender, XOUS_OK, m->cid);
+                        ring_resume(sender, XNS_OK, m->cid);
                 else if (sender)
-                        conn_wake_error(sender, XOUS_OK);
+                        conn_wake_error(sender, XNS_OK);
         }
 }
 
@@ -150,7 +149,7 @@ static void delivery_fill(struct xns_delivery *d, const struct message *m) {
 /* A message that needs no answer has reached its server: it is done. */
 static void server_done(struct server *server, struct message *m) {
         server->served++;
-        control_monitor(server->owner->bus, m, XOUS_OK, NULL);
+        control_monitor(server->owner->bus, m, XNS_OK, NULL);
         server->used--;
         message_free(m);
 }
@@ -205,7 +204,7 @@ static void server_deliver_one(struct server *server) {
         int fd;
 
         if (blocks && peer_envelope_add(receiver->peer, m, ++envelope_gen) < 0) {
-                conn_wake_error(receiver, XOUS_ERR_OUT_OF_MEMORY);
+                conn_wake_error(receiver, XNS_ERR_OUT_OF_MEMORY);
                 return;
         }
         list_unlink(&m->link);

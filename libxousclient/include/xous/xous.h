@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <xous/xous-codes.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -21,57 +23,19 @@ typedef uint32_t xous_cid_t;                            /* per process, valid in
 typedef struct xous_sid { uint32_t w[4]; } xous_sid_t;  /* 128-bit, random */
 
 /* Xous's error numbers, unchanged. */
+#define XOUS_ERROR_ENUM_(n, name, text) XOUS_ERR_##name = n,
 typedef enum xous_error {
         XOUS_OK = 0,
-        XOUS_ERR_BAD_ALIGNMENT = 1,
-        XOUS_ERR_BAD_ADDRESS = 2,
-        XOUS_ERR_OUT_OF_MEMORY = 3,
-        XOUS_ERR_MEMORY_IN_USE = 4,
-        XOUS_ERR_INTERRUPT_NOT_FOUND = 5,
-        XOUS_ERR_INTERRUPT_IN_USE = 6,
-        XOUS_ERR_INVALID_STRING = 7,
-        XOUS_ERR_SERVER_EXISTS = 8,
-        XOUS_ERR_SERVER_NOT_FOUND = 9,
-        XOUS_ERR_PROCESS_NOT_FOUND = 10,
-        XOUS_ERR_PROCESS_NOT_CHILD = 11,
-        XOUS_ERR_PROCESS_TERMINATED = 12,
-        XOUS_ERR_TIMEOUT = 13,
-        XOUS_ERR_INTERNAL_ERROR = 14,
-        XOUS_ERR_SERVER_QUEUE_FULL = 15,
-        XOUS_ERR_THREAD_NOT_AVAILABLE = 16,
-        XOUS_ERR_UNHANDLED_SYSCALL = 17,
-        XOUS_ERR_INVALID_SYSCALL = 18,
-        XOUS_ERR_SHARE_VIOLATION = 19,
-        XOUS_ERR_INVALID_THREAD = 20,
-        XOUS_ERR_INVALID_PID = 21,
-        XOUS_ERR_UNKNOWN_ERROR = 22,
-        XOUS_ERR_ACCESS_DENIED = 23,
-        XOUS_ERR_USE_BEFORE_INIT = 24,
-        XOUS_ERR_DOUBLE_FREE = 25,
-        XOUS_ERR_DEBUG_IN_PROGRESS = 26,
-        XOUS_ERR_INVALID_LIMIT = 27,
-        XOUS_ERR_NOT_FOUND = 28,
-        XOUS_ERR_INVALID_CODING = 29,
-        XOUS_ERR_HARDWARE_ERROR = 30,
-        XOUS_ERR_SERIALIZATION_ERROR = 31,
-        XOUS_ERR_INVALID_ARGUMENT = 32,
-        XOUS_ERR_NETWORK_ERROR = 33,
-        XOUS_ERR_STORAGE_ERROR = 34,
-        XOUS_ERR_UNAVAILABLE = 35,
-        XOUS_ERR_PARSE_ERROR = 36,
-        XOUS_ERR_INVALID_CORE = 37,
-        XOUS_ERR_VERIFICATION_ERROR = 38,
-        XOUS_ERR_SECURITY_ERROR = 39,
+        XOUS_FOREACH_ERROR(XOUS_ERROR_ENUM_)    /* XOUS_ERR_BAD_ALIGNMENT = 1, ... (xous-codes.h) */
 } xous_error_t;
+#undef XOUS_ERROR_ENUM_
 
 /* Envelope kinds, in Xous's order. */
+#define XOUS_KIND_ENUM_(n, name) XOUS_MSG_##name = n,
 typedef enum xous_msg_kind {
-        XOUS_MSG_MUTABLE_BORROW = 0,
-        XOUS_MSG_BORROW = 1,
-        XOUS_MSG_MOVE = 2,
-        XOUS_MSG_SCALAR = 3,
-        XOUS_MSG_BLOCKING_SCALAR = 4,
+        XOUS_FOREACH_KIND(XOUS_KIND_ENUM_)      /* XOUS_MSG_MUTABLE_BORROW = 0, ... (xous-codes.h) */
 } xous_msg_kind_t;
+#undef XOUS_KIND_ENUM_
 
 typedef struct xous_buf xous_buf_t;
 typedef struct xous_envelope xous_envelope_t;
