@@ -217,6 +217,16 @@ static void expect_answer(struct bus *bus, const struct link *l, uint32_t seq, u
         }
 }
 
+/* What route.c does for a Receive request. */
+static void park_receiver(struct server *srv, struct conn *conn, uint32_t seq, bool batch) {
+        conn->wait = CONN_WAIT_RECEIVE;
+        conn->wait_seq = seq;
+        conn->wait_server = srv;
+        conn->receiver.peer = conn->peer;
+        conn->receiver.batch = batch;
+        server_park_receiver(srv, &conn->receiver);
+}
+
 static struct server *server_make(struct bus *bus, const struct link *owner) {
         struct server *s = NULL;
 
@@ -322,7 +332,7 @@ START_TEST(test_ring_stalls_and_resumes) {
         ck_assert_uint_eq(ring->tail, 2);
 
         ring->want_room = 1;
-        server_park_receiver(srv, o->conn, 90, true);         /* 1 and 2 go: 3 gets in */
+        park_receiver(srv, o->conn, 90, true);         /* 1 and 2 go: 3 gets in */
         ck_assert_ptr_null(c->conn->ring_stalled);
         ck_assert(list_is_linked(&c->conn->ring_link)); /* a pass is due */
         ring_drain_ready(&bus.ring_ready);
@@ -443,14 +453,14 @@ START_TEST(test_more_only_scalars_and_not_for_pools) {
         ck_assert_int_eq(server_submit(srv, msg_new(XNS_KIND_MOVE, 3), false), 0);
         ck_assert_int_eq(server_submit(srv, msg_new(XNS_KIND_SCALAR, 4), false), 0);
 
-        server_park_receiver(srv, o->conn, 69, false);  /* another of its receives is on its way */
+        park_receiver(srv, o->conn, 69, false);  /* another of its receives is on its way */
         expect_delivery(&bus, o, 69, 9);
         ck_assert_uint_eq(last_n_more, 0);
-        server_park_receiver(srv, o->conn, 70, true);
+        park_receiver(srv, o->conn, 70, true);
         expect_delivery(&bus, o, 70, 1);
         ck_assert_uint_eq(last_n_more, 1);              /* 2, and the Move stops it */
         ck_assert_uint_eq(last_more[0].id, 2);
-        server_park_receiver(srv, o->conn, 71, true);
+        park_receiver(srv, o->conn, 71, true);
         d = expect_delivery(&bus, o, 71, 3);
         ck_assert_uint_eq(d.kind, XNS_KIND_MOVE);
         ck_assert_uint_eq(last_n_more, 1);              /* a Move may lead */
@@ -458,8 +468,8 @@ START_TEST(test_more_only_scalars_and_not_for_pools) {
 
         /* two threads wait, and the queue fills before either is answered:
          * the first gets one message, the last one the rest */
-        server_park_receiver(srv, o->conn, 72, true);
-        server_park_receiver(srv, o2->conn, 73, true);
+        park_receiver(srv, o->conn, 72, true);
+        park_receiver(srv, o2->conn, 73, true);
         for (uint32_t id = 5; id <= 7; id++) {
                 struct message *m = msg_new(XNS_KIND_SCALAR, id);
 
@@ -494,7 +504,7 @@ START_TEST(test_more_continues_in_frames) {
         srv = server_make(&bus, o);
         for (uint32_t id = 1; id <= N; id++)
                 ck_assert_int_eq(server_submit(srv, msg_new(XNS_KIND_SCALAR, id), false), id > DEPTH);
-        server_park_receiver(srv, o->conn, 80, true);
+        park_receiver(srv, o->conn, 80, true);
         expect_delivery(&bus, o, 80, 1);
         ck_assert_uint_eq(last_n_more, XNS_DELIVERY_MORE_MAX);
         for (uint32_t i = 0; i < last_n_more; i++)
@@ -512,7 +522,7 @@ START_TEST(test_more_continues_in_frames) {
         /* the rest, stalled ones included, is queued in order */
         ck_assert_uint_eq(srv->used, N - next + 1);
         ck_assert(list_is_empty(&srv->stalled));
-        server_park_receiver(srv, o->conn, 81, true);
+        park_receiver(srv, o->conn, 81, true);
         expect_delivery(&bus, o, 81, next++);
         ck_assert_uint_eq(last_n_more, N - next + 1);
         ck_assert_uint_eq(last_more[last_n_more - 1].id, N);
@@ -535,7 +545,7 @@ START_TEST(test_receiver_gets_oldest) {
         ck_assert_uint_eq(srv->used, 3);
         expect_quiet(&bus, o);
 
-        server_park_receiver(srv, o->conn, 50, true);
+        park_receiver(srv, o->conn, 50, true);
         ck_assert_int_eq(o->conn->wait, CONN_IDLE);
         d = expect_delivery(&bus, o, 50, 1);
         ck_assert_uint_eq(d.kind, XNS_KIND_SCALAR);
@@ -552,7 +562,7 @@ START_TEST(test_receiver_gets_oldest) {
         expect_quiet(&bus, o);
 
         /* nothing left: the receiver waits, and the next message goes straight to it */
-        server_park_receiver(srv, o->conn, 53, true);
+        park_receiver(srv, o->conn, 53, true);
         ck_assert_int_eq(o->conn->wait, CONN_WAIT_RECEIVE);
         ck_assert_ptr_eq(o->conn->wait_server, srv);
         expect_quiet(&bus, o);
@@ -581,9 +591,9 @@ START_TEST(test_receiver_pool) {
         ck_assert_ptr_eq(links[1].conn->peer, links[0].conn->peer);
         srv = server_make(&bus, &links[0]);
 
-        server_park_receiver(srv, links[2].conn, 72, true);
-        server_park_receiver(srv, links[0].conn, 70, true);
-        server_park_receiver(srv, links[1].conn, 71, true);
+        park_receiver(srv, links[2].conn, 72, true);
+        park_receiver(srv, links[0].conn, 70, true);
+        park_receiver(srv, links[1].conn, 71, true);
         ck_assert_int_eq(server_submit(srv, msg_new(XNS_KIND_SCALAR, 1), false), 0);
         ck_assert_int_eq(server_submit(srv, msg_new(XNS_KIND_SCALAR, 2), false), 0);
         expect_delivery(&bus, &links[2], 72, 1);
@@ -613,7 +623,7 @@ START_TEST(test_slot_held_until_answered) {
 
         m = blocks ? msg_call(kind, 7, c, 9) : msg_new(kind, 7);
         ck_assert_int_eq(server_submit(srv, m, false), 0);
-        server_park_receiver(srv, o->conn, 20, true);
+        park_receiver(srv, o->conn, 20, true);
         d = expect_delivery(&bus, o, 20, 7);
         ck_assert_uint_eq(d.kind, kind);
         ck_assert_uint_eq(srv->served, 1);
@@ -649,7 +659,7 @@ START_TEST(test_slot_held_until_answered) {
         ck_assert_uint_eq(srv->used, 1);                /* the stalled Scalar took the slot */
         ck_assert_int_eq(next->state, MESSAGE_QUEUED);
         ck_assert_int_eq(s->conn->wait, CONN_IDLE);
-        server_park_receiver(srv, o->conn, 21, true);
+        park_receiver(srv, o->conn, 21, true);
         expect_delivery(&bus, o, 21, 8);
         ck_assert_uint_eq(srv->used, 0);
         bus_stop(&bus, links, 3);
@@ -681,7 +691,7 @@ START_TEST(test_stalled_in_order) {
         }
         flush(&bus);
 
-        server_park_receiver(srv, o->conn, 100, true);
+        park_receiver(srv, o->conn, 100, true);
         /* id 0 went out, id 1 moved in, its sender resumes; the others wait */
         ck_assert_int_eq(m[1]->state, MESSAGE_QUEUED);
         ck_assert_ptr_null(m[1]->sender);
@@ -694,7 +704,7 @@ START_TEST(test_stalled_in_order) {
 
         /* after id i went out, ids up to i + 1 are in; later senders still wait */
         for (uint32_t i = 1; i < 4; i++) {
-                server_park_receiver(srv, o->conn, 100 + i, true);
+                park_receiver(srv, o->conn, 100 + i, true);
                 expect_delivery(&bus, o, 100 + i, i);
                 for (uint32_t j = 1; j < 4; j++)
                         ck_assert_int_eq(links[j + 1].conn->wait == CONN_STALLED, j > i + 1);
@@ -732,8 +742,8 @@ START_TEST(test_stalled_mixed) {
         b2 = msg_call(XNS_KIND_MUTABLE_BORROW, 2, c2, 12);
         ck_assert_int_eq(server_submit(srv, b1, false), 0);
         ck_assert_int_eq(server_submit(srv, b2, false), 0);
-        server_park_receiver(srv, o->conn, 201, true);
-        server_park_receiver(srv, o2->conn, 202, true);
+        park_receiver(srv, o->conn, 201, true);
+        park_receiver(srv, o2->conn, 202, true);
         expect_delivery(&bus, o, 201, 1);
         expect_delivery(&bus, o2, 202, 2);
         ck_assert_uint_eq(srv->used, 2);
@@ -752,15 +762,15 @@ START_TEST(test_stalled_mixed) {
         expect_error(&bus, s1, STALL_SEQ, XNS_OK);     /* x got in: its sender goes on */
         ck_assert_int_eq(x->state, MESSAGE_QUEUED);
         ck_assert_int_eq(y->state, MESSAGE_STALLED);
-        server_park_receiver(srv, o->conn, 203, true);
+        park_receiver(srv, o->conn, 203, true);
         expect_delivery(&bus, o, 203, 3);               /* x; its slot frees, y moves in */
         ck_assert_int_eq(y->state, MESSAGE_QUEUED);
-        server_park_receiver(srv, o->conn, 204, true);
+        park_receiver(srv, o->conn, 204, true);
         expect_delivery(&bus, o, 204, 4);               /* y, holding its slot */
         ck_assert_int_eq(y->state, MESSAGE_DELIVERED);
         ck_assert_int_eq(z->state, MESSAGE_STALLED);
         ck_assert_int_eq(s2->conn->wait, CONN_STALLED);
-        server_park_receiver(srv, o->conn, 205, true);
+        park_receiver(srv, o->conn, 205, true);
         expect_quiet(&bus, o);
 
         answer(srv, b1, 1);
@@ -844,10 +854,10 @@ START_TEST(test_fail_all_wakes_receivers) {
 
         b = msg_call(XNS_KIND_BLOCKING_SCALAR, 1, c, 5);
         ck_assert_int_eq(server_submit(srv, b, false), 0);
-        server_park_receiver(srv, o3->conn, 30, true);
+        park_receiver(srv, o3->conn, 30, true);
         d = expect_delivery(&bus, o3, 30, 1);
-        server_park_receiver(srv, o1->conn, 31, true);
-        server_park_receiver(srv, o2->conn, 32, true);
+        park_receiver(srv, o1->conn, 31, true);
+        park_receiver(srv, o2->conn, 32, true);
 
         server_fail_all(srv, XNS_ERR_SERVER_NOT_FOUND);
         ck_assert(list_is_empty(&srv->receivers));
@@ -893,11 +903,11 @@ START_TEST(test_disconnect_releases_servers) {
 
         received = msg_call(XNS_KIND_BLOCKING_SCALAR, 1, c2, 22);
         ck_assert_int_eq(server_submit(named, received, false), 0);
-        server_park_receiver(named, p2->conn, 40, true);
+        park_receiver(named, p2->conn, 40, true);
         expect_delivery(&bus, p2, 40, 1);
         queued = msg_call(XNS_KIND_BORROW, 2, c1, 21);
         ck_assert_int_eq(server_submit(named, queued, false), 0);
-        server_park_receiver(anon, p1->conn, 41, true);
+        park_receiver(anon, p1->conn, 41, true);
 
         /* one link of the server process goes: nothing else changes */
         bus_conn_disconnect(p1->conn);
@@ -952,7 +962,7 @@ START_TEST(test_dying_caller) {
 
         received = msg_call(XNS_KIND_MUTABLE_BORROW, 1, c, 11);
         ck_assert_int_eq(server_submit(srv, received, false), 0);
-        server_park_receiver(srv, o->conn, 60, true);
+        park_receiver(srv, o->conn, 60, true);
         d = expect_delivery(&bus, o, 60, 1);
         queued = msg_call(XNS_KIND_BLOCKING_SCALAR, 2, c2, 12); /* another thread's call */
         ck_assert_int_eq(server_submit(srv, queued, false), 0);
@@ -973,7 +983,7 @@ START_TEST(test_dying_caller) {
         ck_assert_ptr_eq(peer_envelope_get(o->conn->peer, d.handle, d.gen), received);
         answer(srv, received, 1);                       /* frees a slot: the stalled one gets in */
         ck_assert_int_eq(stalled->state, MESSAGE_QUEUED);
-        server_park_receiver(srv, o->conn, 61, true);
+        park_receiver(srv, o->conn, 61, true);
         d = expect_delivery(&bus, o, 61, 2);
         ck_assert_ptr_eq(peer_envelope_get(o->conn->peer, d.handle, d.gen), queued);
         ck_assert_uint_eq(last_n_more, 1);              /* the stalled Scalar rides along */

@@ -8,7 +8,6 @@
 
 #include "bus.h"
 #include "conn.h"
-#include "control.h"
 #include "log.h"
 #include "message.h"
 #include "peer.h"
@@ -88,6 +87,36 @@ int bus_peer_attach(struct bus *bus, struct conn *conn, const uint8_t *token) {
         return 0;
 }
 
+/* How a server wakes those who wait on it: they are links. */
+static struct conn *receiver_conn(struct server_receiver *r) {
+        return list_entry(r, struct conn, receiver);
+}
+
+static void server_deliver(struct server_receiver *r, struct xns_reply *reply, int fd) {
+        conn_wake(receiver_conn(r), reply, fd);
+}
+
+static void server_deliver_more(struct server_receiver *r, struct xns_reply *reply) {
+        conn_queue_reply(receiver_conn(r), reply, -1);
+}
+
+static void server_refuse(struct server_receiver *r, uint32_t error) {
+        conn_wake_error(receiver_conn(r), error);
+}
+
+static void server_observe(const struct server *server, const struct message *m, uint32_t error) {
+        bus_observe(server->owner->bus, m, error, NULL);
+}
+
+static const struct server_hooks bus_server_hooks = {
+        .deliver = server_deliver,
+        .deliver_more = server_deliver_more,
+        .refuse = server_refuse,
+        .wake = conn_wake_error,
+        .posted = ring_resume,
+        .observe = server_observe,
+};
+
 /* A new server for owner; -EDQUOT when it has as many as it may. */
 int bus_server_create(struct bus *bus, struct peer *owner, struct server **out) {
         struct server *server;
@@ -98,7 +127,7 @@ int bus_server_create(struct bus *bus, struct peer *owner, struct server **out) 
                 quota_hit(bus, NULL, owner, owner->pid, QUOTA_SERVERS);
                 return -EDQUOT;
         }
-        r = server_new(&server, owner, bus->opt.queue_depth);
+        r = server_new(&server, owner, bus->opt.queue_depth, &bus_server_hooks);
         if (r < 0)
                 return r;
         slot = tsearch(server, &bus->servers, server_compare);
@@ -144,6 +173,7 @@ static void conn_cancel_wait(struct conn *conn) {
                 break;
         }
         list_unlink(&conn->wait_link);
+        list_unlink(&conn->receiver.link);
         conn->wait = CONN_IDLE;
         conn->wait_msg = NULL;
         conn->wait_server = NULL;
@@ -170,7 +200,7 @@ static void peer_release(struct bus *bus, struct peer *peer) {
 
                 if (!m)
                         continue;
-                control_monitor(bus, m, XNS_ERR_SERVER_NOT_FOUND, NULL);
+                bus_observe(bus, m, XNS_ERR_SERVER_NOT_FOUND, NULL);
                 if (m->caller)
                         conn_wake_error(m->caller, XNS_ERR_SERVER_NOT_FOUND);
                 m->caller = NULL;

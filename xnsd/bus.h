@@ -11,6 +11,7 @@
 #include "wire.h"
 
 struct conn;
+struct message;
 struct peer;
 struct policy;
 struct server;
@@ -53,6 +54,10 @@ struct bus {
         uint32_t n_monitors;
         uint64_t started_us;            /* CLOCK_MONOTONIC */
         const struct policy *policy;    /* NULL: no policy file */
+        /* Told of every message that ends (answer: what its caller got),
+         * while n_monitors > 0; set by the control part with the first. */
+        void (*observer)(struct bus *bus, const struct message *m, uint32_t error,
+                         const struct xns_reply *answer);
 };
 
 struct bus_counts {
@@ -70,3 +75,10 @@ int bus_conn_add(struct bus *bus, struct conn *conn);
 void bus_conn_disconnect(struct conn *conn);
 void bus_count(struct bus *bus, struct bus_counts *out);
 uint64_t clock_us(int clock);
+
+/* Cheap enough for the hot path: nothing happens while no monitor listens. */
+static inline void bus_observe(struct bus *bus, const struct message *m, uint32_t error,
+                               const struct xns_reply *answer) {
+        if (bus->n_monitors > 0 && bus->observer)
+                bus->observer(bus, m, error, answer);
+}

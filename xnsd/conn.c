@@ -29,6 +29,7 @@ int conn_new(struct conn **out, struct bus *bus, struct list *dirty, int fd) {
         list_init(&conn->bus_link);
         list_init(&conn->peer_link);
         list_init(&conn->wait_link);
+        list_init(&conn->receiver.link);
         list_init(&conn->dirty_link);
         list_init(&conn->monitor_link);
         list_init(&conn->ring_link);
@@ -123,6 +124,7 @@ void conn_reply_error(struct conn *conn, uint32_t seq, uint32_t error) {
 void conn_wake(struct conn *conn, struct xns_reply *reply, int fd) {
         reply->seq = conn->wait_seq;
         list_unlink(&conn->wait_link);
+        list_unlink(&conn->receiver.link);
         conn->wait = CONN_IDLE;
         conn->wait_msg = NULL;
         conn->wait_server = NULL;

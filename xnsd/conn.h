@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "list.h"
+#include "server.h"
 #include "wire.h"
 
 struct bus;
@@ -18,7 +19,7 @@ struct user;
 enum conn_wait {
         CONN_IDLE,
         CONN_WAIT_REPLY,        /* blocked on wait_msg's answer */
-        CONN_WAIT_RECEIVE,      /* parked in wait_server->receivers */
+        CONN_WAIT_RECEIVE,      /* parked in wait_server->receivers (as receiver) */
         CONN_WAIT_NAME,         /* parked in bus->name_waiters for wait_name */
         CONN_WAIT_SERVER,       /* parked in bus->sid_waiters for wait_sid */
         CONN_STALLED,           /* non-blocking wait_msg waits for room */
@@ -42,10 +43,10 @@ struct conn {
 
         enum conn_wait wait;
         uint32_t wait_seq;
-        bool wait_batch;                /* CONN_WAIT_RECEIVE: Scalars may come along */
         struct message *wait_msg;
-        struct server *wait_server;
-        struct list wait_link;
+        struct server *wait_server;     /* CONN_WAIT_RECEIVE: where it waits, as receiver */
+        struct server_receiver receiver;
+        struct list wait_link;          /* CONN_WAIT_NAME, CONN_WAIT_SERVER */
         struct xns_name wait_name;
         struct xns_sid wait_sid;
 

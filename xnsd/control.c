@@ -293,6 +293,7 @@ static void control_monitor_start(struct conn *conn, const struct xns_request *r
         conn->monitor = true;
         list_link_tail(&bus->monitors, &conn->monitor_link);
         bus->n_monitors++;
+        bus->observer = control_monitor_message;
         log_debug("pid %d: monitoring", (int)conn->pid);
         conn_reply_error(conn, req->seq, XNS_OK);
 }

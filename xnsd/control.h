@@ -13,10 +13,3 @@ struct message;
 void control_request(struct conn *conn, const struct xns_request *req);
 void control_monitor_message(struct bus *bus, const struct message *m, uint32_t error,
                              const struct xns_reply *answer);
-
-/* Cheap enough for the hot path: nothing happens while no monitor listens. */
-static inline void control_monitor(struct bus *bus, const struct message *m, uint32_t error,
-                                   const struct xns_reply *answer) {
-        if (bus->n_monitors > 0)
-                control_monitor_message(bus, m, error, answer);
-}

@@ -391,7 +391,7 @@ static void route_send(struct conn *conn, const struct xns_request *req, int *fd
                 conn->wait = CONN_IDLE;
                 conn->wait_msg = NULL;
                 m->server = server;
-                control_monitor(conn->bus, m, XNS_ERR_SERVER_QUEUE_FULL, NULL);
+                bus_observe(conn->bus, m, XNS_ERR_SERVER_QUEUE_FULL, NULL);
                 message_free(m);
                 return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_QUEUE_FULL);
         }
@@ -450,7 +450,7 @@ static void route_return(struct conn *conn, const struct xns_return *ret) {
                 struct xns_reply reply = { 0 };
 
                 reply_fill_answer(&reply, m, ret);
-                control_monitor(conn->bus, m, reply.error, &reply);
+                bus_observe(conn->bus, m, reply.error, &reply);
                 if (m->caller)
                         conn_wake(m->caller, &reply, -1);
         }
@@ -503,7 +503,12 @@ static void route_receive(struct conn *conn, const struct xns_request *req) {
                 return conn_reply_error(conn, req->seq, XNS_ERR_ACCESS_DENIED);
         if (req->receive.nowait && list_is_empty(&server->queue))
                 return conn_reply_error(conn, req->seq, XNS_OK);
-        server_park_receiver(server, conn, req->seq, req->receive.batch);
+        conn->wait = CONN_WAIT_RECEIVE;
+        conn->wait_seq = req->seq;
+        conn->wait_server = server;
+        conn->receiver.peer = conn->peer;
+        conn->receiver.batch = req->receive.batch;
+        server_park_receiver(server, &conn->receiver);
 }
 
 static int route_hello(struct conn *conn, const struct xns_request *req) {

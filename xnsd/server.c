@@ -6,21 +6,16 @@
 #include <sys/random.h>
 
 
-#include "bus.h"
-#include "conn.h"
-#include "control.h"
-#include "log.h"
 #include "macro.h"
 #include "message.h"
 #include "peer.h"
-#include "ring.h"
 #include "server.h"
 
 /* Generations make a stale handle (an answer to a message already answered
  * and a slot reused since) fail instead of answering someone else. */
 static uint32_t envelope_gen;
 
-int server_new(struct server **out, struct peer *owner, uint32_t depth) {
+int server_new(struct server **out, struct peer *owner, uint32_t depth, const struct server_hooks *hooks) {
         struct server *server = calloc(1, sizeof(*server));
 
         if (!server)
@@ -31,6 +26,7 @@ int server_new(struct server **out, struct peer *owner, uint32_t depth) {
         }
         server->owner = owner;
         server->depth = depth;
+        server->hooks = hooks;
         list_init(&server->queue);
         list_init(&server->stalled);
         list_init(&server->receivers);
@@ -111,14 +107,11 @@ void server_pump_later(struct list *pumps) {
         }
 }
 
-/* batch: the receiver may take the Scalars queued behind its message along
- * (its library holds no other receive on the server on its way). */
-void server_park_receiver(struct server *server, struct conn *conn, uint32_t seq, bool batch) {
-        conn->wait = CONN_WAIT_RECEIVE;
-        conn->wait_seq = seq;
-        conn->wait_batch = batch;
-        conn->wait_server = server;
-        list_link_tail(&server->receivers, &conn->wait_link);
+/* A thread waits to receive; r->batch: the Scalars queued behind its
+ * message may come along (its library has no other receive on the server
+ * on its way). */
+void server_park_receiver(struct server *server, struct server_receiver *r) {
+        list_link_tail(&server->receivers, &r->link);
         server_pump(server);
 }
 
@@ -131,9 +124,9 @@ static void server_unstall(struct server *server) {
                 m->sender = NULL;
                 server_enqueue(server, m);
                 if (sender && m->posted)
-                        ring_resume(sender, XNS_OK, m->cid);
+                        server->hooks->posted(sender, XNS_OK, m->cid);
                 else if (sender)
-                        conn_wake_error(sender, XNS_OK);
+                        server->hooks->wake(sender, XNS_OK);
         }
 }
 
@@ -149,7 +142,7 @@ static void delivery_fill(struct xns_delivery *d, const struct message *m) {
 /* A message that needs no answer has reached its server: it is done. */
 static void server_done(struct server *server, struct message *m) {
         server->served++;
-        control_monitor(server->owner->bus, m, XNS_OK, NULL);
+        server->hooks->observe(server, m, XNS_OK);
         server->used--;
         message_free(m);
 }
@@ -165,10 +158,11 @@ static void server_done(struct server *server, struct message *m) {
  * up as slots free. The client keeps them in order for the next receives on
  * the server.
  */
-static uint32_t server_take_scalars(struct server *server, struct conn *receiver, struct xns_scalar *out) {
+static uint32_t server_take_scalars(struct server *server, struct server_receiver *receiver,
+                                    struct xns_scalar *out) {
         uint32_t n = 0;
 
-        if (!receiver->wait_batch || receiver->wait_link.next != &server->receivers)
+        if (!receiver->batch || receiver->link.next != &server->receivers)
                 return 0;
         while (n < DELIVERY_SCALARS_MAX) {
                 struct message *m = list_first_entry(&server->queue, struct message, link);
@@ -196,7 +190,7 @@ static void reply_set_more(struct xns_reply *reply, const struct xns_scalar *v, 
 /* Hands the oldest message to the longest-waiting receiver. */
 static void server_deliver_one(struct server *server) {
         struct message *m = list_first_entry(&server->queue, struct message, link);
-        struct conn *receiver = list_first_entry(&server->receivers, struct conn, wait_link);
+        struct server_receiver *receiver = list_first_entry(&server->receivers, struct server_receiver, link);
         struct xns_reply reply = { .body = XNS_BODY_DELIVERY };
         struct xns_scalar more[DELIVERY_SCALARS_MAX];
         bool blocks = xns_kind_blocks(m->kind);
@@ -204,7 +198,8 @@ static void server_deliver_one(struct server *server) {
         int fd;
 
         if (blocks && peer_envelope_add(receiver->peer, m, ++envelope_gen) < 0) {
-                conn_wake_error(receiver, XNS_ERR_OUT_OF_MEMORY);
+                list_unlink(&receiver->link);
+                server->hooks->refuse(receiver, XNS_ERR_OUT_OF_MEMORY);
                 return;
         }
         list_unlink(&m->link);
@@ -219,13 +214,14 @@ static void server_deliver_one(struct server *server) {
         }
         n = server_take_scalars(server, receiver, more);
         reply_set_more(&reply, more, n);
-        conn_wake(receiver, &reply, fd);
+        list_unlink(&receiver->link);
+        server->hooks->deliver(receiver, &reply, fd);
         for (uint32_t off = reply.n_more; off < n;) {
                 struct xns_reply cont = { .seq = reply.seq };
 
                 reply_set_more(&cont, more + off, n - off);
                 off += cont.n_more;
-                conn_queue_reply(receiver, &cont, -1);
+                server->hooks->deliver_more(receiver, &cont);
         }
 }
 
@@ -250,15 +246,15 @@ void server_answered(struct server *server, struct message *m) {
         server_pump(server);
 }
 
-static void message_fail(struct message *m, uint32_t error) {
+static void message_fail(struct server *server, struct message *m, uint32_t error) {
         list_unlink(&m->link);
-        control_monitor(m->server->owner->bus, m, error, NULL);
+        server->hooks->observe(server, m, error);
         if (m->caller)
-                conn_wake_error(m->caller, error);
+                server->hooks->wake(m->caller, error);
         if (m->sender && m->posted)
-                ring_resume(m->sender, error, m->cid);
+                server->hooks->posted(m->sender, error, m->cid);
         else if (m->sender)
-                conn_wake_error(m->sender, error);
+                server->hooks->wake(m->sender, error);
         message_free(m);
 }
 
@@ -271,13 +267,15 @@ static void message_fail(struct message *m, uint32_t error) {
  */
 void server_fail_all(struct server *server, uint32_t error) {
         struct message *m, *mtmp;
-        struct conn *c, *ctmp;
+        struct server_receiver *r, *rtmp;
 
-        list_for_each_entry_safe(c, ctmp, &server->receivers, wait_link)
-                conn_wake_error(c, error);
+        list_for_each_entry_safe(r, rtmp, &server->receivers, link) {
+                list_unlink(&r->link);
+                server->hooks->refuse(r, error);
+        }
         list_for_each_entry_safe(m, mtmp, &server->queue, link)
-                message_fail(m, error);
+                message_fail(server, m, error);
         list_for_each_entry_safe(m, mtmp, &server->stalled, link)
-                message_fail(m, error);
+                message_fail(server, m, error);
         server->used = server->unanswered;
 }

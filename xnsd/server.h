@@ -8,11 +8,40 @@
 #include "list.h"
 #include "wire.h"
 
-struct bus;
 struct conn;
 struct message;
 struct name;
 struct peer;
+struct server;
+
+/* A thread waiting to receive on a server: part of its link, which lives in
+ * a layer above; the server sees only this. */
+struct server_receiver {
+        struct list link;               /* in server->receivers */
+        struct peer *peer;              /* its process, which will hold what it receives */
+        bool batch;                     /* the Scalars queued behind may come along */
+};
+
+/*
+ * What a server does to those who wait on it, who live in the layers above
+ * (links, the monitor): the bus provides these. A link here is only a
+ * handle: the message's caller or sender.
+ */
+struct server_hooks {
+        /* A receiver gets its delivery (fd travels with it) ... */
+        void (*deliver)(struct server_receiver *r, struct xns_reply *reply, int fd);
+        /* ... and the frames that continue it, with the same seq. */
+        void (*deliver_more)(struct server_receiver *r, struct xns_reply *reply);
+        /* A receiver is told error instead. */
+        void (*refuse)(struct server_receiver *r, uint32_t error);
+        /* A blocked caller, or a sender waiting for room, hears error (XNS_OK:
+         * its message is queued now). */
+        void (*wake)(struct conn *link, uint32_t error);
+        /* A posted Scalar that waited for room got in (XNS_OK) or failed. */
+        void (*posted)(struct conn *link, uint32_t error, uint32_t cid);
+        /* A message reached its end here (answer NULL): for observers. */
+        void (*observe)(const struct server *server, const struct message *m, uint32_t error);
+};
 
 struct server {
         struct peer *owner;
@@ -22,21 +51,22 @@ struct server {
 
         struct list queue;              /* MESSAGE_QUEUED, oldest first */
         struct list stalled;            /* MESSAGE_STALLED, waiting for room */
-        struct list receivers;          /* conns in CONN_WAIT_RECEIVE */
+        struct list receivers;          /* struct server_receiver, longest waiting first */
         struct list pump_link;          /* in bus->pumps: deliver at the end of the wakeup */
         uint32_t depth;                 /* slots */
         uint32_t used;                  /* queued + delivered blocking, unanswered */
         uint32_t unanswered;            /* delivered blocking, unanswered */
         uint64_t served;                /* messages delivered */
+        const struct server_hooks *hooks;
 };
 
-int server_new(struct server **out, struct peer *owner, uint32_t depth);
+int server_new(struct server **out, struct peer *owner, uint32_t depth, const struct server_hooks *hooks);
 struct server *server_free(struct server *server);
 
 int server_submit(struct server *server, struct message *m, bool try_);
 int server_submit_later(struct server *server, struct message *m, struct list *pumps);
 void server_pump_later(struct list *pumps);
-void server_park_receiver(struct server *server, struct conn *conn, uint32_t seq, bool batch);
+void server_park_receiver(struct server *server, struct server_receiver *r);
 void server_pump(struct server *server);
 void server_answered(struct server *server, struct message *m);
 void server_fail_all(struct server *server, uint32_t error);
