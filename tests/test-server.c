@@ -21,6 +21,7 @@
 #include "name.h"
 #include "peer.h"
 #include "ring.h"
+#include "route.h"
 #include "server.h"
 #include "test-util.h"
 
@@ -45,7 +46,7 @@ static void link_open(struct bus *bus, struct link *l, const struct link *of) {
         int sv[2];
 
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-        ck_assert_int_eq(conn_new(&l->conn, bus, &bus->dirty, sv[0]), 0);
+        ck_assert_int_eq(conn_new(&l->conn, bus, &bus->dirty, &bus->ring_ready, sv[0]), 0);
         bus_conn_add(bus, l->conn);
         ck_assert_int_eq(bus_peer_attach(bus, l->conn, of ? of->conn->peer->token : NULL), 0);
         l->client = sv[1];
@@ -74,7 +75,7 @@ static void free_dead(struct bus *bus) {
 /* Disconnects every link, which must release every process and server. */
 static void bus_stop(struct bus *bus, struct link *links, size_t n) {
         while (!list_is_empty(&bus->conns))
-                bus_conn_disconnect(list_first_entry(&bus->conns, struct conn, bus_link));
+                route_link_gone(list_first_entry(&bus->conns, struct conn, bus_link));
         ck_assert_uint_eq(bus->n_conns, 0);
         ck_assert(list_is_empty(&bus->peers));
         ck_assert_uint_eq(bus->n_servers, 0);
@@ -323,19 +324,19 @@ START_TEST(test_ring_stalls_and_resumes) {
         ck_assert_uint_eq(ring->kick, 1);               /* xnsd is not looking */
         for (uint32_t id = 1; id <= 4; id++)
                 ring_publish(ring, cid, id);
-        ck_assert_int_eq(ring_drain(c->conn), 0);
+        ck_assert_int_eq(route_ring_pass(c->conn), 0);
         ck_assert_uint_eq(srv->used, 2);                /* 1 and 2 queued */
         ck_assert_ptr_nonnull(c->conn->ring_stalled);   /* 3 waits for room */
         ck_assert(conn_reading_paused(c->conn));
         ck_assert_uint_eq(ring->tail, 2);               /* 3 and 4 still count as in the ring */
-        ck_assert_int_eq(ring_drain(c->conn), 0);       /* nothing moves while it waits */
+        ck_assert_int_eq(route_ring_pass(c->conn), 0);       /* nothing moves while it waits */
         ck_assert_uint_eq(ring->tail, 2);
 
         ring->want_room = 1;
         park_receiver(srv, o->conn, 90, true);         /* 1 and 2 go: 3 gets in */
         ck_assert_ptr_null(c->conn->ring_stalled);
         ck_assert(list_is_linked(&c->conn->ring_link)); /* a pass is due */
-        ring_drain_ready(&bus.ring_ready);
+        route_rings_ready(&bus);
         ck_assert_uint_eq(ring->tail, 4);
         ck_assert_uint_eq(ring->want_room, 0);
         ck_assert_uint_eq(ring->kick, 1);
@@ -354,7 +355,7 @@ START_TEST(test_ring_stalls_and_resumes) {
 
         /* a CID it does not hold: dropped, and told with its CID */
         ring_publish(ring, 77, 5);
-        ck_assert_int_eq(ring_drain(c->conn), 0);
+        ck_assert_int_eq(route_ring_pass(c->conn), 0);
         {
                 struct xns_reply reply;
 
@@ -365,7 +366,7 @@ START_TEST(test_ring_stalls_and_resumes) {
         }
         /* an impossible head */
         ring->head = ring->tail + XNS_RING_SLOTS + 1;
-        ck_assert_int_eq(ring_drain(c->conn), -EPROTO);
+        ck_assert_int_eq(route_ring_pass(c->conn), -EPROTO);
         ring->head = ring->tail;
         munmap(ring, XNS_RING_SIZE);
         bus_stop(&bus, links, 2);
@@ -418,7 +419,7 @@ START_TEST(test_ring_pass_with_scalars_left_says_so) {
                 int r;
 
                 list_unlink(&c->conn->ring_link);
-                r = ring_drain(c->conn);
+                r = route_ring_pass(c->conn);
                 ck_assert_int_ge(r, 0);
                 ck_assert_int_eq(r == 1, list_is_linked(&c->conn->ring_link));
                 c->conn->n_out = c->conn->out_pos = 0;  /* the Acks, as if read */
@@ -910,7 +911,7 @@ START_TEST(test_disconnect_releases_servers) {
         park_receiver(anon, p1->conn, 41, true);
 
         /* one link of the server process goes: nothing else changes */
-        bus_conn_disconnect(p1->conn);
+        route_link_gone(p1->conn);
         ck_assert(p1->conn->dead);
         ck_assert_ptr_eq(bus_server_find(&bus, &named_sid), named);
         ck_assert_ptr_eq(bus_server_find(&bus, &anon_sid), anon);
@@ -922,7 +923,7 @@ START_TEST(test_disconnect_releases_servers) {
         expect_quiet(&bus, c2);
 
         /* the last one goes: the process is released */
-        bus_conn_disconnect(p2->conn);
+        route_link_gone(p2->conn);
         ck_assert_ptr_null(bus_server_find(&bus, &named_sid));
         ck_assert_ptr_null(bus_server_find(&bus, &anon_sid));
         ck_assert_ptr_null(name_registry_find(&bus.names, "svc"));
@@ -970,9 +971,9 @@ START_TEST(test_dying_caller) {
         ck_assert_int_eq(server_submit(srv, stalled, false), 1);
         msg_stall_sender(stalled, s);
 
-        bus_conn_disconnect(c->conn);
-        bus_conn_disconnect(c2->conn);
-        bus_conn_disconnect(s->conn);
+        route_link_gone(c->conn);
+        route_link_gone(c2->conn);
+        route_link_gone(s->conn);
         free_dead(&bus);                                /* nothing may point at them now */
         ck_assert_ptr_null(received->caller);
         ck_assert_ptr_null(queued->caller);
@@ -1009,7 +1010,7 @@ START_TEST(test_attach_token) {
         ck_assert_ptr_eq(links[1].conn->peer, links[0].conn->peer);
 
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-        ck_assert_int_eq(conn_new(&stranger, &bus, &bus.dirty, sv[0]), 0);
+        ck_assert_int_eq(conn_new(&stranger, &bus, &bus.dirty, &bus.ring_ready, sv[0]), 0);
         bus_conn_add(&bus, stranger);
         memcpy(forged, links[0].conn->peer->token, XNS_TOKEN_LEN);
         forged[0] ^= 1;
@@ -1017,7 +1018,7 @@ START_TEST(test_attach_token) {
         stranger->pid = getpid() + 1;                   /* another process with a stolen token */
         ck_assert_int_eq(bus_peer_attach(&bus, stranger, links[0].conn->peer->token), -EACCES);
         ck_assert_ptr_null(stranger->peer);
-        bus_conn_disconnect(stranger);
+        route_link_gone(stranger);
         close(sv[1]);
         bus_stop(&bus, links, 2);
 }

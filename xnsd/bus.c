@@ -43,7 +43,7 @@ void bus_init(struct bus *bus, const struct bus_options *opt) {
 /* Releases everything; the loop has disconnected every conn before. */
 void bus_deinit(struct bus *bus) {
         name_registry_deinit(&bus->names);
-        users_deinit(bus);
+        users_deinit(&bus->users);
         message_pool_drain();
 }
 
@@ -124,7 +124,7 @@ int bus_server_create(struct bus *bus, struct peer *owner, struct server **out) 
         int r;
 
         if (owner->n_servers >= bus->opt.max_servers) {
-                quota_hit(bus, NULL, owner, owner->pid, QUOTA_SERVERS);
+                quota_hit(NULL, owner, owner->pid, QUOTA_SERVERS);
                 return -EDQUOT;
         }
         r = server_new(&server, owner, bus->opt.queue_depth, &bus_server_hooks);
@@ -231,11 +231,11 @@ int bus_conn_add(struct bus *bus, struct conn *conn) {
         uint32_t max = bus->opt.max_links_per_uid;
         int r;
 
-        r = user_ref(bus, conn->uid, &conn->user);
+        r = user_ref(&bus->users, conn->uid, &conn->user);
         if (r < 0)
                 return r;
         if (conn->user->links >= max) {
-                quota_hit(bus, conn->user, NULL, conn->pid, QUOTA_LINKS);
+                quota_hit(conn->user, NULL, conn->pid, QUOTA_LINKS);
                 if (conn->user->links >= max + BUS_LINKS_GRACE) {
                         conn->user = user_unref(conn->user);
                         return -EDQUOT;
@@ -252,7 +252,8 @@ int bus_conn_add(struct bus *bus, struct conn *conn) {
  * bus_conn_disconnect() - a link is gone (EOF, error, or cut for misbehaving).
  *
  * The conn is marked dead and handed to the loop to free once nothing refers
- * to it; the last link of a process releases the process.
+ * to it; the last link of a process releases the process. What its ring
+ * still held was routed before (route_link_gone()).
  */
 void bus_conn_disconnect(struct conn *conn) {
         struct bus *bus = conn->bus;
@@ -260,8 +261,6 @@ void bus_conn_disconnect(struct conn *conn) {
 
         if (conn->dead)
                 return;
-        if (peer)
-                ring_drain_last(conn);
         conn_cancel_wait(conn);
         if (conn->monitor) {
                 list_unlink(&conn->monitor_link);

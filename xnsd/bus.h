@@ -8,6 +8,7 @@
 
 #include "list.h"
 #include "name.h"
+#include "quota.h"
 #include "wire.h"
 
 struct conn;
@@ -39,7 +40,7 @@ struct bus {
         struct list conns;              /* every link, before and after Hello */
         struct list peers;
         void *servers;                  /* tsearch tree of struct server, by SID */
-        void *users;                    /* tsearch tree of struct user, by uid */
+        struct users users;
         uint32_t n_servers;
         struct name_registry names;
         struct list name_waiters;       /* conns in CONN_WAIT_NAME */

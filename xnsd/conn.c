@@ -10,7 +10,7 @@
 #include "macro.h"
 #include "ring.h"
 
-int conn_new(struct conn **out, struct bus *bus, struct list *dirty, int fd) {
+int conn_new(struct conn **out, struct bus *bus, struct list *dirty, struct list *ring_ready, int fd) {
         struct conn *conn;
         struct ucred cred;
         socklen_t len = sizeof(cred);
@@ -22,6 +22,7 @@ int conn_new(struct conn **out, struct bus *bus, struct list *dirty, int fd) {
                 return -ENOMEM;
         conn->bus = bus;
         conn->dirty = dirty;
+        conn->ring_ready = ring_ready;
         conn->fd = fd;
         conn->pid = cred.pid;
         conn->uid = cred.uid;

@@ -66,7 +66,8 @@ struct conn {
         struct xns_ring *ring;          /* posted Scalars (ring.c), or NULL */
         uint32_t ring_tail;             /* ours; the shared copy is only written */
         struct message *ring_stalled;   /* the ring waits until it has room */
-        struct list ring_link;          /* in bus->ring_ready */
+        struct list ring_link;          /* in *ring_ready */
+        struct list *ring_ready;        /* where rings due a pass without a Kick gather */
         uint32_t ring_error, ring_error_cid;    /* the last failure, for the next Ack */
         bool ring_broken;               /* its client wrote an impossible head */
         struct list *dirty;             /* where links with work for the loop gather */
@@ -80,7 +81,7 @@ static inline size_t conn_out_pending(const struct conn *conn) {
         return conn->n_out - conn->out_pos;
 }
 
-int conn_new(struct conn **out, struct bus *bus, struct list *dirty, int fd);
+int conn_new(struct conn **out, struct bus *bus, struct list *dirty, struct list *ring_ready, int fd);
 struct conn *conn_free(struct conn *conn);
 
 void conn_mark_dirty(struct conn *conn);

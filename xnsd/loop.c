@@ -1,6 +1,6 @@
-/* loop.c: the daemon's event loop (libevent): accepts links, reads their
- * frames, writes replies out together once per wakeup. Callbacks only hand
- * frames to route.c and flush what it queued. */
+/* loop.c: the daemon's event loop (libevent): accepts links, watches them,
+ * and hands each wakeup to dispatch.c: the frames of readable links, then
+ * one flush of what they queued. Callbacks only hand off. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -13,15 +13,13 @@
 
 #include "bus.h"
 #include "conn.h"
+#include "dispatch.h"
 #include "log.h"
 #include "loop.h"
 #include "macro.h"
-#include "ring.h"
 #include "route.h"
-#include "server.h"
 #include "service.h"
 
-#define LOOP_FRAMES_PER_WAKEUP 32       /* per link, so one client cannot starve others */
 #define LOOP_ACCEPTS_PER_WAKEUP 64
 
 struct conn_io {
@@ -62,89 +60,30 @@ static void conn_io_update(struct conn *conn) {
                 event_add(io->write, NULL);
 }
 
+static void conn_io_updated(struct conn *conn, void *ctx) {
+        conn_io_update(conn);
+}
+
+static void conn_io_released(struct conn *conn, void *ctx) {
+        conn_io_free(conn);
+}
+
+static const struct dispatch_io loop_io = { .update = conn_io_updated, .release = conn_io_released };
+
 /* Writes every dirty link's frames, then frees links that died. Runs once
  * per wakeup, after every ready link was read: replies go out together. */
 static void loop_flush(struct loop *loop) {
-        struct bus *bus = loop->bus;
-
-        ring_drain_ready(&bus->ring_ready);
-        server_pump_later(&bus->pumps);
-        while (!list_is_empty(&bus->dirty)) {
-                struct conn *conn = list_first_entry(&bus->dirty, struct conn, dirty_link);
-                int r;
-
-                list_unlink(&conn->dirty_link);
-                if (conn->overflow) {
-                        log_info("pid %d: link does not read its replies, disconnecting it", (int)conn->pid);
-                        bus_conn_disconnect(conn);
-                        continue;
-                }
-                r = conn_flush(conn);
-                if (r < 0 && r != -EAGAIN) {
-                        bus_conn_disconnect(conn);
-                        continue;
-                }
-                conn_io_update(conn);
-        }
-        while (!list_is_empty(&bus->dead)) {
-                struct conn *conn = list_first_entry(&bus->dead, struct conn, dirty_link);
-
-                list_unlink(&conn->dirty_link);
-                conn_io_free(conn);
-                conn_free(conn);
-        }
+        dispatch_flush(loop->bus, &loop_io);
 }
 
 static void on_conn_read(evutil_socket_t fd, short what, void *data) {
-        struct conn *conn = data;
-
-        for (int i = 0; i < LOOP_FRAMES_PER_WAKEUP; i++) {
-                uint8_t buf[XNS_FRAME_MAX];
-                int rfd, r;
-                ssize_t n;
-
-                /* What the ring holds was sent before this frame. */
-                r = ring_drain(conn);
-                if (r < 0) {
-                        log_info("pid %d: broken ring, disconnecting link", (int)conn->pid);
-                        bus_conn_disconnect(conn);
-                        break;
-                }
-                if (r > 0 || conn_reading_paused(conn))
-                        break;          /* the ring first: its next pass is due */
-                n = xns_frame_recv(conn->fd, buf, sizeof(buf), &rfd, true);
-
-                if (n == -EAGAIN)
-                        break;
-                /* ECONNRESET: the peer closed with frames of ours unread. The
-                 * error comes before the frames it sent first, which are
-                 * still there to read and route; EOF follows them. */
-                if (n == -ECONNRESET)
-                        continue;
-                if (n <= 0) {
-                        if (n < 0)
-                                log_info("pid %d: bad frame (%s), disconnecting link", (int)conn->pid,
-                                         n == -EMSGSIZE ? "too large" :
-                                         n == -EPROTO ? "bad descriptors" : strerror((int)-n));
-                        bus_conn_disconnect(conn);
-                        break;
-                }
-                if (route_frame(conn, buf, (size_t)n, rfd) < 0) {
-                        log_info("pid %d: protocol violation, disconnecting link", (int)conn->pid);
-                        bus_conn_disconnect(conn);
-                        break;
-                }
-                /* A link that now waits for an answer sends nothing more
-                 * until it has it: reading on would only find EAGAIN. */
-                if (conn->wait != CONN_IDLE)
-                        break;
-        }
+        dispatch_readable(data);
 }
 
 /* A paused link's client hung up: what it still had queued cannot be read
  * before its turn, so the link goes now. */
 static void on_conn_closed(evutil_socket_t fd, short what, void *data) {
-        bus_conn_disconnect(data);
+        route_link_gone(data);
 }
 
 static void on_conn_write(evutil_socket_t fd, short what, void *data) {
@@ -172,7 +111,7 @@ static void loop_accept_one(struct loop *loop, int fd) {
         struct conn *conn;
         int r;
 
-        r = conn_new(&conn, loop->bus, &loop->bus->dirty, fd);
+        r = conn_new(&conn, loop->bus, &loop->bus->dirty, &loop->bus->ring_ready, fd);
         if (r < 0) {
                 log_error("cannot take a new link: %s", strerror(-r));
                 safe_close(fd);
@@ -280,17 +219,11 @@ int loop_init(struct loop *loop, struct bus *bus, int listen_fd, struct service 
         return loop_service_timers(loop);
 }
 
-/* Work the flush left for the next wakeup: rings due another pass, and
- * Scalars queued for a waiting receiver when a link was cut while writing. */
-static bool loop_work_left(const struct bus *bus) {
-        return !list_is_empty(&bus->ring_ready) || !list_is_empty(&bus->pumps);
-}
-
 /* One wakeup: run every ready callback, then flush. Blocks (no CPU) while
  * nothing is ready and no work is left over: there are no timers. */
 int loop_run(struct loop *loop) {
         while (!loop->stop) {
-                int flags = EVLOOP_ONCE | (loop_work_left(loop->bus) ? EVLOOP_NONBLOCK : 0);
+                int flags = EVLOOP_ONCE | (dispatch_work_left(loop->bus) ? EVLOOP_NONBLOCK : 0);
 
                 if (event_base_loop(loop->base, flags) < 0)
                         return -EIO;
@@ -322,7 +255,7 @@ void loop_deinit(struct loop *loop) {
                                     &loop->ev_status, &loop->ev_watchdog };
 
         while (!list_is_empty(&bus->conns))
-                bus_conn_disconnect(list_first_entry(&bus->conns, struct conn, bus_link));
+                route_link_gone(list_first_entry(&bus->conns, struct conn, bus_link));
         loop_flush(loop);
         for (size_t i = 0; i < ELEMENTSOF(events); i++)
                 if (*events[i])

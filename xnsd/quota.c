@@ -6,7 +6,6 @@
 #include <search.h>
 #include <stdlib.h>
 
-#include "bus.h"
 #include "log.h"
 #include "peer.h"
 #include "quota.h"
@@ -29,10 +28,10 @@ static int user_compare(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
-int user_ref(struct bus *bus, uid_t uid, struct user **out) {
+int user_ref(struct users *users, uid_t uid, struct user **out) {
         struct user key = { .uid = uid }, *user, **slot;
 
-        slot = tfind(&key, &bus->users, user_compare);
+        slot = tfind(&key, &users->root, user_compare);
         if (slot) {
                 (*slot)->n_refs++;
                 *out = *slot;
@@ -41,10 +40,10 @@ int user_ref(struct bus *bus, uid_t uid, struct user **out) {
         user = calloc(1, sizeof(*user));
         if (!user)
                 return -ENOMEM;
-        user->bus = bus;
+        user->users = users;
         user->uid = uid;
         user->n_refs = 1;
-        if (!tsearch(user, &bus->users, user_compare)) {
+        if (!tsearch(user, &users->root, user_compare)) {
                 free(user);
                 return -ENOMEM;
         }
@@ -55,7 +54,7 @@ int user_ref(struct bus *bus, uid_t uid, struct user **out) {
 struct user *user_unref(struct user *user) {
         if (!user || --user->n_refs > 0)
                 return NULL;
-        tdelete(user, &user->bus->users, user_compare);
+        tdelete(user, &user->users->root, user_compare);
         free(user);
         return NULL;
 }
@@ -64,13 +63,13 @@ static void user_free(void *user) {
         free(user);
 }
 
-void users_deinit(struct bus *bus) {
-        tdestroy(bus->users, user_free);
-        bus->users = NULL;
+void users_deinit(struct users *users) {
+        tdestroy(users->root, user_free);
+        users->root = NULL;
 }
 
 /* Logs one line the first time this user or process hits this limit. */
-void quota_hit(struct bus *bus, struct user *user, struct peer *peer, pid_t pid, enum quota_kind kind) {
+void quota_hit(struct user *user, struct peer *peer, pid_t pid, enum quota_kind kind) {
         uint32_t bit = 1u << kind, *logged = peer ? &peer->quota_logged : &user->logged;
 
         if (*logged & bit)

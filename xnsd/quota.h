@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-struct bus;
 struct peer;
 
 enum quota_kind {
@@ -21,9 +20,14 @@ enum quota_kind {
         _QUOTA_MAX,
 };
 
+/* Every uid with a link or a message in flight. */
+struct users {
+        void *root;                     /* tsearch tree of struct user, by uid */
+};
+
 /* One uid's usage; kept while a link or a message refers to it. */
 struct user {
-        struct bus *bus;
+        struct users *users;
         uid_t uid;
         uint32_t n_refs;
         uint32_t links;
@@ -31,8 +35,8 @@ struct user {
         uint32_t logged;        /* quota_kind bits already logged */
 };
 
-int user_ref(struct bus *bus, uid_t uid, struct user **out);
+int user_ref(struct users *users, uid_t uid, struct user **out);
 struct user *user_unref(struct user *user);
-void users_deinit(struct bus *bus);
+void users_deinit(struct users *users);
 
-void quota_hit(struct bus *bus, struct user *user, struct peer *peer, pid_t pid, enum quota_kind kind);
+void quota_hit(struct user *user, struct peer *peer, pid_t pid, enum quota_kind kind);

@@ -87,7 +87,7 @@ static uint32_t route_cid_add(struct bus *bus, struct peer *peer, const struct x
         int r = peer_cid_add(peer, sid, bus->opt.max_cids, cid);
 
         if (r == -ENOSPC)
-                quota_hit(bus, NULL, peer, peer->pid, QUOTA_CIDS);
+                quota_hit(NULL, peer, peer->pid, QUOTA_CIDS);
         return r < 0 ? error_from_errno(r) : XNS_OK;
 }
 
@@ -151,7 +151,7 @@ static void route_register_name(struct conn *conn, const struct xns_request *req
         if (name_registry_find(&conn->bus->names, n->str))
                 return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_EXISTS);
         if (conn->peer->n_names >= conn->bus->opt.max_names) {
-                quota_hit(conn->bus, NULL, conn->peer, conn->pid, QUOTA_NAMES);
+                quota_hit(NULL, conn->peer, conn->pid, QUOTA_NAMES);
                 return conn_reply_error(conn, req->seq, XNS_ERR_OUT_OF_MEMORY);
         }
         r = bus_server_create(conn->bus, conn->peer, &server);
@@ -271,12 +271,12 @@ static uint32_t route_charge(struct conn *conn, struct message *m) {
         struct peer *peer = conn->peer;
 
         if (peer->n_sent >= bus->opt.max_queued) {
-                quota_hit(bus, NULL, peer, conn->pid, QUOTA_QUEUED);
+                quota_hit(NULL, peer, conn->pid, QUOTA_QUEUED);
                 return XNS_ERR_SERVER_QUEUE_FULL;
         }
         if (m->len > 0) {
                 if (conn->user->shm + m->len > (uint64_t)bus->opt.max_shm_mb << 20) {
-                        quota_hit(bus, conn->user, NULL, conn->pid, QUOTA_SHM);
+                        quota_hit(conn->user, NULL, conn->pid, QUOTA_SHM);
                         return XNS_ERR_OUT_OF_MEMORY;
                 }
                 conn->user->shm += m->len;
@@ -332,25 +332,32 @@ static uint32_t route_new_message(struct conn *conn, const struct xns_send *s, u
         return error;
 }
 
+/* Slots taken per pass before other links get their turn. */
+#define RING_SLOTS_PER_PASS XNS_RING_SLOTS
+
 /*
  * route_posted() - a Scalar from the link's ring (ring.c): no reply.
  *
- * Returns 0 when queued, -1 with *error when it failed, and 1 when it waits
- * for room: the ring then waits with it (it is credited back through
- * ring_resume()), unless the link is going (last), when it simply waits.
+ * Returns 0 when queued or failed (the failure goes into the ring's next
+ * Ack), and 1 when it waits for room: the ring then waits with it (it is
+ * credited back through ring_resume()), unless the link is going (last),
+ * when it simply waits.
  */
-int route_posted(struct conn *conn, const struct xns_ring_slot *s, bool last, uint32_t *error) {
+static int route_posted(struct conn *conn, const struct xns_ring_slot *s, bool last) {
         struct xns_send send = {
                 .cid = s->cid, .kind = XNS_KIND_SCALAR, .id = s->id,
                 .a = { s->a[0], s->a[1], s->a[2], s->a[3] },
         };
         struct server *server;
         struct message *m;
+        uint32_t error;
         int no_fd = -1;
 
-        *error = route_new_message(conn, &send, 0, &no_fd, &server, &m);
-        if (*error != XNS_OK)
-                return -1;
+        error = route_new_message(conn, &send, 0, &no_fd, &server, &m);
+        if (error != XNS_OK) {
+                ring_fail(conn, error, s->cid);
+                return 0;
+        }
         if (server_submit_later(server, m, &conn->bus->pumps) == 0)
                 return 0;
         if (!last) {
@@ -360,6 +367,96 @@ int route_posted(struct conn *conn, const struct xns_ring_slot *s, bool last, ui
                 conn->ring_stalled = m;
         }
         return 1;
+}
+
+/*
+ * route_ring_pass() - route what the link's client published in its ring,
+ * up to a pass's worth.
+ *
+ * Stops at a Scalar that must wait for room: the link is then not read
+ * either, until ring_resume(). Returns 1 when a pass ended with Scalars
+ * left (another pass is due: the link's next frame must wait for it), 0
+ * otherwise, and -EPROTO for a ring whose head is impossible.
+ */
+int route_ring_pass(struct conn *conn) {
+        uint32_t taken = 0;
+        int n, r = 0;
+
+        if (!conn->ring || conn->ring_stalled || conn->dead)
+                return 0;
+        while ((n = ring_available(conn)) > 0) {
+                struct xns_ring_slot s;
+
+                if (taken++ == RING_SLOTS_PER_PASS) {
+                        ring_ready(conn);
+                        r = 1;
+                        break;
+                }
+                ring_take(conn, &s);
+                if (route_posted(conn, &s, false) > 0) {
+                        conn_mark_dirty(conn);  /* the loop stops reading it */
+                        break;
+                }
+        }
+        if (n < 0)
+                return n;
+        ring_pass_end(conn);
+        return r;
+}
+
+/* The link is going: what its client published was sent, and is routed
+ * whatever the queues' state (a full one holds it among the stalled). */
+static void route_ring_last(struct conn *conn) {
+        for (uint32_t n = ring_left(conn); n > 0; n--) {
+                struct xns_ring_slot s;
+
+                ring_take(conn, &s);
+                route_posted(conn, &s, true);
+        }
+}
+
+/*
+ * route_link_gone() - a link is gone (EOF, error, or cut for misbehaving):
+ * the one way links end. What its ring still holds was sent before, and
+ * is routed first; then the bus lets the link go.
+ */
+void route_link_gone(struct conn *conn) {
+        if (conn->dead)
+                return;
+        if (conn->peer)
+                route_ring_last(conn);
+        bus_conn_disconnect(conn);
+}
+
+/* route_ring_turn() - a pass over the link's ring, as route_ring_pass();
+ * a link whose client wrote an impossible head is cut. */
+int route_ring_turn(struct conn *conn) {
+        int r = route_ring_pass(conn);
+
+        if (r < 0) {
+                log_info("pid %d: broken ring, disconnecting link", (int)conn->pid);
+                route_link_gone(conn);
+        }
+        return r;
+}
+
+/* route_rings_ready() - the links whose rings wait for a pass: after a
+ * stall, or a long one. */
+void route_rings_ready(struct bus *bus) {
+        struct list todo = LIST_INIT(todo);
+
+        while (!list_is_empty(&bus->ring_ready)) {
+                struct conn *conn = list_first_entry(&bus->ring_ready, struct conn, ring_link);
+
+                list_unlink(&conn->ring_link);
+                list_link_tail(&todo, &conn->ring_link);
+        }
+        while (!list_is_empty(&todo)) {
+                struct conn *conn = list_first_entry(&todo, struct conn, ring_link);
+
+                list_unlink(&conn->ring_link);
+                route_ring_turn(conn);
+        }
 }
 
 /*
@@ -563,7 +660,7 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
         case XNS_OP_RING:
                 return conn_reply_error(conn, req->seq, ring_attach(conn, *fd));
         case XNS_OP_KICK:
-                if (ring_drain(conn) < 0)
+                if (route_ring_pass(conn) < 0)
                         conn->ring_broken = true;
                 return;
         default:

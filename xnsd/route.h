@@ -5,8 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct bus;
 struct conn;
-struct xns_ring_slot;
 
 int route_frame(struct conn *conn, const void *buf, size_t len, int fd);
-int route_posted(struct conn *conn, const struct xns_ring_slot *s, bool last, uint32_t *error);
+int route_ring_pass(struct conn *conn);
+int route_ring_turn(struct conn *conn);
+void route_rings_ready(struct bus *bus);
+void route_link_gone(struct conn *conn);

@@ -28,11 +28,12 @@
  * Each link has a ring of posted Scalars for the input (a sealed memfd of
  * XNS_RING_SIZE, mapped here), whatever xnsd makes of it.
  *
- * As xnsd's event loop (xnsd/loop.c), the harness has xnsd drain a link's
- * ring before each of its frames (a broken ring cuts the link), routes no
- * frame while the link's reading is paused (the frame is dropped: it would
- * wait in the socket), and after each record does a wakeup's end: rings
- * waiting for another pass, posted Scalars to hand out, then the writes.
+ * The harness drives xnsd through the same code as its event loop
+ * (xnsd/dispatch.c): a link's ring before each of its frames (a broken ring
+ * cuts the link), no frame routed while the link's reading is paused (the
+ * frame is dropped: it would wait in the socket), and after each record a
+ * wakeup's end: rings waiting for another pass, posted Scalars to hand out,
+ * then the writes.
  *
  * getrandom() is replaced by a counter, so tokens and SIDs are predictable
  * within an input: A's token starts with byte 1, B's with 2, and the n-th
@@ -53,6 +54,7 @@
 
 #include "bus.h"
 #include "conn.h"
+#include "dispatch.h"
 #include "log.h"
 #include "peer.h"
 #include "ring.h"
@@ -135,7 +137,7 @@ static void link_open(struct bus *bus, struct link *l) {
         int sv[2];
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0 ||
-            conn_new(&l->conn, bus, &bus->dirty, sv[0]) < 0) {
+            conn_new(&l->conn, bus, &bus->dirty, &bus->ring_ready, sv[0]) < 0) {
                 perror("fuzz-route: link");
                 abort();
         }
@@ -180,21 +182,6 @@ static void link_ring_write(struct link *l, const uint8_t *bytes, size_t len) {
         off = (size_t)bytes[0] * RING_WRITE_STEP % XNS_RING_SIZE;
         n = len - 1 < XNS_RING_SIZE - off ? len - 1 : XNS_RING_SIZE - off;
         memcpy(l->ring + off, bytes + 1, n);
-}
-
-/* What on_conn_read does before each frame: xnsd takes what the ring holds;
- * an impossible head cuts the link. -1 when it did; 1 when the pass stopped
- * with Scalars left (the loop reads no frame before the next pass). */
-static int link_ring_drain(struct link *l) {
-        int r = ring_drain(l->conn);
-
-        if (r < 0) {
-                if (log_level >= 2)
-                        fprintf(stderr, "fuzz-route: broken ring, cutting the link\n");
-                bus_conn_disconnect(l->conn);
-                return -1;
-        }
-        return r;
 }
 
 /* Descriptors open now: none may be left over from an input. */
@@ -245,35 +232,21 @@ static void link_drain(struct link *l, unsigned process) {
         }
 }
 
-/* What the event loop does after each wakeup: another pass over the rings
- * that wait for one, the posted Scalars queued during the wakeup handed
- * out, then the dirty links' frames written (cutting those that overflowed
- * or broke), then dead links freed. */
+/* A link the daemon frees is gone from the harness too. */
+static void link_released(struct conn *conn, void *ctx) {
+        struct link *links = ctx;
+
+        for (size_t i = 0; i < N_LINKS; i++)
+                if (links[i].conn == conn)
+                        links[i].conn = NULL;
+}
+
+/* The end of a wakeup, as the event loop has it (dispatch.c), then what the
+ * processes read. */
 static void loop_flush(struct bus *bus, struct link *links) {
-        ring_drain_ready(&bus->ring_ready);
-        server_pump_later(&bus->pumps);
-        while (!list_is_empty(&bus->dirty)) {
-                struct conn *conn = list_first_entry(&bus->dirty, struct conn, dirty_link);
-                int r;
+        struct dispatch_io io = { .release = link_released, .ctx = links };
 
-                list_unlink(&conn->dirty_link);
-                if (conn->overflow) {
-                        bus_conn_disconnect(conn);
-                        continue;
-                }
-                r = conn_flush(conn);
-                if (r < 0 && r != -EAGAIN)
-                        bus_conn_disconnect(conn);
-        }
-        while (!list_is_empty(&bus->dead)) {
-                struct conn *conn = list_first_entry(&bus->dead, struct conn, dirty_link);
-
-                for (size_t i = 0; i < N_LINKS; i++)
-                        if (links[i].conn == conn)
-                                links[i].conn = NULL;
-                list_unlink(&conn->dirty_link);
-                conn_free(conn);
-        }
+        dispatch_flush(bus, &io);
         for (size_t i = 0; i < N_LINKS; i++)
                 link_drain(&links[i], link_process[i]);
 }
@@ -327,7 +300,6 @@ static void feed_record(struct bus *bus, struct link *links, uint8_t ctl, const 
         uint8_t fixed[XNS_FRAME_MAX];
         struct link *l = &links[ctl & REC_LINK_MASK];
         uint8_t *copy;
-        int drained;
 
         if (!l->conn)
                 return;
@@ -336,23 +308,20 @@ static void feed_record(struct bus *bus, struct link *links, uint8_t ctl, const 
                 /* Hung up at once: noticed while the link is paused, or
                  * after a pass; either way the last look sees the rest. */
                 if (ctl & REC_HANG_UP)
-                        bus_conn_disconnect(l->conn);
+                        route_link_gone(l->conn);
                 else
-                        link_ring_drain(l);
+                        route_ring_turn(l->conn);
                 return;
         }
-        /* What the ring holds was sent before this frame (or the hang-up). */
-        drained = link_ring_drain(l);
-        if (drained < 0)
-                return;
         if (ctl & REC_HANG_UP) {
-                bus_conn_disconnect(l->conn);
+                /* What the ring holds was sent before the hang-up. */
+                if (route_ring_turn(l->conn) >= 0)
+                        route_link_gone(l->conn);
                 return;
         }
-        /* The loop does not read a paused link (its ring waits for room,
-         * or it does not take its replies), nor one whose ring is due
-         * another pass: the frame is not routed. */
-        if (drained > 0 || conn_reading_paused(l->conn))
+        /* As the loop before each frame (dispatch.c): the ring first; a
+         * paused link, or one whose ring is due another pass, is not read. */
+        if (!dispatch_may_read(l->conn))
                 return;
         if ((ctl & REC_FIX_GEN) && fix_gen(ctl, frame, &len, fixed))
                 frame = fixed;
@@ -362,8 +331,7 @@ static void feed_record(struct bus *bus, struct link *links, uint8_t ctl, const 
         if (!copy)
                 abort();
         memcpy(copy, frame, len);
-        if (route_frame(l->conn, copy, len, frame_fd(l, ctl)) < 0)
-                bus_conn_disconnect(l->conn);
+        dispatch_frame(l->conn, copy, (ssize_t)len, frame_fd(l, ctl));
         free(copy);
 }
 
@@ -404,7 +372,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
 
         while (!list_is_empty(&bus.conns))
-                bus_conn_disconnect(list_first_entry(&bus.conns, struct conn, bus_link));
+                route_link_gone(list_first_entry(&bus.conns, struct conn, bus_link));
         loop_flush(&bus, links);
         if (bus.n_conns || bus.n_peers || bus.n_servers || !list_is_empty(&bus.peers) ||
             !list_is_empty(&bus.ring_ready) || !list_is_empty(&bus.pumps)) {
