@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "macro.h"
+#include "utf8.h"
 #include "wire.h"
 #include "xns.pb-c.h"
 
@@ -713,35 +714,6 @@ ssize_t xns_frame_recv(int sock, void *buf, size_t size, int *fd, bool nonblock)
         return n;
 }
 
-/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_sequence_len(const unsigned char *s, size_t left) {
-        unsigned char c = s[0];
-        size_t n;
-        uint32_t cp, min;
-
-        if (c < 0x80)
-                return 1;
-        if ((c & 0xe0) == 0xc0) {
-                n = 2; cp = c & 0x1f; min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-                n = 3; cp = c & 0x0f; min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-                n = 4; cp = c & 0x07; min = 0x10000;
-        } else {
-                return 0;
-        }
-        if (n > left)
-                return 0;
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return n;
-}
-
 bool xns_name_valid(const char *s, size_t len) {
         if (len == 0 || len > XNS_NAME_MAX)
                 return false;
@@ -750,7 +722,7 @@ bool xns_name_valid(const char *s, size_t len) {
 
                 if (s[i] == '\0')
                         return false;
-                n = utf8_sequence_len((const unsigned char *)s + i, len - i);
+                n = utf8_sequence_len(s + i, len - i);
                 if (n == 0)
                         return false;
                 i += n;

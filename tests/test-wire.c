@@ -1,5 +1,6 @@
 /* test-wire.c: unit tests of the wire layer: frame encoding and checked
- * decoding, server name validation, and frame I/O with SCM_RIGHTS. */
+ * decoding, server name validation, UTF-8 repair, and frame I/O with
+ * SCM_RIGHTS. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "utf8.h"
 #include "wire.h"
 #include "test-util.h"
 
@@ -1218,6 +1220,46 @@ START_TEST(test_name_multibyte_limit) {
 }
 END_TEST
 
+/* --- utf8_sanitize (command names the kernel cut) ------------------------- */
+
+static void expect_sanitized(const char *in, const char *want) {
+        char buf[64];
+
+        ck_assert_uint_lt(strlen(in), sizeof(buf));
+        strcpy(buf, in);
+        utf8_sanitize(buf);
+        ck_assert_str_eq(buf, want);
+}
+
+START_TEST(test_sanitize_valid_unchanged) {
+        expect_sanitized("", "");
+        expect_sanitized("xnsd", "xnsd");
+        expect_sanitized("caf\xc3\xa9", "caf\xc3\xa9");
+        expect_sanitized("\xe2\x82\xac\xf0\x9f\x98\x80", "\xe2\x82\xac\xf0\x9f\x98\x80");
+}
+END_TEST
+
+/* What the kernel leaves of a name cut at 15 bytes: the partial character goes. */
+START_TEST(test_sanitize_cut_at_end_dropped) {
+        expect_sanitized("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3",
+                         "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+        expect_sanitized("ab\xe2\x82", "ab");
+        expect_sanitized("ab\xf0\x9f\x98", "ab");
+        expect_sanitized("\xf0", "");
+}
+END_TEST
+
+/* Anything else invalid becomes '?', byte by byte, and the rest is kept. */
+START_TEST(test_sanitize_invalid_replaced) {
+        expect_sanitized("a\x80" "b", "a?b");
+        expect_sanitized("\xff\xfe", "??");
+        expect_sanitized("\xc3" "a", "?a");
+        expect_sanitized("\xc0\x80x", "??x");                   /* overlong NUL */
+        expect_sanitized("\xed\xa0\x80x", "???x");              /* surrogate */
+        expect_sanitized("\x80\xc3\xa9\xc3", "?\xc3\xa9");      /* both at once */
+}
+END_TEST
+
 /* --- frame I/O ---------------------------------------------------------- */
 
 START_TEST(test_frame_plain) {
@@ -1425,6 +1467,12 @@ static Suite *wire_suite(void) {
         tcase_add_test(tc, test_name_nul);
         tcase_add_test(tc, test_name_utf8);
         tcase_add_test(tc, test_name_multibyte_limit);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("utf8");
+        tcase_add_test(tc, test_sanitize_valid_unchanged);
+        tcase_add_test(tc, test_sanitize_cut_at_end_dropped);
+        tcase_add_test(tc, test_sanitize_invalid_replaced);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("frame");

@@ -11,8 +11,10 @@
 
 #include "message.h"
 #include "peer.h"
+#include "utf8.h"
 
-/* The process's command name, for xnsctl; "?" when it cannot be read. */
+/* The process's command name, for xnsctl, as valid UTF-8; "?" when it
+ * cannot be read. */
 static void read_comm(pid_t pid, char comm[static 16]) {
         char path[32];
         ssize_t n = -1;
@@ -28,6 +30,7 @@ static void read_comm(pid_t pid, char comm[static 16]) {
                 n = snprintf(comm, 16, "?");
         comm[n] = '\0';
         comm[strcspn(comm, "\n")] = '\0';
+        utf8_sanitize(comm);
 }
 
 int peer_new(struct peer **out, struct bus *bus, pid_t pid, uid_t uid, gid_t gid) {
