@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "daemon.h"
 #include "harness.h"
 #include "wire.h"
@@ -406,7 +408,7 @@ static unsigned long long json_u64(const char *json, const char *key) {
 }
 
 /* Copies the balanced {...} object that starts with start out of json. */
-static void json_object(const char *json, const char *start, char *obj, size_t size) {
+static void object_text(const char *json, const char *start, char *obj, size_t size) {
         const char *s = strstr(json, start), *p;
         int depth = 0;
         bool str = false;
@@ -886,14 +888,14 @@ START_TEST(peers_shows_processes) {
                  "[{\"sid\":\"%s\",\"name\":\"peersrv\"},{\"sid\":\"%s\",\"name\":\"peersrv2\"}],\"blocked_calls\":0}",
                  (int)srv.p.pid, srv.hex[0], srv.hex[1]);
         snprintf(row, sizeof(row), "{\"pid\":%d,", (int)srv.p.pid);
-        json_object(c.out, row, obj, sizeof(obj));
+        object_text(c.out, row, obj, sizeof(obj));
         EXPECT_STREQ(obj, want);
         snprintf(want, sizeof(want),
                  "{\"pid\":%d,\"uid\":0,\"command\":\"xcli-peers\",\"links\":1,\"cids\":[{\"cid\":%u,\"server\":"
                  "\"peersrv\"},{\"cid\":%u,\"server\":\"peersrv2\"}],\"servers\":[],\"blocked_calls\":1}",
                  (int)cli.pid, cid1, cid2);
         snprintf(row, sizeof(row), "{\"pid\":%d,", (int)cli.pid);
-        json_object(c.out, row, obj, sizeof(obj));
+        object_text(c.out, row, obj, sizeof(obj));
         EXPECT_STREQ(obj, want);
 
         CTL_OK(&c, "peers");
@@ -914,7 +916,7 @@ START_TEST(peers_shows_processes) {
         EXPECT_EQ(cli_result(&cli).reply.v[0], 77);
         CTL_OK(&c, "--json", "peers");
         snprintf(row, sizeof(row), "{\"pid\":%d,", (int)cli.pid);
-        json_object(c.out, row, obj, sizeof(obj));
+        object_text(c.out, row, obj, sizeof(obj));
         EXPECT_EQ(json_u64(obj, "blocked_calls"), 0);
 
         srv_quit(&srv, &cli, cid1);
@@ -1024,10 +1026,10 @@ START_TEST(peers_and_monitor_need_privilege) {
         cid = cli_connect(&cli, "privsrv");
         CTL_OK(&c, "--json", "peers");
         snprintf(start, sizeof(start), "{\"pid\":%d,", (int)cli.pid);
-        json_object(c.out, start, obj, sizeof(obj));
+        object_text(c.out, start, obj, sizeof(obj));
         EXPECT_EQ(json_u64(obj, "uid"), NOBODY);
         snprintf(start, sizeof(start), "{\"pid\":%d,", (int)srv.p.pid);
-        json_object(c.out, start, obj, sizeof(obj));
+        object_text(c.out, start, obj, sizeof(obj));
         EXPECT_EQ(json_u64(obj, "uid"), 0);
         srv_quit(&srv, &cli, cid);
         cli_exit(&cli);
@@ -1138,6 +1140,105 @@ START_TEST(show_one_name) {
         cli_exit(&c2);
         proc_send_u32(&srv.p, SRV_EXIT);
         proc_wait_exit(&srv.p, 0);
+}
+END_TEST
+
+/* --- command names the kernel cut inside a character ---------------------- */
+
+/* 18 and 16 bytes of UTF-8 that the kernel keeps 15 bytes of: the last é
+ * loses its second byte, the last € its third. */
+#define CUT_SRV_COMM "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+#define CUT_SRV_KERNEL "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3"
+#define CUT_SRV_SHOWN "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+#define CUT_CLI_COMM "x\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+#define CUT_CLI_KERNEL "x\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82"
+#define CUT_CLI_SHOWN "x\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+
+/* The process's command name as the kernel keeps it, without the newline. */
+static void proc_comm(pid_t pid, char *buf, size_t size) {
+        char path[64];
+        ssize_t n;
+        int fd;
+
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        EXPECT_MSG(fd >= 0, "%s: %s", path, strerror(errno));
+        n = read(fd, buf, size - 1);
+        close(fd);
+        EXPECT(n > 0);
+        buf[n] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+}
+
+/* `xnsctl --json cmd [arg]`, which must parse (jansson rejects invalid UTF-8). */
+static json_t *ctl_json(const char *cmd, const char *arg) {
+        json_error_t error;
+        struct ctl c;
+        json_t *j;
+
+        CTL_OK(&c, "--json", cmd, arg);
+        j = json_loads(c.out, 0, &error);
+        EXPECT_MSG(j, "'xnsctl %s' printed no valid JSON: %s at byte %d: '%s'", c.cmdline, error.text,
+                   error.position, c.out);
+        return j;
+}
+
+static const char *json_command(json_t *obj) {
+        const char *s = json_string_value(json_object_get(obj, "command"));
+
+        return s ? s : "(no command)";
+}
+
+/* The object of --json peers for pid. */
+static json_t *peer_by_pid(json_t *peers, pid_t pid) {
+        json_t *p;
+        size_t i;
+
+        json_array_foreach(json_object_get(peers, "peers"), i, p)
+                if (json_integer_value(json_object_get(p, "pid")) == pid)
+                        return p;
+        harness_fail_at(__FILE__, __LINE__, "no peer %d in --json peers", (int)pid);
+}
+
+START_TEST(json_command_cut_inside_utf8) {
+        struct srv_cfg scfg = { .comm = CUT_SRV_COMM, .names = { "cutsrv" } };
+        struct cli_cfg ccfg = { .comm = CUT_CLI_COMM };
+        char comm[32], want[256], row[256];
+        struct srv srv;
+        struct proc cli;
+        struct ctl c;
+        json_t *j;
+        uint32_t cid;
+
+        srv_start(&srv, &scfg);
+        cli_start(&cli, &ccfg);
+        cid = cli_connect(&cli, "cutsrv");
+        /* What this test is about: the kernel cut both names mid-character. */
+        proc_comm(srv.p.pid, comm, sizeof(comm));
+        EXPECT_STREQ(comm, CUT_SRV_KERNEL);
+        proc_comm(cli.pid, comm, sizeof(comm));
+        EXPECT_STREQ(comm, CUT_CLI_KERNEL);
+
+        /* Every --json output that names a command parses, names cut there. */
+        j = ctl_json("list", NULL);
+        EXPECT_STREQ(json_command(json_array_get(json_object_get(j, "names"), 0)), CUT_SRV_SHOWN);
+        json_decref(j);
+        j = ctl_json("show", "cutsrv");
+        EXPECT_STREQ(json_command(j), CUT_SRV_SHOWN);
+        json_decref(j);
+        j = ctl_json("peers", NULL);
+        EXPECT_STREQ(json_command(peer_by_pid(j, srv.p.pid)), CUT_SRV_SHOWN);
+        EXPECT_STREQ(json_command(peer_by_pid(j, cli.pid)), CUT_CLI_SHOWN);
+        json_decref(j);
+        /* The cut is xnsd's: the plain table shows the same. */
+        CTL_OK(&c, "peers");
+        snprintf(want, sizeof(want), "%d", (int)srv.p.pid);
+        table_row(c.out, want, row, sizeof(row));
+        snprintf(want, sizeof(want), "%d 0 %s 1 0 cutsrv -", (int)srv.p.pid, CUT_SRV_SHOWN);
+        EXPECT_STREQ(row, want);
+
+        srv_quit(&srv, &cli, cid);
+        cli_exit(&cli);
 }
 END_TEST
 
@@ -1627,6 +1728,7 @@ int main(void) {
         harness_add_test(s, peers_shows_processes, setup_depth, harness_teardown);
         harness_add_test(s, peers_and_monitor_need_privilege, setup_depth, harness_teardown);
         harness_add_test(s, show_one_name, setup_depth, harness_teardown);
+        harness_add_test(s, json_command_cut_inside_utf8, setup_depth, harness_teardown);
         harness_add_test(s, monitor_traces_messages, setup_depth, harness_teardown);
         harness_add_test(s, monitor_sees_xnsctl_call, setup_depth, harness_teardown);
         harness_add_test(s, daemon_stop_ends_monitor_and_call, setup_depth, harness_teardown);

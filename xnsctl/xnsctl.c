@@ -9,10 +9,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <xous/xous.h>
 
 #include "ctl-link.h"
 #include "macro.h"
+#include "utf8.h"
 
 struct options {
         const char *socket_path;
@@ -70,28 +72,60 @@ static int parse_u32(const char *s, uint32_t *out) {
         return 0;
 }
 
-/* --- JSON ------------------------------------------------------------------ */
+/* --- JSON ------------------------------------------------------------------
+ * Built with jansson and printed compact, one object a line: jansson escapes
+ * strings and refuses invalid UTF-8, so what xnsctl prints always parses. */
 
-static void json_string(const char *s) {
-        putchar('"');
-        for (; *s; s++) {
-                unsigned char c = (unsigned char)*s;
+#define JU(v) ((json_int_t)(v))         /* a number for json_pack()'s "I" */
 
-                if (c == '"' || c == '\\')
-                        printf("\\%c", c);
-                else if (c < 0x20)
-                        printf("\\u%04x", c);
-                else
-                        putchar(c);
-        }
-        putchar('"');
+/* A JSON string of text from xnsd, made valid UTF-8 first where it is not
+ * (an older xnsd sends command names the kernel cut inside a character);
+ * NULL only when out of memory. */
+static json_t *text_json(const char *s) {
+        _cleanup_free_ char *copy = NULL;
+        json_t *j = json_string(s);
+
+        if (j)
+                return j;
+        copy = strdup(s);
+        if (!copy)
+                return NULL;
+        utf8_sanitize(copy);
+        return json_string(copy);
 }
 
-static void json_u32_array(const uint32_t *v, size_t n) {
-        putchar('[');
+/* Appends v to the array a (taking v); NULL, with a freed, on failure. */
+static json_t *array_push(json_t *a, json_t *v) {
+        if (json_array_append_new(a, v) == 0)
+                return a;
+        json_decref(a);
+        return NULL;
+}
+
+static json_t *u32s_json(const uint32_t *v, size_t n) {
+        json_t *a = json_array();
+
         for (size_t i = 0; i < n; i++)
-                printf("%s%u", i ? "," : "", v[i]);
-        putchar(']');
+                a = array_push(a, json_integer(v[i]));
+        return a;
+}
+
+/* Prints j on one line and frees it; NULL means it could not be built. */
+static int print_json(json_t *j) {
+        int r;
+
+        if (!j) {
+                fprintf(stderr, "xnsctl: cannot build JSON: out of memory\n");
+                return EXIT_FAILED;
+        }
+        r = json_dumpf(j, stdout, JSON_COMPACT);
+        json_decref(j);
+        if (r < 0) {
+                fprintf(stderr, "xnsctl: cannot write JSON\n");
+                return EXIT_FAILED;
+        }
+        putchar('\n');
+        return EXIT_OK;
 }
 
 /* --- status ---------------------------------------------------------------- */
@@ -111,22 +145,21 @@ static void format_duration(uint64_t us, char *buf, size_t size) {
                 snprintf(buf, size, "%llus", (unsigned long long)s);
 }
 
-static void print_status(const Xns__Status *st, bool json) {
+static json_t *status_json(const Xns__Status *st) {
+        return json_pack("{s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+                         "version", text_json(st->version), "pid", JU(st->pid),
+                         "uptime_s", JU(st->uptime_us / 1000000), "names", JU(st->names),
+                         "servers", JU(st->servers), "processes", JU(st->processes), "links", JU(st->links),
+                         "pending_calls", JU(st->pending_calls), "limits",
+                         "queue_depth", JU(st->queue_depth), "max_cids", JU(st->max_cids),
+                         "frame_max", JU(st->frame_max), "max_names", JU(st->max_names),
+                         "max_servers", JU(st->max_servers), "max_queued", JU(st->max_queued),
+                         "max_links_per_uid", JU(st->max_links_per_uid), "max_shm_mb", JU(st->max_shm_mb));
+}
+
+static void print_status(const Xns__Status *st) {
         char uptime[64];
 
-        if (json) {
-                printf("{\"version\":");
-                json_string(st->version);
-                printf(",\"pid\":%u,\"uptime_s\":%llu,\"names\":%u,\"servers\":%u,\"processes\":%u,"
-                       "\"links\":%u,\"pending_calls\":%u,\"limits\":{\"queue_depth\":%u,"
-                       "\"max_cids\":%u,\"frame_max\":%u,\"max_names\":%u,\"max_servers\":%u,"
-                       "\"max_queued\":%u,\"max_links_per_uid\":%u,\"max_shm_mb\":%u}}\n",
-                       st->pid, (unsigned long long)(st->uptime_us / 1000000), st->names, st->servers,
-                       st->processes, st->links, st->pending_calls, st->queue_depth, st->max_cids,
-                       st->frame_max, st->max_names, st->max_servers, st->max_queued, st->max_links_per_uid,
-                       st->max_shm_mb);
-                return;
-        }
         format_duration(st->uptime_us, uptime, sizeof(uptime));
         printf("version:       %s\n"
                "pid:           %u\n"
@@ -151,18 +184,29 @@ static void print_status(const Xns__Status *st, bool json) {
 
 /* --- list and show --------------------------------------------------------- */
 
-static void json_name(const Xns__NameInfo *n, bool detail) {
-        printf("{\"name\":");
-        json_string(n->name);
-        printf(",\"sid\":\"%s\",\"pid\":%u,\"command\":", n->sid, n->pid);
-        json_string(n->command);
-        printf(",\"conns\":%u,\"max_conns\":%u,\"queue_depth\":%u,\"queued\":%u,\"served\":%llu",
-               n->conns, n->max_conns, n->queue_depth, n->queued, (unsigned long long)n->served);
-        if (detail) {
-                printf(",\"stalled\":%u,\"receivers\":%u,\"clients\":", n->stalled, n->receivers);
-                json_u32_array(n->clients, n->n_clients);
+/* A name as list shows it; with detail, as show does. */
+static json_t *name_json(const Xns__NameInfo *n, bool detail) {
+        json_t *j = json_pack("{s:o,s:o,s:I,s:o,s:I,s:I,s:I,s:I,s:I}", "name", text_json(n->name),
+                              "sid", text_json(n->sid),
+                              "pid", JU(n->pid), "command", text_json(n->command), "conns", JU(n->conns),
+                              "max_conns", JU(n->max_conns), "queue_depth", JU(n->queue_depth),
+                              "queued", JU(n->queued), "served", JU(n->served));
+
+        if (j && detail &&
+            json_object_update_new(j, json_pack("{s:I,s:I,s:o}", "stalled", JU(n->stalled), "receivers",
+                                                JU(n->receivers), "clients", u32s_json(n->clients, n->n_clients))) < 0) {
+                json_decref(j);
+                return NULL;
         }
-        putchar('}');
+        return j;
+}
+
+static json_t *list_json(const Xns__Snapshot *snap) {
+        json_t *names = json_array();
+
+        for (size_t i = 0; i < snap->n_names; i++)
+                names = array_push(names, name_json(snap->names[i], false));
+        return json_pack("{s:o}", "names", names);
 }
 
 static void format_conns(const Xns__NameInfo *n, char *buf, size_t size) {
@@ -172,19 +216,9 @@ static void format_conns(const Xns__NameInfo *n, char *buf, size_t size) {
                 snprintf(buf, size, "%u/-", n->conns);
 }
 
-static void print_list(const Xns__Snapshot *snap, bool json) {
+static void print_list(const Xns__Snapshot *snap) {
         int w = 4;
 
-        if (json) {
-                printf("{\"names\":[");
-                for (size_t i = 0; i < snap->n_names; i++) {
-                        if (i)
-                                putchar(',');
-                        json_name(snap->names[i], false);
-                }
-                printf("]}\n");
-                return;
-        }
         for (size_t i = 0; i < snap->n_names; i++)
                 if ((int)strlen(snap->names[i]->name) > w)
                         w = (int)strlen(snap->names[i]->name);
@@ -201,14 +235,9 @@ static void print_list(const Xns__Snapshot *snap, bool json) {
         }
 }
 
-static void print_show(const Xns__NameInfo *n, bool json) {
+static void print_show(const Xns__NameInfo *n) {
         char conns[32];
 
-        if (json) {
-                json_name(n, true);
-                putchar('\n');
-                return;
-        }
         format_conns(n, conns, sizeof(conns));
         printf("name:              %s\n"
                "sid:               %s\n"
@@ -229,35 +258,29 @@ static void print_show(const Xns__NameInfo *n, bool json) {
 
 /* --- peers ----------------------------------------------------------------- */
 
-static void json_peer(const Xns__PeerInfo *p) {
-        printf("{\"pid\":%u,\"uid\":%u,\"command\":", p->pid, p->uid);
-        json_string(p->command);
-        printf(",\"links\":%u,\"cids\":[", p->links);
-        for (size_t i = 0; i < p->n_cids; i++) {
-                printf("%s{\"cid\":%u,\"server\":", i ? "," : "", p->cids[i]->cid);
-                json_string(p->cids[i]->server);
-                putchar('}');
-        }
-        printf("],\"servers\":[");
-        for (size_t i = 0; i < p->n_servers; i++) {
-                printf("%s{\"sid\":\"%s\",\"name\":", i ? "," : "", p->servers[i]->sid);
-                json_string(p->servers[i]->name);
-                putchar('}');
-        }
-        printf("],\"blocked_calls\":%u}", p->blocked_calls);
+static json_t *peer_json(const Xns__PeerInfo *p) {
+        json_t *cids = json_array(), *servers = json_array();
+
+        for (size_t i = 0; i < p->n_cids; i++)
+                cids = array_push(cids, json_pack("{s:I,s:o}", "cid", JU(p->cids[i]->cid),
+                                                  "server", text_json(p->cids[i]->server)));
+        for (size_t i = 0; i < p->n_servers; i++)
+                servers = array_push(servers, json_pack("{s:o,s:o}", "sid", text_json(p->servers[i]->sid),
+                                                        "name", text_json(p->servers[i]->name)));
+        return json_pack("{s:I,s:I,s:o,s:I,s:o,s:o,s:I}", "pid", JU(p->pid), "uid", JU(p->uid),
+                         "command", text_json(p->command), "links", JU(p->links), "cids", cids,
+                         "servers", servers, "blocked_calls", JU(p->blocked_calls));
 }
 
-static void print_peers(const Xns__Snapshot *snap, bool json) {
-        if (json) {
-                printf("{\"peers\":[");
-                for (size_t i = 0; i < snap->n_peers; i++) {
-                        if (i)
-                                putchar(',');
-                        json_peer(snap->peers[i]);
-                }
-                printf("]}\n");
-                return;
-        }
+static json_t *peers_json(const Xns__Snapshot *snap) {
+        json_t *peers = json_array();
+
+        for (size_t i = 0; i < snap->n_peers; i++)
+                peers = array_push(peers, peer_json(snap->peers[i]));
+        return json_pack("{s:o}", "peers", peers);
+}
+
+static void print_peers(const Xns__Snapshot *snap) {
         printf("%7s  %6s  %-15s  %5s  %7s  %-24s  %s\n", "PID", "UID", "COMMAND", "LINKS", "BLOCKED",
                "SERVERS", "CIDS");
         for (size_t i = 0; i < snap->n_peers; i++) {
@@ -278,6 +301,36 @@ static void print_peers(const Xns__Snapshot *snap, bool json) {
         }
 }
 
+static json_t *snapshot_json(const Xns__Snapshot *snap, uint32_t what) {
+        switch (what) {
+        case XNS_CONTROL_STATUS:
+                return status_json(snap->status);
+        case XNS_CONTROL_LIST:
+                return list_json(snap);
+        case XNS_CONTROL_PEERS:
+                return peers_json(snap);
+        default:
+                return name_json(snap->names[0], true);
+        }
+}
+
+static void print_snapshot(const Xns__Snapshot *snap, uint32_t what) {
+        switch (what) {
+        case XNS_CONTROL_STATUS:
+                print_status(snap->status);
+                break;
+        case XNS_CONTROL_LIST:
+                print_list(snap);
+                break;
+        case XNS_CONTROL_PEERS:
+                print_peers(snap);
+                break;
+        default:
+                print_show(snap->names[0]);
+                break;
+        }
+}
+
 static int cmd_snapshot(const struct options *o, uint32_t what, const char *name) {
         struct ctl_link link;
         Xns__Snapshot *snap = NULL;
@@ -289,24 +342,13 @@ static int cmd_snapshot(const struct options *o, uint32_t what, const char *name
         ctl_link_close(&link);
         if (r != EXIT_OK)
                 return r;
-        switch (what) {
-        case XNS_CONTROL_STATUS:
-                print_status(snap->status, o->json);
-                break;
-        case XNS_CONTROL_LIST:
-                print_list(snap, o->json);
-                break;
-        case XNS_CONTROL_PEERS:
-                print_peers(snap, o->json);
-                break;
-        default:
-                if (snap->n_names != 1) {
-                        fprintf(stderr, "xnsctl: xnsd sent no entry for '%s'\n", name);
-                        r = EXIT_FAILED;
-                        break;
-                }
-                print_show(snap->names[0], o->json);
-                break;
+        if (what == XNS_CONTROL_SHOW && snap->n_names != 1) {
+                fprintf(stderr, "xnsctl: xnsd sent no entry for '%s'\n", name);
+                r = EXIT_FAILED;
+        } else if (o->json) {
+                r = print_json(snapshot_json(snap, what));
+        } else {
+                print_snapshot(snap, what);
         }
         xns__snapshot__free_unpacked(snap, NULL);
         return r;
@@ -333,20 +375,21 @@ static void event_server_label(const struct xns_event *e, char *buf, size_t size
                 snprintf(buf, size, "%08x%08x%08x%08x", e->sid.w[0], e->sid.w[1], e->sid.w[2], e->sid.w[3]);
 }
 
-static void print_event(const struct xns_event *e, bool json) {
+static json_t *event_json(const struct xns_event *e, const char *server) {
+        return json_pack("{s:I,s:I,s:o,s:s,s:I,s:o,s:I,s:s,s:o,s:I,s:I}", "time_us", JU(e->time_us),
+                         "pid", JU(e->pid), "server", text_json(server), "kind", kind_name(e->kind),
+                         "id", JU(e->id), "args", u32s_json(e->a, 4), "len", JU(e->len),
+                         "result", e->error ? ctl_error_name(e->error) : "ok",
+                         "reply", u32s_json(e->v, e->count), "latency_us", JU(e->latency_us),
+                         "dropped", JU(e->dropped));
+}
+
+static int print_event(const struct xns_event *e, bool json) {
         char server[XNS_NAME_MAX + 33];
 
         event_server_label(e, server, sizeof(server));
-        if (json) {
-                printf("{\"time_us\":%llu,\"pid\":%u,\"server\":", (unsigned long long)e->time_us, e->pid);
-                json_string(server);
-                printf(",\"kind\":\"%s\",\"id\":%u,\"args\":", kind_name(e->kind), e->id);
-                json_u32_array(e->a, 4);
-                printf(",\"len\":%u,\"result\":\"%s\",\"reply\":", e->len, e->error ? ctl_error_name(e->error) : "ok");
-                json_u32_array(e->v, e->count);
-                printf(",\"latency_us\":%u,\"dropped\":%u}\n", e->latency_us, e->dropped);
-                return;
-        }
+        if (json)
+                return print_json(event_json(e, server));
         if (e->dropped)
                 printf("(%u messages not shown: this monitor fell behind)\n", e->dropped);
 
@@ -372,6 +415,7 @@ static void print_event(const struct xns_event *e, bool json) {
                 printf("  -> ok");
         }
         printf("  %u us\n", e->latency_us);
+        return EXIT_OK;
 }
 
 static int cmd_monitor(const struct options *o, char **names, int n_names) {
@@ -412,8 +456,10 @@ static int cmd_monitor(const struct options *o, char **names, int n_names) {
                 if (r != EXIT_OK)
                         break;
                 sigprocmask(SIG_SETMASK, &waiting, NULL);       /* a stuck write stays interruptible */
-                print_event(&e, o->json);
+                r = print_event(&e, o->json);
                 sigprocmask(SIG_BLOCK, &stop, NULL);
+                if (r != EXIT_OK)
+                        break;
         }
         ctl_link_close(&link);
         return interrupted ? EXIT_OK : r;
@@ -475,13 +521,11 @@ static int cmd_call(const struct options *o, char **argv, int argc) {
         if (e != XOUS_OK)
                 return call_failed("calling", name, e);
         xous_disconnect(cid);
-        if (o->json) {
-                printf("{\"name\":");
-                json_string(name);
-                printf(",\"id\":%u,\"kind\":\"%s\",\"reply\":", id, o->no_reply ? "scalar" : "blocking_scalar");
-                json_u32_array(reply.v, reply.count);
-                printf("}\n");
-        } else if (!o->no_reply) {
+        if (o->json)
+                return print_json(json_pack("{s:s,s:I,s:s,s:o}", "name", name, "id", JU(id),
+                                            "kind", o->no_reply ? "scalar" : "blocking_scalar",
+                                            "reply", u32s_json(reply.v, reply.count)));
+        if (!o->no_reply) {
                 for (uint32_t i = 0; i < reply.count; i++)
                         printf("%s%u", i ? " " : "", reply.v[i]);
                 putchar('\n');
