@@ -1,4 +1,4 @@
-/* log.h: the daemon's one-line log messages to stderr. */
+/* log.h: the daemon's one-line log messages to stderr, with priorities for the journal. */
 #pragma once
 
 #include <stdbool.h>
