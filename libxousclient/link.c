@@ -29,6 +29,8 @@ int link_new(struct link **ret) {
         if (!l)
                 return -ENOMEM;
         *l = (struct link)LINK_INIT;
+        list_init(&l->registry_link);
+        list_init(&l->pool_link);
         l->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (l->fd < 0) {
                 free(l);
