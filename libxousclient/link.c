@@ -8,18 +8,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "socket-path.h"
 #include "xous-internal.h"
 
 /* Errors from sendmsg() that mean the daemon is gone. */
 static bool errno_is_disconnect(int r) {
         return r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN;
-}
-
-/* $XOUS_SOCKET, else the system socket. Ignored in setuid programs. */
-static const char *link_socket_path(void) {
-        const char *p = secure_getenv("XOUS_SOCKET");
-
-        return p && *p ? p : XNS_DEFAULT_SOCKET;
 }
 
 int link_new(struct link **ret) {
@@ -52,7 +46,7 @@ struct link *link_free(struct link *l) {
 
 int link_connect(struct link *l) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        const char *path = link_socket_path();
+        const char *path = xns_socket_path();
         size_t len = strlen(path);
 
         if (len >= sizeof(sa.sun_path))

@@ -15,6 +15,7 @@
 #include "ctl-link.h"
 #include "macro.h"
 #include "parse.h"
+#include "socket-path.h"
 #include "utf8.h"
 
 struct options {
@@ -564,9 +565,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
                 }
         }
         if (!o->socket_path || !*o->socket_path)
-                o->socket_path = getenv("XOUS_SOCKET");
-        if (!o->socket_path || !*o->socket_path)
-                o->socket_path = XNS_DEFAULT_SOCKET;
+                o->socket_path = xns_socket_path();
         return EXIT_OK;
 }
 

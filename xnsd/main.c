@@ -19,6 +19,7 @@
 #include "parse.h"
 #include "policy.h"
 #include "service.h"
+#include "socket-path.h"
 
 struct args {
         const char *socket_path;
@@ -143,10 +144,8 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 fprintf(stderr, "xnsd: unexpected argument '%s'\nTry 'xnsd --help' for more information.\n", argv[optind]);
                 return -EINVAL;
         }
-        if (!a->socket_path)
-                a->socket_path = getenv("XOUS_SOCKET");
         if (!a->socket_path || !*a->socket_path)
-                a->socket_path = XNS_DEFAULT_SOCKET;
+                a->socket_path = xns_socket_path();
         return 0;
 }
 
