@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "memfd.h"
 #include "socket-path.h"
 #include "xous-internal.h"
 
@@ -180,12 +181,9 @@ static int link_ring_open(struct link *l) {
         void *p;
         int r;
 
-        fd = memfd_create("xns-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (fd < 0)
-                return -errno;
-        if (ftruncate(fd, XNS_RING_SIZE) < 0 ||
-            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-                return -errno;
+        r = memfd_new_sealed("xns-ring", NULL, XNS_RING_SIZE, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, &fd);
+        if (r < 0)
+                return r;
         p = mmap(NULL, XNS_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED)
                 return -errno;
