@@ -13,6 +13,7 @@
 
 
 #include "bus.h"
+#include "clock.h"
 #include "conn.h"
 #include "control.h"
 #include "control.pb-c.h"

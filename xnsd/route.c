@@ -7,6 +7,7 @@
 
 
 #include "bus.h"
+#include "clock.h"
 #include "conn.h"
 #include "control.h"
 #include "log.h"
