@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "memfd.h"
 #include "xous-internal.h"
 
 /* Largest buffer: whole pages whose length fits the wire's 32 bits. */
@@ -28,13 +29,9 @@ static int buf_create(struct xous_buf *buf) {
         void *p;
         int r;
 
-        buf->fd = memfd_create("xous-buf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (buf->fd < 0)
-                return -errno;
-        if (ftruncate(buf->fd, (off_t)buf->len) < 0)
-                return -errno;
-        if (fcntl(buf->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-                return -errno;
+        r = memfd_new_sealed("xous-buf", NULL, buf->len, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, &buf->fd);
+        if (r < 0)
+                return r;
         p = mmap(NULL, buf->len, PROT_READ | PROT_WRITE, MAP_SHARED, buf->fd, 0);
         if (p == MAP_FAILED)
                 return -errno;

@@ -25,20 +25,20 @@ struct held {
         uint32_t receiving;             /* threads in a receive on sid */
         bool batching;                  /* a receive that takes Scalars along is on its way */
         bool batching_nowait;           /* ... and it will not wait in xnsd */
-        struct held *next;
+        struct list link;               /* in held_list */
 };
 
 static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t held_cond = PTHREAD_COND_INITIALIZER;
-static struct held *held_list;
+static struct list held_list = LIST_INIT(held_list);
 
-static struct held **held_find_locked(const struct xns_sid *sid) {
-        struct held **h;
+static struct held *held_find_locked(const struct xns_sid *sid) {
+        struct held *h;
 
-        for (h = &held_list; *h; h = &(*h)->next)
-                if (xns_sid_equal(&(*h)->sid, sid))
+        list_for_each_entry(h, &held_list, link)
+                if (xns_sid_equal(&h->sid, sid))
                         return h;
-        return h;
+        return NULL;
 }
 
 static void held_clear(struct held *h) {
@@ -48,28 +48,26 @@ static void held_clear(struct held *h) {
 }
 
 /* Forgets an entry that holds nothing and that no receive uses. */
-static void held_forget_idle_locked(struct held **slot) {
-        struct held *h = *slot;
-
+static void held_forget_idle_locked(struct held *h) {
         if (h->head < h->n || h->receiving > 0)
                 return;
-        *slot = h->next;
+        list_unlink(&h->link);
         free(h->v);
         free(h);
 }
 
-static struct held **held_get_locked(const struct xns_sid *sid) {
-        struct held **slot = held_find_locked(sid);
+/* The entry for sid, made (last in held_list) if there is none. */
+static struct held *held_get_locked(const struct xns_sid *sid) {
+        struct held *h = held_find_locked(sid);
 
-        if (!*slot) {
-                struct held *h = calloc(1, sizeof(*h));
-
+        if (!h) {
+                h = calloc(1, sizeof(*h));
                 if (!h)
                         return NULL;
                 h->sid = *sid;
-                *slot = h;
+                list_link_tail(&held_list, &h->link);
         }
-        return slot;
+        return h;
 }
 
 /* Room for n more at the end of h->v, moving what waits to the front. */
@@ -117,16 +115,15 @@ static bool held_pop(struct held *h, uint64_t generation, struct xns_scalar *out
  */
 int held_enter(uint64_t generation, const struct xns_sid *sid, bool nowait, bool wait,
                struct xns_scalar *out, bool *batch) {
-        struct held **slot, *h;
+        struct held *h;
         int r;
 
         pthread_mutex_lock(&held_lock);
-        slot = held_get_locked(sid);
-        if (!slot) {
+        h = held_get_locked(sid);
+        if (!h) {
                 pthread_mutex_unlock(&held_lock);
                 return -ENOMEM;
         }
-        h = *slot;
         h->receiving++;
         for (;;) {
                 if (held_pop(h, generation, out)) {
@@ -147,7 +144,7 @@ int held_enter(uint64_t generation, const struct xns_sid *sid, bool nowait, bool
                 pthread_cond_wait(&held_cond, &held_lock);     /* h stays: we count in it */
         }
         h->receiving--;
-        held_forget_idle_locked(held_find_locked(sid));
+        held_forget_idle_locked(h);
         pthread_mutex_unlock(&held_lock);
         return r;
 }
@@ -155,12 +152,11 @@ int held_enter(uint64_t generation, const struct xns_sid *sid, bool nowait, bool
 /* held_put() - keep n Scalars for sid, after any it already holds; from the
  * receive that held_enter() let take them, before its held_leave(). */
 int held_put(uint64_t generation, const struct xns_sid *sid, const struct xns_scalar *v, size_t n) {
-        struct held **slot, *h;
+        struct held *h;
         int r;
 
         pthread_mutex_lock(&held_lock);
-        slot = held_find_locked(sid);
-        h = *slot;
+        h = held_find_locked(sid);
         if (!h) {
                 pthread_mutex_unlock(&held_lock);
                 return -ESRCH;
@@ -179,17 +175,17 @@ int held_put(uint64_t generation, const struct xns_sid *sid, const struct xns_sc
 
 /* held_leave() - the receive that held_enter() let through is back. */
 void held_leave(const struct xns_sid *sid, bool batch) {
-        struct held **slot;
+        struct held *h;
 
         pthread_mutex_lock(&held_lock);
-        slot = held_find_locked(sid);
-        if (*slot) {
-                (*slot)->receiving--;
+        h = held_find_locked(sid);
+        if (h) {
+                h->receiving--;
                 if (batch) {
-                        (*slot)->batching = false;
+                        h->batching = false;
                         pthread_cond_broadcast(&held_cond);
                 }
-                held_forget_idle_locked(slot);
+                held_forget_idle_locked(h);
         }
         pthread_mutex_unlock(&held_lock);
 }
@@ -197,29 +193,25 @@ void held_leave(const struct xns_sid *sid, bool batch) {
 /* held_drop() - the server is gone: what it held goes with it, as queued
  * Scalars do in xnsd. */
 void held_drop(const struct xns_sid *sid) {
-        struct held **slot;
+        struct held *h;
 
         pthread_mutex_lock(&held_lock);
-        slot = held_find_locked(sid);
-        if (*slot) {
-                held_clear(*slot);
-                held_forget_idle_locked(slot);
+        h = held_find_locked(sid);
+        if (h) {
+                held_clear(h);
+                held_forget_idle_locked(h);
         }
         pthread_mutex_unlock(&held_lock);
 }
 
 /* held_drop_all() - the session ended (xnsd went away): its servers too. */
 void held_drop_all(void) {
-        struct held **slot = &held_list;
+        struct held *h, *tmp;
 
         pthread_mutex_lock(&held_lock);
-        while (*slot) {
-                struct held *h = *slot;
-
+        list_for_each_entry_safe(h, tmp, &held_list, link) {
                 held_clear(h);
-                held_forget_idle_locked(slot);
-                if (*slot == h)
-                        slot = &h->next;
+                held_forget_idle_locked(h);
         }
         pthread_mutex_unlock(&held_lock);
 }
@@ -235,13 +227,13 @@ void held_fork_parent(void) {
 }
 
 void held_fork_child(void) {
-        while (held_list) {
-                struct held *h = held_list;
+        struct held *h, *tmp;
 
-                held_list = h->next;
+        list_for_each_entry_safe(h, tmp, &held_list, link) {
                 free(h->v);
                 free(h);
         }
+        list_init(&held_list);
         pthread_cond_init(&held_cond, NULL);
         pthread_mutex_unlock(&held_lock);
 }

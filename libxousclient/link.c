@@ -8,18 +8,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "memfd.h"
+#include "socket-path.h"
 #include "xous-internal.h"
 
 /* Errors from sendmsg() that mean the daemon is gone. */
 static bool errno_is_disconnect(int r) {
         return r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN;
-}
-
-/* $XOUS_SOCKET, else the system socket. Ignored in setuid programs. */
-static const char *link_socket_path(void) {
-        const char *p = secure_getenv("XOUS_SOCKET");
-
-        return p && *p ? p : XNS_DEFAULT_SOCKET;
 }
 
 int link_new(struct link **ret) {
@@ -29,6 +24,8 @@ int link_new(struct link **ret) {
         if (!l)
                 return -ENOMEM;
         *l = (struct link)LINK_INIT;
+        list_init(&l->registry_link);
+        list_init(&l->pool_link);
         l->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (l->fd < 0) {
                 free(l);
@@ -50,7 +47,7 @@ struct link *link_free(struct link *l) {
 
 int link_connect(struct link *l) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        const char *path = link_socket_path();
+        const char *path = xns_socket_path();
         size_t len = strlen(path);
 
         if (len >= sizeof(sa.sun_path))
@@ -184,12 +181,9 @@ static int link_ring_open(struct link *l) {
         void *p;
         int r;
 
-        fd = memfd_create("xns-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (fd < 0)
-                return -errno;
-        if (ftruncate(fd, XNS_RING_SIZE) < 0 ||
-            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-                return -errno;
+        r = memfd_new_sealed("xns-ring", NULL, XNS_RING_SIZE, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, &fd);
+        if (r < 0)
+                return r;
         p = mmap(NULL, XNS_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED)
                 return -errno;

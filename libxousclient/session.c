@@ -21,8 +21,8 @@ static struct {
         uint64_t generation;            /* written under lock, read with __atomic */
         bool has_token;
         uint8_t token[XNS_TOKEN_LEN];
-        struct link *links;             /* every link of the process */
-        struct link *pool;              /* idle links of this generation */
+        struct list links;              /* every link of the process */
+        struct list pool;               /* idle links of this generation */
         struct cid_set cids;            /* granted to this process */
         size_t n_post_errors;           /* failed posted Scalars, one per CID, oldest first */
         struct post_error {
@@ -34,6 +34,8 @@ static struct {
 } session = {
         .lock = PTHREAD_MUTEX_INITIALIZER,
         .generation = 1,
+        .links = LIST_INIT(session.links),
+        .pool = LIST_INIT(session.pool),
         .cids = CID_SET_INIT,
 };
 
@@ -46,24 +48,6 @@ uint64_t session_generation(void) {
         return __atomic_load_n(&session.generation, __ATOMIC_ACQUIRE);
 }
 
-static void registry_add_locked(struct link *l) {
-        l->prev = NULL;
-        l->next = session.links;
-        if (session.links)
-                session.links->prev = l;
-        session.links = l;
-}
-
-static void registry_remove_locked(struct link *l) {
-        if (l->prev)
-                l->prev->next = l->next;
-        else
-                session.links = l->next;
-        if (l->next)
-                l->next->prev = l->prev;
-        l->prev = l->next = NULL;
-}
-
 /* Starts a new generation: forgets the token and the CIDs, closes idle links. */
 static void session_reset_locked(void) {
         struct link *l;
@@ -74,9 +58,9 @@ static void session_reset_locked(void) {
         cid_set_clear(&session.cids);
         session.n_post_errors = 0;
         held_drop_all();
-        while ((l = session.pool)) {
-                session.pool = l->pool_next;
-                registry_remove_locked(l);
+        while ((l = list_first_entry(&session.pool, struct link, pool_link))) {
+                list_unlink(&l->pool_link);
+                list_unlink(&l->registry_link);
                 link_free(l);
         }
 }
@@ -84,7 +68,9 @@ static void session_reset_locked(void) {
 /* A link that hung up means the daemon that issued our token is gone. One
  * ready link of this generation is enough to ask: they all share a daemon. */
 static void session_check_alive_locked(void) {
-        for (struct link *l = session.links; l; l = l->next) {
+        struct link *l;
+
+        list_for_each_entry(l, &session.links, registry_link) {
                 struct pollfd p = { .fd = l->fd, .events = POLLIN };
 
                 if (!l->ready || l->generation != session.generation)
@@ -103,7 +89,7 @@ static void thread_link_set(struct link *l) {
 
 static void link_discard(struct link *l) {
         pthread_mutex_lock(&session.lock);
-        registry_remove_locked(l);
+        list_unlink(&l->registry_link);
         pthread_mutex_unlock(&session.lock);
         link_free(l);
 }
@@ -115,12 +101,10 @@ static void session_link_release(void *p) {
         if (thread_link == l)
                 thread_link = NULL;
         pthread_mutex_lock(&session.lock);
-        if (l->generation == session.generation && l->ready && !l->broken) {
-                l->pool_next = session.pool;
-                session.pool = TAKE_PTR(l);
-        } else {
-                registry_remove_locked(l);
-        }
+        if (l->generation == session.generation && l->ready && !l->broken)
+                list_link_front(&session.pool, &TAKE_PTR(l)->pool_link);
+        else
+                list_unlink(&l->registry_link);
         pthread_mutex_unlock(&session.lock);
         link_free(l);
 }
@@ -143,9 +127,9 @@ static void session_atfork_child(void) {
         struct link *l;
 
         held_fork_child();              /* first: the reset takes its lock */
-        session.pool = NULL;
-        while ((l = session.links)) {
-                registry_remove_locked(l);
+        list_init(&session.pool);
+        while ((l = list_first_entry(&session.links, struct link, registry_link))) {
+                list_unlink(&l->registry_link);
                 link_free(l);
         }
         session_reset_locked();
@@ -208,7 +192,7 @@ static int session_link_open(struct link **ret) {
         if (r < 0)
                 return r;
         pthread_mutex_lock(&session.lock);
-        registry_add_locked(l);
+        list_link_front(&session.links, &l->registry_link);
         pthread_mutex_unlock(&session.lock);
 
         r = link_connect(l);
@@ -232,18 +216,18 @@ static int session_link_open(struct link **ret) {
  * make room. Those wait in the pool; a new link is opened instead.
  */
 static struct link *session_pool_take(void) {
-        struct link **p, *l;
+        struct link *l, *found = NULL;
 
         pthread_mutex_lock(&session.lock);
-        for (p = &session.pool; (l = *p); p = &l->pool_next)
-                if (!link_posting(l))
+        list_for_each_entry(l, &session.pool, pool_link)
+                if (!link_posting(l)) {
+                        found = l;
                         break;
-        if (l) {
-                *p = l->pool_next;
-                l->pool_next = NULL;
-        }
+                }
+        if (found)
+                list_unlink(&found->pool_link);
         pthread_mutex_unlock(&session.lock);
-        return l;
+        return found;
 }
 
 /*
@@ -284,7 +268,7 @@ static void session_link_broken(struct link *l) {
         pthread_mutex_lock(&session.lock);
         if (l->generation == session.generation)
                 session_reset_locked();
-        registry_remove_locked(l);
+        list_unlink(&l->registry_link);
         pthread_mutex_unlock(&session.lock);
         link_free(l);
 }

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "list.h"
 #include "macro.h"
 #include "wire.h"
 #include "xous/xous.h"
@@ -26,8 +27,8 @@ struct link {
         uint64_t generation;            /* session it belongs to */
         bool ready;                     /* HELLO answered; set under the session lock */
         bool broken;                    /* I/O failed or the daemon misbehaved */
-        struct link *prev, *next;       /* every link of the process */
-        struct link *pool_next;         /* idle links */
+        struct list registry_link;      /* in the session's list of every link */
+        struct list pool_link;          /* in its pool, while idle */
 };
 #define LINK_INIT { .fd = -1 }
 

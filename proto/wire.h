@@ -15,7 +15,6 @@
 #define XNS_TOKEN_LEN 16
 #define XNS_NAME_MAX 63                 /* bytes of UTF-8 */
 #define XNS_PAGE_SIZE 4096u
-#define XNS_DEFAULT_SOCKET "/run/xns/xns.sock"
 #define XNS_DELIVERY_MORE_MAX 32        /* Scalars riding in one delivery frame */
 #define XNS_DELIVERY_FRAMES_MAX 4       /* frames one delivery may take (xns_reply.continued) */
 

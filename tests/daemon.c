@@ -11,21 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "daemon.h"
-
-static long long mono_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void pause_ms(long ms) {
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 };
-
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
 
 bool socket_accepts(const char *path) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -41,7 +28,7 @@ bool socket_accepts(const char *path) {
 }
 
 int wait_child(pid_t pid, int *status, int timeout_ms) {
-        long long deadline = mono_ms() + timeout_ms;
+        uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
 
         for (;;) {
                 pid_t r = waitpid(pid, status, WNOHANG);
@@ -50,9 +37,9 @@ int wait_child(pid_t pid, int *status, int timeout_ms) {
                         return 1;
                 if (r < 0 && errno != EINTR)
                         return -errno;
-                if (mono_ms() >= deadline)
+                if (now_ms() >= deadline)
                         return 0;
-                pause_ms(2);
+                sleep_ms(2);
         }
 }
 
@@ -130,7 +117,7 @@ int test_daemon_start(struct test_daemon *d, const char *exe, const char *dir_te
 
 int test_daemon_spawn(struct test_daemon *d, const char *exe, const char *const *extra,
                       void (*child_setup)(void), int timeout_ms, char *why, size_t why_size) {
-        long long deadline;
+        uint64_t deadline;
         int status, r;
 
         d->pid = fork();
@@ -145,7 +132,7 @@ int test_daemon_spawn(struct test_daemon *d, const char *exe, const char *const 
                 exec_daemon(d, exe, extra);
         }
 
-        deadline = mono_ms() + timeout_ms;
+        deadline = now_ms() + (uint64_t)timeout_ms;
         while (!socket_accepts(d->sock)) {
                 if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
                         char how[96];
@@ -155,12 +142,12 @@ int test_daemon_spawn(struct test_daemon *d, const char *exe, const char *const 
                         d->pid = -1;
                         return -ECHILD;
                 }
-                if (mono_ms() > deadline) {
+                if (now_ms() > deadline) {
                         snprintf(why, why_size, "xnsd socket did not accept within %d ms", timeout_ms);
                         test_daemon_stop(d, 1000, &status);
                         return -ETIMEDOUT;
                 }
-                pause_ms(5);
+                sleep_ms(5);
         }
         return 0;
 }

@@ -34,20 +34,6 @@ static struct proc *live_procs[32];     /* the test's children, for failure repo
 static int child_err_fd = -1;           /* set in a child: where its failure text goes */
 static int child_chan = -1;             /* set in a child: channel to the parent */
 
-uint64_t now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-void sleep_ms(unsigned ms) {
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
-
 const char *harness_errname(xous_error_t e) {
         static __thread char bufs[4][40];
         static __thread unsigned next;

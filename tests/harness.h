@@ -11,6 +11,8 @@
 #include <sys/types.h>
 #include <xous/xous.h>
 
+#include "clock.h"                      /* now_ms(), sleep_ms() */
+
 #define HARNESS_TEST_TIMEOUT_S 30       /* per test: a hang fails instead of blocking CI */
 #define HARNESS_WAIT_MS 10000           /* default bound on any wait for a child */
 #define PAGE 4096u
@@ -122,8 +124,6 @@ void thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 void thread_join(pthread_t t, int timeout_ms);
 
 /* --- misc --------------------------------------------------------------- */
-uint64_t now_ms(void);
-void sleep_ms(unsigned ms);
 xous_sid_t random_sid(void);
 bool sid_equal(xous_sid_t a, xous_sid_t b);
 /* Fills / checks a buffer with a pattern derived from seed. */

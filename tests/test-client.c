@@ -18,17 +18,11 @@
 #include <unistd.h>
 #include <xous/xous.h>
 
+#include "clock.h"
 #include "wire.h"
 
 #define PAGE 4096u
 #define WAIT_MS 5000
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Descriptors of this process whose target contains what. */
 static int count_fds(const char *what) {

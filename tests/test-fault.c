@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "memfd.h"
 #include "wire.h"
 
 enum { OP_CALL = 1, OP_PARK, OP_ANSWER, OP_ECHO, OP_QUIT };
@@ -493,20 +494,17 @@ END_TEST
 
 /* --- hostile clients ------------------------------------------------------ */
 
-/* Sends one datagram with nfds descriptors (of /dev/null) attached. */
-static void raw_send(int fd, const void *buf, size_t len, int nfds) {
+/* Sends one datagram with the descriptors fds[0..nfds) attached. */
+static void raw_send_fds(int fd, const void *buf, size_t len, const int *fds, int nfds) {
         union {
                 struct cmsghdr h;
                 char b[CMSG_SPACE(16 * sizeof(int))];
         } control;
         struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
         struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-        int fds[16];
 
         EXPECT(nfds <= 16);
         memset(&control, 0, sizeof(control));
-        for (int i = 0; i < nfds; i++)
-                EXPECT((fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0);
         if (nfds > 0) {
                 struct cmsghdr *c;
 
@@ -519,6 +517,16 @@ static void raw_send(int fd, const void *buf, size_t len, int nfds) {
                 memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
         }
         EXPECT_MSG(sendmsg(fd, &m, MSG_NOSIGNAL) == (ssize_t)len, "sendmsg: %s", strerror(errno));
+}
+
+/* Sends one datagram with nfds descriptors (of /dev/null) attached. */
+static void raw_send(int fd, const void *buf, size_t len, int nfds) {
+        int fds[16];
+
+        EXPECT(nfds <= 16);
+        for (int i = 0; i < nfds; i++)
+                EXPECT((fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0);
+        raw_send_fds(fd, buf, len, fds, nfds);
         for (int i = 0; i < nfds; i++)
                 close(fds[i]);
 }
@@ -718,20 +726,27 @@ static void hold_then_answer(void *arg) {
         parent_recv_u32();
 }
 
-/* One raw request on a link that said HELLO; the error of its answer. */
-static uint32_t raw_call(int fd, struct xns_request *req) {
+/* One raw request on a link that said HELLO, with pass_fd beside it
+ * unless it is -1; its answer in *reply. */
+static void raw_ask(int fd, struct xns_request *req, int pass_fd, struct xns_reply *reply) {
         char buf[XNS_FRAME_MAX];
-        struct xns_reply reply;
         struct pollfd pfd = { .fd = fd, .events = POLLIN };
         ssize_t n;
 
         req->seq = 7;
-        raw_send(fd, buf, encode(req, buf, sizeof(buf)), 0);
+        raw_send_fds(fd, buf, encode(req, buf, sizeof(buf)), &pass_fd, pass_fd >= 0);
         EXPECT_MSG(poll(&pfd, 1, 2000) == 1, "no answer within 2 s");
         n = recv(fd, buf, sizeof(buf), 0);
         EXPECT_MSG(n > 0, "answered by %s", n == 0 ? "EOF" : strerror(errno));
-        EXPECT_EQ(xns_reply_decode(&reply, buf, (size_t)n), 0);
-        EXPECT_EQ(reply.seq, 7);
+        EXPECT_EQ(xns_reply_decode(reply, buf, (size_t)n), 0);
+        EXPECT_EQ(reply->seq, 7);
+}
+
+/* The error of the answer to a raw request. */
+static uint32_t raw_call(int fd, struct xns_request *req) {
+        struct xns_reply reply;
+
+        raw_ask(fd, req, -1, &reply);
         return reply.error;
 }
 
@@ -792,6 +807,104 @@ START_TEST(only_your_own) {
 }
 END_TEST
 
+/* --- memory that is not safe to map ----------------------------------------- */
+
+/* A memfd of size bytes with seals, reopened with access mode. */
+static int segment(size_t size, unsigned seals, int mode) {
+        char path[64];
+        int fd = -1, r;
+
+        EXPECT_EQ(memfd_new_sealed("fault-segment", NULL, size, seals, &fd), 0);
+        if (mode == O_RDWR)
+                return fd;
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        r = open(path, mode | O_CLOEXEC);
+        EXPECT(r >= 0);
+        close(fd);
+        return r;
+}
+
+/* The error for sending a message of kind with len bytes of fd on cid. */
+static uint32_t raw_send_segment(int link, uint32_t cid, uint32_t kind, uint32_t len, int fd) {
+        struct xns_request req = { .op = XNS_OP_SEND };
+        struct xns_reply reply;
+
+        req.send = (struct xns_send){ .cid = cid, .kind = kind, .id = OP_CALL, .len = len, .valid = len };
+        raw_ask(link, &req, fd, &reply);
+        return reply.error;
+}
+
+/* The error for handing fd over as the link's ring. */
+static uint32_t raw_ring(int link, int fd) {
+        struct xns_request req = { .op = XNS_OP_RING };
+        struct xns_reply reply;
+
+        raw_ask(link, &req, fd, &reply);
+        return reply.error;
+}
+
+/* A raw link with a CID of a server of its own. */
+static int raw_link_with_cid(uint32_t *cid) {
+        struct xns_request req = { .op = XNS_OP_CREATE_SERVER };
+        struct xns_reply reply;
+        int fd = raw_connect();
+
+        raw_hello(fd);
+        raw_ask(fd, &req, -1, &reply);
+        EXPECT_ERR(reply.error, XOUS_OK);
+        req = (struct xns_request){ .op = XNS_OP_CONNECT, .connect.sid = reply.sid };
+        raw_ask(fd, &req, -1, &reply);
+        EXPECT_ERR(reply.error, XOUS_OK);
+        *cid = reply.cid;
+        return fd;
+}
+
+/*
+ * What a sender lends or moves must be a memfd sealed against shrinking,
+ * holding the length it claims, opened read-only for a Borrow and
+ * read-write otherwise; a ring, a read-write memfd of exactly
+ * XNS_RING_SIZE sealed against resizing. Each fault has its own error,
+ * and the link stays up.
+ */
+START_TEST(unsafe_memory_refused) {
+        int rw = segment(2 * PAGE, F_SEAL_SHRINK, O_RDWR);
+        int ro = segment(2 * PAGE, F_SEAL_SHRINK, O_RDONLY);
+        int unsealed = segment(2 * PAGE, 0, O_RDWR);
+        int ring_rw = segment(XNS_RING_SIZE, F_SEAL_SHRINK | F_SEAL_GROW, O_RDWR);
+        int ring_ro = segment(XNS_RING_SIZE, F_SEAL_SHRINK | F_SEAL_GROW, O_RDONLY);
+        int ring_big = segment(XNS_RING_SIZE + PAGE, F_SEAL_SHRINK | F_SEAL_GROW, O_RDWR);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        uint32_t cid;
+        int link;
+
+        link = raw_link_with_cid(&cid);
+        EXPECT_ERR(raw_send_segment(link, cid, XNS_KIND_MOVE, PAGE, -1), XOUS_ERR_INVALID_ARGUMENT);
+        EXPECT_ERR(raw_send_segment(link, cid, XNS_KIND_MOVE, PAGE, null), XOUS_ERR_INVALID_ARGUMENT);
+        EXPECT_ERR(raw_send_segment(link, cid, XNS_KIND_MOVE, PAGE, unsealed), XOUS_ERR_INVALID_ARGUMENT);
+        EXPECT_ERR(raw_send_segment(link, cid, XNS_KIND_MOVE, PAGE / 2, rw), XOUS_ERR_BAD_ALIGNMENT);
+        EXPECT_ERR(raw_send_segment(link, cid, XNS_KIND_MOVE, 4 * PAGE, rw), XOUS_ERR_BAD_ADDRESS);
+        EXPECT_ERR(raw_send_segment(link, cid, XNS_KIND_MOVE, PAGE, ro), XOUS_ERR_SHARE_VIOLATION);
+        EXPECT_ERR(raw_send_segment(link, cid, XNS_KIND_MUTABLE_BORROW, PAGE, ro), XOUS_ERR_SHARE_VIOLATION);
+        EXPECT_ERR(raw_send_segment(link, cid, XNS_KIND_BORROW, PAGE, rw), XOUS_ERR_SHARE_VIOLATION);
+        EXPECT_ERR(raw_send_segment(link, cid, XNS_KIND_BORROW, 4 * PAGE, ro), XOUS_ERR_BAD_ADDRESS);
+
+        EXPECT_ERR(raw_ring(link, null), XOUS_ERR_INVALID_ARGUMENT);
+        EXPECT_ERR(raw_ring(link, rw), XOUS_ERR_INVALID_ARGUMENT);              /* may grow */
+        EXPECT_ERR(raw_ring(link, ring_big), XOUS_ERR_BAD_ADDRESS);
+        EXPECT_ERR(raw_ring(link, ring_ro), XOUS_ERR_SHARE_VIOLATION);
+        EXPECT_ERR(raw_ring(link, ring_rw), XOUS_OK);
+        EXPECT_ERR(raw_ring(link, ring_rw), XOUS_ERR_MEMORY_IN_USE);
+        close(link);
+        close(null);
+        close(ring_big);
+        close(ring_ro);
+        close(ring_rw);
+        close(unsealed);
+        close(ro);
+        close(rw);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("fault");
 
@@ -806,5 +919,6 @@ int main(void) {
         HARNESS_ADD(s, daemon_stopped_answers_parked_requests);
         HARNESS_ADD(s, garbage_frames_disconnect);
         HARNESS_ADD(s, only_your_own);
+        HARNESS_ADD(s, unsafe_memory_refused);
         return harness_run(s);
 }

@@ -16,6 +16,7 @@
 
 
 #include "bus.h"
+#include "clock.h"
 #include "conn.h"
 #include "message.h"
 #include "name.h"
@@ -379,13 +380,6 @@ END_TEST
 static struct xns_ring *racing_ring;
 static int racing_stop;
 
-static uint64_t mono_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void *racing_client(void *arg) {
         uint32_t head = 0;
 
@@ -415,7 +409,7 @@ START_TEST(test_ring_pass_with_scalars_left_says_so) {
         link_open(&bus, c, NULL);
         racing_ring = ring_open(c);
         ck_assert_int_eq(pthread_create(&t, NULL, racing_client, NULL), 0);
-        for (uint64_t end = mono_ms() + 1000; mono_ms() < end; passes++) {
+        for (uint64_t end = now_ms() + 1000; now_ms() < end; passes++) {
                 int r;
 
                 list_unlink(&c->conn->ring_link);

@@ -14,6 +14,8 @@
 
 #include "ctl-link.h"
 #include "macro.h"
+#include "parse.h"
+#include "socket-path.h"
 #include "utf8.h"
 
 struct options {
@@ -56,20 +58,6 @@ static int usage_error(const char *fmt, const char *arg) {
         fprintf(stderr, fmt, arg);
         fprintf(stderr, "\nTry 'xnsctl --help' for more information.\n");
         return EXIT_USAGE;
-}
-
-static int parse_u32(const char *s, uint32_t *out) {
-        unsigned long long v;
-        char *end;
-
-        errno = 0;
-        if (!*s || *s == '-' || *s == '+')
-                return -EINVAL;
-        v = strtoull(s, &end, 0);
-        if (errno || *end || v > UINT32_MAX)
-                return -EINVAL;
-        *out = (uint32_t)v;
-        return 0;
 }
 
 /* --- JSON ------------------------------------------------------------------
@@ -499,10 +487,10 @@ static int cmd_call(const struct options *o, char **argv, int argc) {
                 return usage_error("%s", "call takes at most 4 arguments after the opcode");
         if (!xns_name_valid(name, strlen(name)))
                 return usage_error("'%s' is not a valid server name", name);
-        if (parse_u32(argv[1], &id) < 0)
+        if (parse_u32_or_hex(argv[1], &id) < 0)
                 return usage_error("opcode '%s' is not a 32-bit unsigned number", argv[1]);
         for (int i = 2; i < argc; i++)
-                if (parse_u32(argv[i], &a[i - 2]) < 0)
+                if (parse_u32_or_hex(argv[i], &a[i - 2]) < 0)
                         return usage_error("argument '%s' is not a 32-bit unsigned number", argv[i]);
         if (setenv("XOUS_SOCKET", o->socket_path, 1) < 0)
                 return EXIT_FAILED;
@@ -577,9 +565,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
                 }
         }
         if (!o->socket_path || !*o->socket_path)
-                o->socket_path = getenv("XOUS_SOCKET");
-        if (!o->socket_path || !*o->socket_path)
-                o->socket_path = XNS_DEFAULT_SOCKET;
+                o->socket_path = xns_socket_path();
         return EXIT_OK;
 }
 

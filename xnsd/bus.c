@@ -7,6 +7,7 @@
 
 
 #include "bus.h"
+#include "clock.h"
 #include "conn.h"
 #include "log.h"
 #include "message.h"
@@ -18,13 +19,6 @@
 static int server_compare(const void *a, const void *b) {
         return memcmp(&((const struct server *)a)->sid, &((const struct server *)b)->sid,
                       sizeof(struct xns_sid));
-}
-
-uint64_t clock_us(int clock) {
-        struct timespec ts;
-
-        clock_gettime(clock, &ts);
-        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 void bus_init(struct bus *bus, const struct bus_options *opt) {

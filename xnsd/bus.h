@@ -75,7 +75,6 @@ void bus_server_destroy(struct bus *bus, struct server *server, uint32_t error);
 int bus_conn_add(struct bus *bus, struct conn *conn);
 void bus_conn_disconnect(struct conn *conn);
 void bus_count(struct bus *bus, struct bus_counts *out);
-uint64_t clock_us(int clock);
 
 /* Cheap enough for the hot path: nothing happens while no monitor listens. */
 static inline void bus_observe(struct bus *bus, const struct message *m, uint32_t error,

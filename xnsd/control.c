@@ -13,11 +13,13 @@
 
 
 #include "bus.h"
+#include "clock.h"
 #include "conn.h"
 #include "control.h"
 #include "control.pb-c.h"
 #include "log.h"
 #include "macro.h"
+#include "memfd.h"
 #include "message.h"
 #include "name.h"
 #include "peer.h"
@@ -221,21 +223,17 @@ static void snapshot_peers(struct snapshot *s, struct bus *bus) {
 
 /* Packs the snapshot into a sealed memfd: the reader cannot change it. */
 static int snapshot_seal(struct snapshot *s, int *out_fd, uint32_t *out_len) {
-        _cleanup_close_ int fd = -1;
         _cleanup_free_ uint8_t *buf = NULL;
         size_t len = xns__snapshot__get_packed_size(&s->pb);
+        int r;
 
         if (len > UINT32_MAX || !(buf = malloc(len ? len : 1)))
                 return -ENOMEM;
         xns__snapshot__pack(&s->pb, buf);
-        fd = memfd_create("xns-snapshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (fd < 0)
-                return -errno;
-        if (len > 0 && write(fd, buf, len) != (ssize_t)len)
-                return -EIO;
-        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
-                return -errno;
-        *out_fd = TAKE_FD(fd);
+        r = memfd_new_sealed("xns-snapshot", buf, len, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL,
+                             out_fd);
+        if (r < 0)
+                return r;
         *out_len = (uint32_t)len;
         return 0;
 }

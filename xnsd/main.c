@@ -16,8 +16,10 @@
 #include "log.h"
 #include "loop.h"
 #include "macro.h"
+#include "parse.h"
 #include "policy.h"
 #include "service.h"
+#include "socket-path.h"
 
 struct args {
         const char *socket_path;
@@ -56,21 +58,13 @@ static void usage(FILE *f) {
                 XNS_DEFAULT_SOCKET);
 }
 
-static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out) {
-        char *end;
-        unsigned long v;
-
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
-                return -EINVAL;
-        *out = (uint32_t)v;
-        return 0;
-}
-
 static int parse_limit(const char *option, const char *s, uint32_t max, uint32_t *out) {
-        if (parse_u32(s, 1, max, out) == 0)
+        uint32_t v;
+
+        if (parse_u32(s, &v) == 0 && v >= 1 && v <= max) {
+                *out = v;
                 return 0;
+        }
         fprintf(stderr, "xnsd: %s wants a number from 1 to %u, not '%s'\n", option, max, s);
         return -EINVAL;
 }
@@ -119,10 +113,8 @@ static int parse_args(int argc, char **argv, struct args *a) {
                         a->policy_path = optarg;
                         break;
                 case 'q':
-                        if (parse_u32(optarg, 1, 65536, &a->opt.queue_depth) < 0) {
-                                fprintf(stderr, "xnsd: --queue-depth wants a number from 1 to 65536, not '%s'\n", optarg);
+                        if (parse_limit("--queue-depth", optarg, 65536, &a->opt.queue_depth) < 0)
                                 return -EINVAL;
-                        }
                         break;
                 case 'v':
                         log_level = 2;
@@ -152,10 +144,8 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 fprintf(stderr, "xnsd: unexpected argument '%s'\nTry 'xnsd --help' for more information.\n", argv[optind]);
                 return -EINVAL;
         }
-        if (!a->socket_path)
-                a->socket_path = getenv("XOUS_SOCKET");
         if (!a->socket_path || !*a->socket_path)
-                a->socket_path = XNS_DEFAULT_SOCKET;
+                a->socket_path = xns_socket_path();
         return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "parse.h"
 #include "policy.h"
 
 #define POLICY_LINE_MAX 1024
@@ -55,18 +56,6 @@ static int tokenize(char *line, char **tok, size_t max, size_t *n) {
         }
 }
 
-static int parse_id(const char *s, unsigned *out) {
-        char *end;
-        unsigned long v;
-
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno || end == s || *end || s[0] == '-' || v > 0xfffffffeUL)
-                return -EINVAL;
-        *out = (unsigned)v;
-        return 0;
-}
-
 static int parse_who(const char *s, struct policy_who *who, char *why, size_t why_size) {
         const char *v = strchr(s, '=');
         size_t key = v ? (size_t)(v - s) : 0;
@@ -78,7 +67,7 @@ static int parse_who(const char *s, struct policy_who *who, char *why, size_t wh
         v++;
         if ((key == 3 && !strncmp(s, "uid", 3)) || (key == 3 && !strncmp(s, "gid", 3))) {
                 who->group = s[0] == 'g';
-                if (parse_id(v, &who->id) == 0)
+                if (parse_u32(v, &who->id) == 0 && who->id != UINT32_MAX)     /* (uid_t)-1: no one */
                         return 0;
                 snprintf(why, why_size, "'%s' is not a number", v);
                 return -EINVAL;

@@ -6,28 +6,35 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 
 
 #include "conn.h"
 #include "macro.h"
+#include "memfd.h"
 #include "ring.h"
+
+/* A memfd_check() failure as the client hears it, for the ring here and for
+ * what a message lends or moves (route.c): a memfd without the seals is
+ * INVALID_ARGUMENT, the wrong size BAD_ADDRESS, the wrong access mode
+ * SHARE_VIOLATION. */
+uint32_t error_from_memfd_check(int r) {
+        if (r == -EFAULT)
+                return XNS_ERR_BAD_ADDRESS;
+        if (r == -EACCES)
+                return XNS_ERR_SHARE_VIOLATION;
+        return XNS_ERR_INVALID_ARGUMENT;
+}
 
 /* A sealed, read-write memfd of exactly XNS_RING_SIZE bytes, mapped here. */
 uint32_t ring_attach(struct conn *conn, int fd) {
-        struct stat st;
-        int seals;
         void *p;
+        int r;
 
         if (conn->ring)
                 return XNS_ERR_MEMORY_IN_USE;
-        seals = fcntl(fd, F_GET_SEALS);
-        if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
-                return XNS_ERR_INVALID_ARGUMENT;
-        if (fstat(fd, &st) < 0 || st.st_size != XNS_RING_SIZE)
-                return XNS_ERR_BAD_ADDRESS;
-        if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
-                return XNS_ERR_SHARE_VIOLATION;
+        r = memfd_check(fd, F_SEAL_SHRINK | F_SEAL_GROW, XNS_RING_SIZE, XNS_RING_SIZE, O_RDWR);
+        if (r < 0)
+                return error_from_memfd_check(r);
         p = mmap(NULL, XNS_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED)
                 return XNS_ERR_OUT_OF_MEMORY;

@@ -9,6 +9,7 @@
 
 struct conn;
 
+uint32_t error_from_memfd_check(int r);
 uint32_t ring_attach(struct conn *conn, int fd);
 void ring_detach(struct conn *conn);
 int ring_available(struct conn *conn);

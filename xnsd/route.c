@@ -3,15 +3,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 
 #include "bus.h"
+#include "clock.h"
 #include "conn.h"
 #include "control.h"
 #include "log.h"
 #include "macro.h"
+#include "memfd.h"
 #include "message.h"
 #include "name.h"
 #include "peer.h"
@@ -57,22 +58,14 @@ static uint32_t error_from_errno(int r) {
  * read-only for a Borrow, read-write otherwise.
  */
 static uint32_t validate_segment(int fd, uint32_t kind, uint32_t len) {
-        struct stat st;
-        int seals, mode;
+        int r;
 
         if (fd < 0)
                 return XNS_ERR_INVALID_ARGUMENT;
         if (len == 0 || len % XNS_PAGE_SIZE != 0)
                 return XNS_ERR_BAD_ALIGNMENT;
-        seals = fcntl(fd, F_GET_SEALS);
-        if (seals < 0 || !(seals & F_SEAL_SHRINK))
-                return XNS_ERR_INVALID_ARGUMENT;
-        if (fstat(fd, &st) < 0 || st.st_size < (off_t)len)
-                return XNS_ERR_BAD_ADDRESS;
-        mode = fcntl(fd, F_GETFL) & O_ACCMODE;
-        if (kind == XNS_KIND_BORROW ? mode != O_RDONLY : mode != O_RDWR)
-                return XNS_ERR_SHARE_VIOLATION;
-        return XNS_OK;
+        r = memfd_check(fd, F_SEAL_SHRINK, len, UINT64_MAX, kind == XNS_KIND_BORROW ? O_RDONLY : O_RDWR);
+        return r < 0 ? error_from_memfd_check(r) : XNS_OK;
 }
 
 /* The server behind a CID of this process, or NULL. */

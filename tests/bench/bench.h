@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "clock.h"                      /* sleep_ms() */
 #include "daemon.h"
 
 #define STALL_S 30              /* watchdog: longest time without progress */
@@ -98,7 +99,6 @@ void chan_recv(int chan, void *buf, size_t len);
 /* --- measuring ---------------------------------------------------------- */
 
 int64_t now_ns(void);
-void sleep_ms(long ms);
 /* Sleeps, keeping the watchdog quiet. */
 void wait_ms(long ms);
 /* CPU time (user + system, all threads) of a process; pid 0 is this one. */

@@ -432,22 +432,12 @@ int write_full(int fd, const void *buf, size_t len) {
 /* --- measuring ---------------------------------------------------------- */
 
 int64_t now_ns(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-void sleep_ms(long ms) {
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 };
-
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
+        return (int64_t)clock_ns(CLOCK_MONOTONIC);
 }
 
 void wait_ms(long ms) {
         for (; ms > 0; ms -= 1000) {
-                sleep_ms(ms < 1000 ? ms : 1000);
+                sleep_ms(ms < 1000 ? (unsigned)ms : 1000);
                 progress();
         }
 }

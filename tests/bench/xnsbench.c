@@ -8,7 +8,6 @@
  * table, the target ratios, and one JSON object per line for scripts.
  * Every answer is checked: a wrong one exits 1 naming the case.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -20,6 +19,7 @@
 
 #include "bench.h"
 #include "macro.h"
+#include "parse.h"
 
 struct options opt = { .n = 20000, .pin = -1, .duration_ms = 1500 };
 
@@ -89,14 +89,11 @@ static void usage(const char *argv0) {
                 printf("  %-28s %s\n", cases[i].name, cases[i].what);
 }
 
-static long parse_num(const char *s, long min, long max, const char *what) {
-        char *end;
-        long v;
+static uint32_t parse_num(const char *s, uint32_t min, uint32_t max, const char *what) {
+        uint32_t v;
 
-        errno = 0;
-        v = strtol(s, &end, 10);
-        if (errno || end == s || *end || v < min || v > max) {
-                fprintf(stderr, "xnsbench: %s wants a number from %ld to %ld, not '%s'\n", what, min, max, s);
+        if (parse_u32(s, &v) < 0 || v < min || v > max) {
+                fprintf(stderr, "xnsbench: %s wants a number from %u to %u, not '%s'\n", what, min, max, s);
                 exit(2);
         }
         return v;

@@ -32,6 +32,13 @@ static inline void list_link_tail(struct list *l, struct list *n) {
         l->prev = n;
 }
 
+static inline void list_link_front(struct list *l, struct list *n) {
+        n->next = l->next;
+        n->prev = l;
+        l->next->prev = n;
+        l->next = n;
+}
+
 static inline void list_unlink(struct list *n) {
         n->prev->next = n->next;
         n->next->prev = n->prev;
