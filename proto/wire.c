@@ -737,6 +737,43 @@ static const char *const error_names[] = {
 };
 #undef ERROR_NAME
 
+uint32_t xns_error_from_errno(int r) {
+        switch (r) {
+        case 0:
+                return XNS_OK;
+        case -ENOENT:
+                return XNS_ERR_SERVER_NOT_FOUND;
+        case -EEXIST:
+                return XNS_ERR_SERVER_EXISTS;
+        case -EACCES:
+                return XNS_ERR_ACCESS_DENIED;
+        case -ENOMEM:
+        case -ENOSPC:
+        case -EDQUOT:
+                return XNS_ERR_OUT_OF_MEMORY;
+        case -EAGAIN:
+                return XNS_ERR_SERVER_QUEUE_FULL;
+        case -EINVAL:
+                return XNS_ERR_INVALID_ARGUMENT;
+        case -EDOM:
+                return XNS_ERR_BAD_ALIGNMENT;
+        case -EFAULT:
+                return XNS_ERR_BAD_ADDRESS;
+        case -EPERM:
+                return XNS_ERR_SHARE_VIOLATION;
+        case -EBUSY:
+                return XNS_ERR_MEMORY_IN_USE;
+        case -EALREADY:
+                return XNS_ERR_DOUBLE_FREE;
+        case -EILSEQ:
+                return XNS_ERR_INVALID_STRING;
+        case -ESHUTDOWN:
+                return XNS_ERR_UNAVAILABLE;
+        default:
+                return XNS_ERR_INTERNAL_ERROR;
+        }
+}
+
 const char *xns_error_name(uint32_t error) {
         return error < ELEMENTSOF(error_names) ? error_names[error] : NULL;
 }

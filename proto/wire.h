@@ -262,6 +262,17 @@ ssize_t xns_frame_recv(int sock, void *buf, size_t size, int *fd, bool nonblock)
 
 /* Xous's name of an error number ("SERVER_NOT_FOUND"), NULL when unknown. */
 const char *xns_error_name(uint32_t error);
+/*
+ * The daemon's results are 0 or a negative errno; a client hears the Xous
+ * error this maps one to, at the wire and nowhere else:
+ *   -ENOENT SERVER_NOT_FOUND   -EEXIST SERVER_EXISTS    -EACCES ACCESS_DENIED
+ *   -ENOMEM, -ENOSPC, -EDQUOT OUT_OF_MEMORY            -EAGAIN SERVER_QUEUE_FULL
+ *   -EINVAL INVALID_ARGUMENT   -EDOM BAD_ALIGNMENT      -EFAULT BAD_ADDRESS
+ *   -EPERM SHARE_VIOLATION (a descriptor opened for the wrong use)
+ *   -EBUSY MEMORY_IN_USE       -EALREADY DOUBLE_FREE    -EILSEQ INVALID_STRING
+ *   -ESHUTDOWN UNAVAILABLE     anything else INTERNAL_ERROR
+ */
+uint32_t xns_error_from_errno(int r);
 
 /* Valid server name: 1..XNS_NAME_MAX bytes of UTF-8, no NUL. */
 bool xns_name_valid(const char *s, size_t len);

@@ -293,7 +293,7 @@ static struct xns_ring *ring_open(struct link *l) {
         ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
         ring = mmap(NULL, XNS_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         ck_assert_ptr_ne(ring, MAP_FAILED);
-        ck_assert_uint_eq(ring_attach(l->conn, fd), XNS_OK);
+        ck_assert_int_eq(ring_attach(l->conn, fd), 0);
         close(fd);
         return ring;
 }
@@ -807,7 +807,7 @@ START_TEST(test_fail_all_wakes_callers) {
         ck_assert_int_eq(server_submit(srv, msg_call(XNS_KIND_MUTABLE_BORROW, 4, c3, 13), false), 1);
         flush(&bus);
 
-        server_fail_all(srv, XNS_ERR_SERVER_NOT_FOUND);
+        server_fail_all(srv, -ENOENT);
         ck_assert(list_is_empty(&srv->queue));
         ck_assert(list_is_empty(&srv->stalled));
         ck_assert_uint_eq(srv->used, 0);
@@ -823,7 +823,7 @@ START_TEST(test_fail_all_wakes_callers) {
                 expect_quiet(&bus, &links[i]);                  /* exactly one answer each */
         }
 
-        bus_server_destroy(&bus, srv, XNS_ERR_SERVER_NOT_FOUND);
+        bus_server_destroy(&bus, srv, -ENOENT);
         ck_assert_ptr_null(bus_server_find(&bus, &sid));
         ck_assert_uint_eq(bus.n_servers, 0);
         expect_quiet(&bus, o);
@@ -854,7 +854,7 @@ START_TEST(test_fail_all_wakes_receivers) {
         park_receiver(srv, o1->conn, 31, true);
         park_receiver(srv, o2->conn, 32, true);
 
-        server_fail_all(srv, XNS_ERR_SERVER_NOT_FOUND);
+        server_fail_all(srv, -ENOENT);
         ck_assert(list_is_empty(&srv->receivers));
         expect_error(&bus, o1, 31, XNS_ERR_SERVER_NOT_FOUND);
         expect_error(&bus, o2, 32, XNS_ERR_SERVER_NOT_FOUND);

@@ -94,19 +94,19 @@ static void server_deliver_more(struct server_receiver *r, struct xns_reply *rep
         conn_queue_reply(receiver_conn(r), reply, -1);
 }
 
-static void server_refuse(struct server_receiver *r, uint32_t error) {
-        conn_wake_error(receiver_conn(r), error);
+static void server_refuse(struct server_receiver *r, int result) {
+        conn_wake_result(receiver_conn(r), result);
 }
 
-static void server_observe(const struct server *server, const struct message *m, uint32_t error) {
-        bus_observe(server->owner->bus, m, error, NULL);
+static void server_observe(const struct server *server, const struct message *m, int result) {
+        bus_observe(server->owner->bus, m, result, NULL);
 }
 
 static const struct server_hooks bus_server_hooks = {
         .deliver = server_deliver,
         .deliver_more = server_deliver_more,
         .refuse = server_refuse,
-        .wake = conn_wake_error,
+        .wake = conn_wake_result,
         .posted = ring_resume,
         .observe = server_observe,
 };
@@ -141,10 +141,10 @@ struct server *bus_server_find(struct bus *bus, const struct xns_sid *sid) {
         return slot ? *(struct server **)slot : NULL;
 }
 
-/* Wakes everyone waiting on the server with error and forgets it: its name,
+/* Wakes everyone waiting on the server with result and forgets it: its name,
  * its SID, its queue. Other processes' CIDs to it now find nothing. */
-void bus_server_destroy(struct bus *bus, struct server *server, uint32_t error) {
-        server_fail_all(server, error);
+void bus_server_destroy(struct bus *bus, struct server *server, int result) {
+        server_fail_all(server, result);
         if (server->name) {
                 name_registry_remove(&bus->names, server->name);
                 server->owner->n_names--;
@@ -188,22 +188,22 @@ static void peer_release(struct bus *bus, struct peer *peer) {
         /* Its servers take nothing more: a sender waiting for room hears
          * SERVER_NOT_FOUND now, rather than OK from a queue about to go. */
         list_for_each_entry(server, &peer->servers, owner_link)
-                server_fail_all(server, XNS_ERR_SERVER_NOT_FOUND);
+                server_fail_all(server, -ENOENT);
         for (uint32_t i = 0; i < peer->n_envelopes; i++) {
                 struct message *m = peer->envelopes[i];
 
                 if (!m)
                         continue;
-                bus_observe(bus, m, XNS_ERR_SERVER_NOT_FOUND, NULL);
+                bus_observe(bus, m, -ENOENT, NULL);
                 if (m->caller)
-                        conn_wake_error(m->caller, XNS_ERR_SERVER_NOT_FOUND);
+                        conn_wake_result(m->caller, -ENOENT);
                 m->caller = NULL;
                 server_answered(m->server, m);
                 message_free(m);
         }
         while (!list_is_empty(&peer->servers))
                 bus_server_destroy(bus, list_first_entry(&peer->servers, struct server, owner_link),
-                                   XNS_ERR_SERVER_NOT_FOUND);
+                                   -ENOENT);
         while (!list_is_empty(&peer->sent)) {
                 struct message *m = list_first_entry(&peer->sent, struct message, sent_link);
 

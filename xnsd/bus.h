@@ -55,9 +55,10 @@ struct bus {
         uint32_t n_monitors;
         uint64_t started_us;            /* CLOCK_MONOTONIC */
         const struct policy *policy;    /* NULL: no policy file */
-        /* Told of every message that ends (answer: what its caller got),
-         * while n_monitors > 0; set by the control part with the first. */
-        void (*observer)(struct bus *bus, const struct message *m, uint32_t error,
+        /* Told of every message that ends, while n_monitors > 0, with its
+         * result (0 or a negative errno) and the answer its caller got (or
+         * NULL): what a monitor shows. Set by the control part with the first. */
+        void (*observer)(struct bus *bus, const struct message *m, int result,
                          const struct xns_reply *answer);
 };
 
@@ -71,14 +72,14 @@ void bus_deinit(struct bus *bus);
 int bus_peer_attach(struct bus *bus, struct conn *conn, const uint8_t *token);
 int bus_server_create(struct bus *bus, struct peer *owner, struct server **out);
 struct server *bus_server_find(struct bus *bus, const struct xns_sid *sid);
-void bus_server_destroy(struct bus *bus, struct server *server, uint32_t error);
+void bus_server_destroy(struct bus *bus, struct server *server, int result);
 int bus_conn_add(struct bus *bus, struct conn *conn);
 void bus_conn_disconnect(struct conn *conn);
 void bus_count(struct bus *bus, struct bus_counts *out);
 
 /* Cheap enough for the hot path: nothing happens while no monitor listens. */
-static inline void bus_observe(struct bus *bus, const struct message *m, uint32_t error,
+static inline void bus_observe(struct bus *bus, const struct message *m, int result,
                                const struct xns_reply *answer) {
         if (bus->n_monitors > 0 && bus->observer)
-                bus->observer(bus, m, error, answer);
+                bus->observer(bus, m, result, answer);
 }

@@ -115,8 +115,10 @@ int conn_queue_reply(struct conn *conn, const struct xns_reply *reply, int fd) {
         return 0;
 }
 
-void conn_reply_error(struct conn *conn, uint32_t seq, uint32_t error) {
-        struct xns_reply reply = { .seq = seq, .error = error };
+/* Answers request seq with a result alone: 0, or a negative errno that the
+ * wire turns into the Xous error the client hears. */
+void conn_reply_result(struct conn *conn, uint32_t seq, int r) {
+        struct xns_reply reply = { .seq = seq, .error = xns_error_from_errno(r) };
 
         conn_queue_reply(conn, &reply, -1);
 }
@@ -132,8 +134,9 @@ void conn_wake(struct conn *conn, struct xns_reply *reply, int fd) {
         conn_queue_reply(conn, reply, fd);
 }
 
-void conn_wake_error(struct conn *conn, uint32_t error) {
-        struct xns_reply reply = { .error = error };
+/* Answers the request this link is parked on with a result alone. */
+void conn_wake_result(struct conn *conn, int r) {
+        struct xns_reply reply = { .error = xns_error_from_errno(r) };
 
         conn_wake(conn, &reply, -1);
 }

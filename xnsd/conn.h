@@ -68,7 +68,8 @@ struct conn {
         struct message *ring_stalled;   /* the ring waits until it has room */
         struct list ring_link;          /* in *ring_ready */
         struct list *ring_ready;        /* where rings due a pass without a Kick gather */
-        uint32_t ring_error, ring_error_cid;    /* the last failure, for the next Ack */
+        int ring_error;                 /* the last failure (negative errno), for the next Ack */
+        uint32_t ring_error_cid;
         bool ring_broken;               /* its client wrote an impossible head */
         struct list *dirty;             /* where links with work for the loop gather */
         struct list dirty_link;
@@ -87,8 +88,8 @@ struct conn *conn_free(struct conn *conn);
 void conn_mark_dirty(struct conn *conn);
 bool conn_reading_paused(const struct conn *conn);
 int conn_queue_reply(struct conn *conn, const struct xns_reply *reply, int fd);
-void conn_reply_error(struct conn *conn, uint32_t seq, uint32_t error);
+void conn_reply_result(struct conn *conn, uint32_t seq, int r);
 void conn_wake(struct conn *conn, struct xns_reply *reply, int fd);
-void conn_wake_error(struct conn *conn, uint32_t error);
+void conn_wake_result(struct conn *conn, int r);
 
 int conn_flush(struct conn *conn);

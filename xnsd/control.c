@@ -255,10 +255,10 @@ static void control_snapshot(struct conn *conn, const struct xns_request *req) {
                 struct name *name;
 
                 if (req->control.n_names != 1 || !xns_name_valid(n->str, n->len))
-                        return snapshot_free(&s), conn_reply_error(conn, req->seq, XNS_ERR_INVALID_STRING);
+                        return snapshot_free(&s), conn_reply_result(conn, req->seq, -EILSEQ);
                 name = name_registry_find(&bus->names, n->str);
                 if (!name)
-                        return snapshot_free(&s), conn_reply_error(conn, req->seq, XNS_ERR_SERVER_NOT_FOUND);
+                        return snapshot_free(&s), conn_reply_result(conn, req->seq, -ENOENT);
                 s.pb.names = snapshot_alloc(&s, 1, sizeof(*s.pb.names));
                 if (s.pb.names)
                         snapshot_name(&s, bus, name, true);
@@ -267,7 +267,7 @@ static void control_snapshot(struct conn *conn, const struct xns_request *req) {
         snapshot_free(&s);
         if (r < 0) {
                 log_error("pid %d: cannot build a control snapshot: %s", (int)conn->pid, strerror(-r));
-                return conn_reply_error(conn, req->seq, XNS_ERR_OUT_OF_MEMORY);
+                return conn_reply_result(conn, req->seq, -ENOMEM);
         }
         conn_queue_reply(conn, &reply, fd);
 }
@@ -278,13 +278,13 @@ static void control_monitor_start(struct conn *conn, const struct xns_request *r
 
         for (uint32_t i = 0; i < n; i++)
                 if (!xns_name_valid(req->control.names[i].str, req->control.names[i].len))
-                        return conn_reply_error(conn, req->seq, XNS_ERR_INVALID_STRING);
+                        return conn_reply_result(conn, req->seq, -EILSEQ);
         if (conn->monitor)
-                return conn_reply_error(conn, req->seq, XNS_ERR_INVALID_ARGUMENT);
+                return conn_reply_result(conn, req->seq, -EINVAL);
         if (n > 0) {
                 conn->watch = calloc(n, sizeof(*conn->watch));
                 if (!conn->watch)
-                        return conn_reply_error(conn, req->seq, XNS_ERR_OUT_OF_MEMORY);
+                        return conn_reply_result(conn, req->seq, -ENOMEM);
                 memcpy(conn->watch, req->control.names, n * sizeof(*conn->watch));
                 conn->n_watch = n;
         }
@@ -293,14 +293,14 @@ static void control_monitor_start(struct conn *conn, const struct xns_request *r
         bus->n_monitors++;
         bus->observer = control_monitor_message;
         log_debug("pid %d: monitoring", (int)conn->pid);
-        conn_reply_error(conn, req->seq, XNS_OK);
+        conn_reply_result(conn, req->seq, 0);
 }
 
 void control_request(struct conn *conn, const struct xns_request *req) {
         uint32_t what = req->control.what;
 
         if ((what == XNS_CONTROL_PEERS || what == XNS_CONTROL_MONITOR) && !conn_privileged(conn))
-                return conn_reply_error(conn, req->seq, XNS_ERR_ACCESS_DENIED);
+                return conn_reply_result(conn, req->seq, -EACCES);
         if (what == XNS_CONTROL_MONITOR)
                 return control_monitor_start(conn, req);
         control_snapshot(conn, req);
@@ -324,7 +324,7 @@ static bool monitor_watches(const struct conn *conn, const struct server *server
  * failed; m->server is still set. A monitor that does not keep up loses
  * events (counted in the next one it gets) rather than slowing the bus.
  */
-void control_monitor_message(struct bus *bus, const struct message *m, uint32_t error,
+void control_monitor_message(struct bus *bus, const struct message *m, int result,
                              const struct xns_reply *answer) {
         const struct server *server = m->server;
         struct xns_reply reply = { .body = XNS_BODY_EVENT };
@@ -334,7 +334,7 @@ void control_monitor_message(struct bus *bus, const struct message *m, uint32_t 
         *e = (struct xns_event){
                 .time_us = clock_us(CLOCK_REALTIME), .pid = m->sender_pid, .sid = server->sid,
                 .kind = m->kind, .id = m->id, .a = { m->a[0], m->a[1], m->a[2], m->a[3] },
-                .len = m->len, .error = error,
+                .len = m->len, .error = xns_error_from_errno(result),
                 .latency_us = m->sent_us ? (uint32_t)(clock_us(CLOCK_MONOTONIC) - m->sent_us) : 0,
         };
         if (server->name) {

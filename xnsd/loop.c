@@ -243,7 +243,7 @@ void loop_shutdown(struct loop *loop) {
         event_del(loop->ev_accept_retry);
         list_for_each_entry(conn, &bus->conns, bus_link)
                 if (conn->wait != CONN_IDLE)
-                        conn_reply_error(conn, conn->wait_seq, XNS_ERR_UNAVAILABLE);
+                        conn_reply_result(conn, conn->wait_seq, -ESHUTDOWN);
         loop_flush(loop);
 }
 

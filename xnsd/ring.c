@@ -13,36 +13,37 @@
 #include "memfd.h"
 #include "ring.h"
 
-/* A memfd_check() failure as the client hears it, for the ring here and for
+/* A memfd_check() failure in the daemon's terms, for the ring here and for
  * what a message lends or moves (route.c): a memfd without the seals is
- * INVALID_ARGUMENT, the wrong size BAD_ADDRESS, the wrong access mode
- * SHARE_VIOLATION. */
-uint32_t error_from_memfd_check(int r) {
+ * -EINVAL (INVALID_ARGUMENT), the wrong size -EFAULT (BAD_ADDRESS), the
+ * wrong access mode -EPERM (SHARE_VIOLATION). */
+int ring_memfd_result(int r) {
         if (r == -EFAULT)
-                return XNS_ERR_BAD_ADDRESS;
+                return -EFAULT;
         if (r == -EACCES)
-                return XNS_ERR_SHARE_VIOLATION;
-        return XNS_ERR_INVALID_ARGUMENT;
+                return -EPERM;
+        return -EINVAL;
 }
 
-/* A sealed, read-write memfd of exactly XNS_RING_SIZE bytes, mapped here. */
-uint32_t ring_attach(struct conn *conn, int fd) {
+/* A sealed, read-write memfd of exactly XNS_RING_SIZE bytes, mapped here;
+ * -EBUSY when the link has a ring already. */
+int ring_attach(struct conn *conn, int fd) {
         void *p;
         int r;
 
         if (conn->ring)
-                return XNS_ERR_MEMORY_IN_USE;
+                return -EBUSY;
         r = memfd_check(fd, F_SEAL_SHRINK | F_SEAL_GROW, XNS_RING_SIZE, XNS_RING_SIZE, O_RDWR);
         if (r < 0)
-                return error_from_memfd_check(r);
+                return ring_memfd_result(r);
         p = mmap(NULL, XNS_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED)
-                return XNS_ERR_OUT_OF_MEMORY;
+                return -ENOMEM;
         conn->ring = p;
         conn->ring_tail = __atomic_load_n(&conn->ring->head, __ATOMIC_ACQUIRE);
         __atomic_store_n(&conn->ring->tail, conn->ring_tail, __ATOMIC_SEQ_CST);
         __atomic_store_n(&conn->ring->kick, 1, __ATOMIC_SEQ_CST);
-        return XNS_OK;
+        return 0;
 }
 
 void ring_detach(struct conn *conn) {
@@ -57,13 +58,13 @@ void ring_detach(struct conn *conn) {
 static void ring_ack(struct conn *conn) {
         struct xns_reply reply = {
                 .body = XNS_BODY_ACK,
-                .ack = { .error = conn->ring_error, .cid = conn->ring_error_cid },
+                .ack = { .error = xns_error_from_errno(conn->ring_error), .cid = conn->ring_error_cid },
         };
         bool room = __atomic_exchange_n(&conn->ring->want_room, 0, __ATOMIC_SEQ_CST) != 0;
 
-        if (conn->ring_error == XNS_OK && !room)
+        if (conn->ring_error == 0 && !room)
                 return;
-        conn->ring_error = XNS_OK;
+        conn->ring_error = 0;
         conn_queue_reply(conn, &reply, -1);
 }
 
@@ -116,8 +117,8 @@ void ring_take(struct conn *conn, struct xns_ring_slot *out) {
 
 /* ring_fail() - a Scalar taken from the ring could not be queued: the
  * client hears of it in the pass's Ack. */
-void ring_fail(struct conn *conn, uint32_t error, uint32_t cid) {
-        conn->ring_error = error;
+void ring_fail(struct conn *conn, int result, uint32_t cid) {
+        conn->ring_error = result;
         conn->ring_error_cid = cid;
 }
 
@@ -133,10 +134,10 @@ void ring_pass_end(struct conn *conn) {
 }
 
 /* The Scalar the ring waited on moved into its queue, or failed. */
-void ring_resume(struct conn *conn, uint32_t error, uint32_t cid) {
+void ring_resume(struct conn *conn, int result, uint32_t cid) {
         conn->ring_stalled = NULL;
-        if (error != XNS_OK)
-                ring_fail(conn, error, cid);
+        if (result < 0)
+                ring_fail(conn, result, cid);
         ring_ready(conn);
         conn_mark_dirty(conn);
 }

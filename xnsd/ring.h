@@ -9,13 +9,13 @@
 
 struct conn;
 
-uint32_t error_from_memfd_check(int r);
-uint32_t ring_attach(struct conn *conn, int fd);
+int ring_memfd_result(int r);
+int ring_attach(struct conn *conn, int fd);
 void ring_detach(struct conn *conn);
 int ring_available(struct conn *conn);
 uint32_t ring_left(const struct conn *conn);
 void ring_take(struct conn *conn, struct xns_ring_slot *out);
-void ring_fail(struct conn *conn, uint32_t error, uint32_t cid);
+void ring_fail(struct conn *conn, int result, uint32_t cid);
 void ring_pass_end(struct conn *conn);
 void ring_ready(struct conn *conn);
-void ring_resume(struct conn *conn, uint32_t error, uint32_t cid);
+void ring_resume(struct conn *conn, int result, uint32_t cid);

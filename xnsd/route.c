@@ -34,22 +34,6 @@ static void reply_cid(struct conn *conn, uint32_t seq, uint32_t cid) {
         conn_queue_reply(conn, &reply, -1);
 }
 
-/* Maps an internal errno from a table operation to the Xous error a caller sees. */
-static uint32_t error_from_errno(int r) {
-        switch (r) {
-        case -ENOMEM:
-        case -ENOSPC:
-        case -EDQUOT:
-                return XNS_ERR_OUT_OF_MEMORY;
-        case -EEXIST:
-                return XNS_ERR_SERVER_EXISTS;
-        case -EACCES:
-                return XNS_ERR_ACCESS_DENIED;
-        default:
-                return XNS_ERR_INTERNAL_ERROR;
-        }
-}
-
 /*
  * validate_segment() - check a memfd a client wants to lend or move.
  *
@@ -57,15 +41,15 @@ static uint32_t error_from_errno(int r) {
  * under the server, which would then fault), hold len bytes, and be opened
  * read-only for a Borrow, read-write otherwise.
  */
-static uint32_t validate_segment(int fd, uint32_t kind, uint32_t len) {
+static int validate_segment(int fd, uint32_t kind, uint32_t len) {
         int r;
 
         if (fd < 0)
-                return XNS_ERR_INVALID_ARGUMENT;
+                return -EINVAL;
         if (len == 0 || len % XNS_PAGE_SIZE != 0)
-                return XNS_ERR_BAD_ALIGNMENT;
+                return -EDOM;
         r = memfd_check(fd, F_SEAL_SHRINK, len, UINT64_MAX, kind == XNS_KIND_BORROW ? O_RDONLY : O_RDWR);
-        return r < 0 ? error_from_memfd_check(r) : XNS_OK;
+        return r < 0 ? ring_memfd_result(r) : 0;
 }
 
 /* The server behind a CID of this process, or NULL. */
@@ -76,12 +60,12 @@ static struct server *route_cid_server(struct conn *conn, uint32_t cid) {
 }
 
 /* A CID for the server, within the process's limit. */
-static uint32_t route_cid_add(struct bus *bus, struct peer *peer, const struct xns_sid *sid, uint32_t *cid) {
+static int route_cid_add(struct bus *bus, struct peer *peer, const struct xns_sid *sid, uint32_t *cid) {
         int r = peer_cid_add(peer, sid, bus->opt.max_cids, cid);
 
         if (r == -ENOSPC)
                 quota_hit(NULL, peer, peer->pid, QUOTA_CIDS);
-        return r < 0 ? error_from_errno(r) : XNS_OK;
+        return r;
 }
 
 /* What the policy file says about this process and this name. */
@@ -96,38 +80,44 @@ static bool route_policy_allows(struct conn *conn, enum policy_action action, co
 }
 
 /* Grants a connection to a name: counted against its limit. */
-static uint32_t route_grant_name(struct conn *conn, struct name *name, uint32_t *cid) {
-        uint32_t error;
+static int route_grant_name(struct conn *conn, struct name *name, uint32_t *cid) {
+        int r;
 
         if (!route_policy_allows(conn, POLICY_CONNECT, name->str))
-                return XNS_ERR_ACCESS_DENIED;
+                return -EACCES;
         if (name_full(name))
-                return XNS_ERR_ACCESS_DENIED;
-        error = route_cid_add(conn->bus, conn->peer, &name->server->sid, cid);
-        if (error != XNS_OK)
-                return error;
+                return -EACCES;
+        r = route_cid_add(conn->bus, conn->peer, &name->server->sid, cid);
+        if (r < 0)
+                return r;
         name_grant(&conn->bus->names, name);
-        return XNS_OK;
+        return 0;
 }
 
 /* A name or a server just appeared: answer the links parked waiting for it. */
+/* Answers a link parked for a connection: its CID, or why not. */
+static void wake_with_cid(struct conn *c, int r, uint32_t cid) {
+        if (r < 0)
+                return conn_wake_result(c, r);
+        conn_wake(c, &(struct xns_reply){ .body = XNS_BODY_CID, .cid = cid }, -1);
+}
+
 static void route_wake_waiters(struct bus *bus, struct server *server) {
         struct conn *c, *tmp;
-        uint32_t cid = 0, error;
+        uint32_t cid = 0;
+        int r;
 
         list_for_each_entry_safe(c, tmp, &bus->name_waiters, wait_link) {
                 if (!server->name || strcmp(c->wait_name.str, server->name->str) != 0)
                         continue;
-                error = route_grant_name(c, server->name, &cid);
-                conn_wake(c, &(struct xns_reply){ .error = error, .body = error ? XNS_BODY_NONE : XNS_BODY_CID,
-                                                  .cid = cid }, -1);
+                r = route_grant_name(c, server->name, &cid);
+                wake_with_cid(c, r, cid);
         }
         list_for_each_entry_safe(c, tmp, &bus->sid_waiters, wait_link) {
                 if (!xns_sid_equal(&c->wait_sid, &server->sid))
                         continue;
-                error = route_cid_add(bus, c->peer, &server->sid, &cid);
-                conn_wake(c, &(struct xns_reply){ .error = error, .body = error ? XNS_BODY_NONE : XNS_BODY_CID,
-                                                  .cid = cid }, -1);
+                r = route_cid_add(bus, c->peer, &server->sid, &cid);
+                wake_with_cid(c, r, cid);
         }
 }
 
@@ -138,22 +128,22 @@ static void route_register_name(struct conn *conn, const struct xns_request *req
         int r;
 
         if (!xns_name_valid(n->str, n->len))
-                return conn_reply_error(conn, req->seq, XNS_ERR_INVALID_STRING);
+                return conn_reply_result(conn, req->seq, -EILSEQ);
         if (!route_policy_allows(conn, POLICY_OWN, n->str))
-                return conn_reply_error(conn, req->seq, XNS_ERR_ACCESS_DENIED);
+                return conn_reply_result(conn, req->seq, -EACCES);
         if (name_registry_find(&conn->bus->names, n->str))
-                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_EXISTS);
+                return conn_reply_result(conn, req->seq, -EEXIST);
         if (conn->peer->n_names >= conn->bus->opt.max_names) {
                 quota_hit(NULL, conn->peer, conn->pid, QUOTA_NAMES);
-                return conn_reply_error(conn, req->seq, XNS_ERR_OUT_OF_MEMORY);
+                return conn_reply_result(conn, req->seq, -ENOMEM);
         }
         r = bus_server_create(conn->bus, conn->peer, &server);
         if (r < 0)
-                return conn_reply_error(conn, req->seq, error_from_errno(r));
+                return conn_reply_result(conn, req->seq, r);
         r = name_registry_add(&conn->bus->names, n->str, req->register_name.max_conns, server, &name);
         if (r < 0) {
-                bus_server_destroy(conn->bus, server, XNS_ERR_SERVER_NOT_FOUND);
-                return conn_reply_error(conn, req->seq, error_from_errno(r));
+                bus_server_destroy(conn->bus, server, -ENOENT);
+                return conn_reply_result(conn, req->seq, r);
         }
         server->name = name;
         conn->peer->n_names++;
@@ -165,10 +155,11 @@ static void route_register_name(struct conn *conn, const struct xns_request *req
 static void route_request_connection(struct conn *conn, const struct xns_request *req) {
         const struct xns_name *n = &req->request_connection.name;
         struct name *name;
-        uint32_t cid = 0, error;
+        uint32_t cid = 0;
+        int r;
 
         if (!xns_name_valid(n->str, n->len))
-                return conn_reply_error(conn, req->seq, XNS_ERR_INVALID_STRING);
+                return conn_reply_result(conn, req->seq, -EILSEQ);
         name = name_registry_find(&conn->bus->names, n->str);
         if (!name && req->request_connection.wait) {
                 conn->wait = CONN_WAIT_NAME;
@@ -178,10 +169,10 @@ static void route_request_connection(struct conn *conn, const struct xns_request
                 return;
         }
         if (!name)
-                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_NOT_FOUND);
-        error = route_grant_name(conn, name, &cid);
-        if (error != XNS_OK)
-                return conn_reply_error(conn, req->seq, error);
+                return conn_reply_result(conn, req->seq, -ENOENT);
+        r = route_grant_name(conn, name, &cid);
+        if (r < 0)
+                return conn_reply_result(conn, req->seq, r);
         reply_cid(conn, req->seq, cid);
 }
 
@@ -191,7 +182,7 @@ static void route_create_server(struct conn *conn, const struct xns_request *req
 
         r = bus_server_create(conn->bus, conn->peer, &server);
         if (r < 0)
-                return conn_reply_error(conn, req->seq, error_from_errno(r));
+                return conn_reply_result(conn, req->seq, r);
         reply_sid(conn, req->seq, &server->sid);
         route_wake_waiters(conn->bus, server);
 }
@@ -202,18 +193,19 @@ static void route_destroy_server(struct conn *conn, const struct xns_request *re
         struct server *server = bus_server_find(conn->bus, &req->sid);
 
         if (!server)
-                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_NOT_FOUND);
+                return conn_reply_result(conn, req->seq, -ENOENT);
         if (server->owner != conn->peer)
-                return conn_reply_error(conn, req->seq, XNS_ERR_ACCESS_DENIED);
+                return conn_reply_result(conn, req->seq, -EACCES);
         if (server->unanswered > 0)
-                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_QUEUE_FULL);
-        bus_server_destroy(conn->bus, server, XNS_ERR_SERVER_NOT_FOUND);
-        conn_reply_error(conn, req->seq, XNS_OK);
+                return conn_reply_result(conn, req->seq, -EAGAIN);
+        bus_server_destroy(conn->bus, server, -ENOENT);
+        conn_reply_result(conn, req->seq, 0);
 }
 
 static void route_connect(struct conn *conn, const struct xns_request *req) {
         struct server *server = bus_server_find(conn->bus, &req->connect.sid);
-        uint32_t cid, error;
+        uint32_t cid;
+        int r;
 
         if (!server && req->connect.wait) {
                 conn->wait = CONN_WAIT_SERVER;
@@ -223,17 +215,17 @@ static void route_connect(struct conn *conn, const struct xns_request *req) {
                 return;
         }
         if (!server)
-                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_NOT_FOUND);
-        error = route_cid_add(conn->bus, conn->peer, &server->sid, &cid);
-        if (error != XNS_OK)
-                return conn_reply_error(conn, req->seq, error);
+                return conn_reply_result(conn, req->seq, -ENOENT);
+        r = route_cid_add(conn->bus, conn->peer, &server->sid, &cid);
+        if (r < 0)
+                return conn_reply_result(conn, req->seq, r);
         reply_cid(conn, req->seq, cid);
 }
 
 static void route_disconnect(struct conn *conn, const struct xns_request *req) {
         int r = peer_cid_remove(conn->peer, req->cid);
 
-        conn_reply_error(conn, req->seq, r < 0 ? XNS_ERR_INVALID_ARGUMENT : XNS_OK);
+        conn_reply_result(conn, req->seq, r < 0 ? -EINVAL : 0);
 }
 
 static void route_trusted_init_done(struct conn *conn, const struct xns_request *req) {
@@ -246,9 +238,9 @@ static void route_trusted_init_done(struct conn *conn, const struct xns_request 
 }
 
 /* Checks a message's descriptor against its kind; takes ownership of *fd. */
-static uint32_t validate_message_fd(uint32_t kind, uint32_t len, int fd) {
+static int validate_message_fd(uint32_t kind, uint32_t len, int fd) {
         if (!xns_kind_is_memory(kind))
-                return fd < 0 ? XNS_OK : XNS_ERR_INVALID_ARGUMENT;
+                return fd < 0 ? 0 : -EINVAL;
         return validate_segment(fd, kind, len);
 }
 
@@ -259,18 +251,18 @@ static uint32_t validate_message_fd(uint32_t kind, uint32_t len, int fd) {
  * has enough queued already) and shared memory in flight per user
  * (OUT_OF_MEMORY). What is charged here is given back by message_free().
  */
-static uint32_t route_charge(struct conn *conn, struct message *m) {
+static int route_charge(struct conn *conn, struct message *m) {
         struct bus *bus = conn->bus;
         struct peer *peer = conn->peer;
 
         if (peer->n_sent >= bus->opt.max_queued) {
                 quota_hit(NULL, peer, conn->pid, QUOTA_QUEUED);
-                return XNS_ERR_SERVER_QUEUE_FULL;
+                return -EAGAIN;
         }
         if (m->len > 0) {
                 if (conn->user->shm + m->len > (uint64_t)bus->opt.max_shm_mb << 20) {
                         quota_hit(conn->user, NULL, conn->pid, QUOTA_SHM);
-                        return XNS_ERR_OUT_OF_MEMORY;
+                        return -ENOMEM;
                 }
                 conn->user->shm += m->len;
                 conn->user->n_refs++;
@@ -279,7 +271,7 @@ static uint32_t route_charge(struct conn *conn, struct message *m) {
         m->from = peer;
         peer->n_sent++;
         list_link_tail(&peer->sent, &m->sent_link);
-        return XNS_OK;
+        return 0;
 }
 
 static struct message *message_from_send(const struct xns_send *s, struct conn *conn, uint32_t seq, int *fd) {
@@ -304,25 +296,25 @@ static struct message *message_from_send(const struct xns_send *s, struct conn *
         return m;
 }
 
-/* A sent message, checked and charged, and the server it goes to; or the
- * error for the sender. Takes *fd on success. */
-static uint32_t route_new_message(struct conn *conn, const struct xns_send *s, uint32_t seq, int *fd,
-                                  struct server **server, struct message **m) {
-        uint32_t error;
+/* A sent message, checked and charged, and the server it goes to; or why
+ * the sender may not send it. Takes *fd on success. */
+static int route_new_message(struct conn *conn, const struct xns_send *s, uint32_t seq, int *fd,
+                             struct server **server, struct message **m) {
+        int r;
 
         *server = route_cid_server(conn, s->cid);
         if (!*server)
-                return XNS_ERR_SERVER_NOT_FOUND;
-        error = validate_message_fd(s->kind, s->len, *fd);
-        if (error != XNS_OK)
-                return error;
+                return -ENOENT;
+        r = validate_message_fd(s->kind, s->len, *fd);
+        if (r < 0)
+                return r;
         *m = message_from_send(s, conn, seq, fd);
         if (!*m)
-                return XNS_ERR_OUT_OF_MEMORY;
-        error = route_charge(conn, *m);
-        if (error != XNS_OK)
+                return -ENOMEM;
+        r = route_charge(conn, *m);
+        if (r < 0)
                 *m = message_free(*m);
-        return error;
+        return r;
 }
 
 /* Slots taken per pass before other links get their turn. */
@@ -343,15 +335,14 @@ static int route_posted(struct conn *conn, const struct xns_ring_slot *s, bool l
         };
         struct server *server;
         struct message *m;
-        uint32_t error;
-        int no_fd = -1;
+        int no_fd = -1, r;
 
-        error = route_new_message(conn, &send, 0, &no_fd, &server, &m);
-        if (error != XNS_OK) {
-                ring_fail(conn, error, s->cid);
+        r = route_new_message(conn, &send, 0, &no_fd, &server, &m);
+        if (r < 0) {
+                ring_fail(conn, r, s->cid);
                 return 0;
         }
-        if (server_submit_later(server, m, &conn->bus->pumps) == 0)
+        if (server_submit_later(server, m, &conn->bus->pumps) == SERVER_QUEUED)
                 return 0;
         if (!last) {
                 m->sender = conn;
@@ -464,12 +455,11 @@ static void route_send(struct conn *conn, const struct xns_request *req, int *fd
         struct server *server;
         struct message *m;
         bool blocks;
-        uint32_t error;
         int r;
 
-        error = route_new_message(conn, s, req->seq, fd, &server, &m);
-        if (error != XNS_OK)
-                return conn_reply_error(conn, req->seq, error);
+        r = route_new_message(conn, s, req->seq, fd, &server, &m);
+        if (r < 0)
+                return conn_reply_result(conn, req->seq, r);
         blocks = m->caller != NULL;
         if (blocks) {
                 conn->wait = CONN_WAIT_REPLY;
@@ -481,20 +471,20 @@ static void route_send(struct conn *conn, const struct xns_request *req, int *fd
                 conn->wait = CONN_IDLE;
                 conn->wait_msg = NULL;
                 m->server = server;
-                bus_observe(conn->bus, m, XNS_ERR_SERVER_QUEUE_FULL, NULL);
+                bus_observe(conn->bus, m, -EAGAIN, NULL);
                 message_free(m);
-                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_QUEUE_FULL);
+                return conn_reply_result(conn, req->seq, -EAGAIN);
         }
         if (blocks)
                 return;         /* the answer, or an error, comes later */
-        if (r == 1) {           /* m is ours until it leaves the stalled list */
+        if (r == SERVER_STALLED) {      /* m is ours until it leaves the stalled list */
                 m->sender = conn;
                 conn->wait = CONN_STALLED;
                 conn->wait_seq = req->seq;
                 conn->wait_msg = m;
                 return;
         }
-        conn_reply_error(conn, req->seq, XNS_OK);
+        conn_reply_result(conn, req->seq, 0);
 }
 
 /* The answer to a blocking message, for its caller. */
@@ -505,8 +495,8 @@ static void reply_fill_answer(struct xns_reply *reply, const struct message *m, 
                 reply->scalar.count = ret->count;
                 memcpy(reply->scalar.v, ret->v, sizeof(reply->scalar.v));
                 break;
-        case XNS_RETURN_DROPPED:
-                reply->error = XNS_ERR_INTERNAL_ERROR;
+        case XNS_RETURN_DROPPED:        /* no answer: INTERNAL_ERROR, as libxousclient(3) says */
+                reply->error = xns_error_from_errno(-EIO);
                 break;
         default:
                 reply->body = XNS_BODY_MEMORY;
@@ -540,7 +530,7 @@ static void route_return(struct conn *conn, const struct xns_return *ret) {
                 struct xns_reply reply = { 0 };
 
                 reply_fill_answer(&reply, m, ret);
-                bus_observe(conn->bus, m, reply.error, &reply);
+                bus_observe(conn->bus, m, ret->how == XNS_RETURN_DROPPED ? -EIO : 0, &reply);
                 if (m->caller)
                         conn_wake(m->caller, &reply, -1);
         }
@@ -559,26 +549,26 @@ static void route_forward(struct conn *conn, const struct xns_request *req, int 
         const struct xns_forward *f = &req->forward;
         struct message *m = peer_envelope_get(conn->peer, f->handle, f->gen);
         struct server *target = route_cid_server(conn, f->cid);
-        uint32_t error;
+        int r;
 
         if (!m)
-                return conn_reply_error(conn, req->seq, XNS_ERR_DOUBLE_FREE);
+                return conn_reply_result(conn, req->seq, -EALREADY);
         if (!target)
-                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_NOT_FOUND);
-        error = validate_message_fd(m->kind, m->len, *fd);
-        if (error != XNS_OK)
-                return conn_reply_error(conn, req->seq, error);
+                return conn_reply_result(conn, req->seq, -ENOENT);
+        r = validate_message_fd(m->kind, m->len, *fd);
+        if (r < 0)
+                return conn_reply_result(conn, req->seq, r);
         if (target->used >= target->depth)
-                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_QUEUE_FULL);
+                return conn_reply_result(conn, req->seq, -EAGAIN);
         server_answered(m->server, m);
         m->id = f->id;
         m->fd = TAKE_FD(*fd);
         if (server_submit(target, m, true) < 0) {
                 if (m->caller)
-                        conn_wake_error(m->caller, XNS_ERR_SERVER_QUEUE_FULL);
+                        conn_wake_result(m->caller, -EAGAIN);
                 message_free(m);
         }
-        conn_reply_error(conn, req->seq, XNS_OK);
+        conn_reply_result(conn, req->seq, 0);
 }
 
 static void route_receive(struct conn *conn, const struct xns_request *req) {
@@ -588,11 +578,11 @@ static void route_receive(struct conn *conn, const struct xns_request *req) {
                 route_return(conn, &req->receive.ret);
         server = bus_server_find(conn->bus, &req->receive.sid);
         if (!server)
-                return conn_reply_error(conn, req->seq, XNS_ERR_SERVER_NOT_FOUND);
+                return conn_reply_result(conn, req->seq, -ENOENT);
         if (server->owner != conn->peer)
-                return conn_reply_error(conn, req->seq, XNS_ERR_ACCESS_DENIED);
+                return conn_reply_result(conn, req->seq, -EACCES);
         if (req->receive.nowait && list_is_empty(&server->queue))
-                return conn_reply_error(conn, req->seq, XNS_OK);
+                return conn_reply_result(conn, req->seq, 0);
         conn->wait = CONN_WAIT_RECEIVE;
         conn->wait_seq = req->seq;
         conn->wait_server = server;
@@ -606,17 +596,17 @@ static int route_hello(struct conn *conn, const struct xns_request *req) {
         int r;
 
         if (req->hello.version != XNS_PROTOCOL_VERSION) {
-                conn_reply_error(conn, req->seq, XNS_ERR_INVALID_ARGUMENT);
+                conn_reply_result(conn, req->seq, -EINVAL);
                 return 0;
         }
         if (conn->over_quota) {         /* logged when the link was opened */
-                conn_reply_error(conn, req->seq, XNS_ERR_OUT_OF_MEMORY);
+                conn_reply_result(conn, req->seq, -ENOMEM);
                 return 0;
         }
         r = bus_peer_attach(conn->bus, conn, req->hello.has_token ? req->hello.token : NULL);
         if (r < 0) {
                 log_info("pid %d: refused link with a foreign process token", (int)conn->pid);
-                conn_reply_error(conn, req->seq, error_from_errno(r));
+                conn_reply_result(conn, req->seq, r);
                 return 0;
         }
         memcpy(reply.token, conn->peer->token, XNS_TOKEN_LEN);
@@ -651,7 +641,7 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
         case XNS_OP_CONTROL:
                 return control_request(conn, req);
         case XNS_OP_RING:
-                return conn_reply_error(conn, req->seq, ring_attach(conn, *fd));
+                return conn_reply_result(conn, req->seq, ring_attach(conn, *fd));
         case XNS_OP_KICK:
                 if (route_ring_pass(conn) < 0)
                         conn->ring_broken = true;

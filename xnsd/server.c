@@ -63,22 +63,22 @@ static bool server_has_room(const struct server *server) {
 /*
  * server_submit() - queue a message, or hold it until there is room.
  *
- * Returns 0 when queued, 1 when stalled (the sender waits for room: its
- * answer comes when the message moves into the queue), -EAGAIN when full
+ * Returns SERVER_QUEUED, SERVER_STALLED (the sender waits for room: its
+ * answer comes when the message moves into the queue), or -EAGAIN when full
  * and try_ is set.
  */
 int server_submit(struct server *server, struct message *m, bool try_) {
         if (server_has_room(server)) {
                 server_enqueue(server, m);
                 server_pump(server);
-                return 0;
+                return SERVER_QUEUED;
         }
         if (try_)
                 return -EAGAIN;
         m->server = server;
         m->state = MESSAGE_STALLED;
         list_link_tail(&server->stalled, &m->link);
-        return 1;
+        return SERVER_STALLED;
 }
 
 /*
@@ -92,7 +92,7 @@ int server_submit_later(struct server *server, struct message *m, struct list *p
                 server_enqueue(server, m);
                 if (!list_is_empty(&server->receivers) && !list_is_linked(&server->pump_link))
                         list_link_tail(pumps, &server->pump_link);
-                return 0;
+                return SERVER_QUEUED;
         }
         return server_submit(server, m, false);
 }
@@ -124,9 +124,9 @@ static void server_unstall(struct server *server) {
                 m->sender = NULL;
                 server_enqueue(server, m);
                 if (sender && m->posted)
-                        server->hooks->posted(sender, XNS_OK, m->cid);
+                        server->hooks->posted(sender, 0, m->cid);
                 else if (sender)
-                        server->hooks->wake(sender, XNS_OK);
+                        server->hooks->wake(sender, 0);
         }
 }
 
@@ -142,7 +142,7 @@ static void delivery_fill(struct xns_delivery *d, const struct message *m) {
 /* A message that needs no answer has reached its server: it is done. */
 static void server_done(struct server *server, struct message *m) {
         server->served++;
-        server->hooks->observe(server, m, XNS_OK);
+        server->hooks->observe(server, m, 0);
         server->used--;
         message_free(m);
 }
@@ -199,7 +199,7 @@ static void server_deliver_one(struct server *server) {
 
         if (blocks && peer_envelope_add(receiver->peer, m, ++envelope_gen) < 0) {
                 list_unlink(&receiver->link);
-                server->hooks->refuse(receiver, XNS_ERR_OUT_OF_MEMORY);
+                server->hooks->refuse(receiver, -ENOMEM);
                 return;
         }
         list_unlink(&m->link);
@@ -246,15 +246,15 @@ void server_answered(struct server *server, struct message *m) {
         server_pump(server);
 }
 
-static void message_fail(struct server *server, struct message *m, uint32_t error) {
+static void message_fail(struct server *server, struct message *m, int result) {
         list_unlink(&m->link);
-        server->hooks->observe(server, m, error);
+        server->hooks->observe(server, m, result);
         if (m->caller)
-                server->hooks->wake(m->caller, error);
+                server->hooks->wake(m->caller, result);
         if (m->sender && m->posted)
-                server->hooks->posted(m->sender, error, m->cid);
+                server->hooks->posted(m->sender, result, m->cid);
         else if (m->sender)
-                server->hooks->wake(m->sender, error);
+                server->hooks->wake(m->sender, result);
         message_free(m);
 }
 
@@ -262,20 +262,20 @@ static void message_fail(struct server *server, struct message *m, uint32_t erro
  * server_fail_all() - empty a server that is going away.
  *
  * Every queued or stalled caller, stalled sender and waiting receiver wakes
- * with error. Messages already delivered belong
- * to their holder's envelope table and are failed by whoever releases it.
+ * with result (a negative errno). Messages already delivered belong to
+ * their holder's envelope table and are failed by whoever releases it.
  */
-void server_fail_all(struct server *server, uint32_t error) {
+void server_fail_all(struct server *server, int result) {
         struct message *m, *mtmp;
         struct server_receiver *r, *rtmp;
 
         list_for_each_entry_safe(r, rtmp, &server->receivers, link) {
                 list_unlink(&r->link);
-                server->hooks->refuse(r, error);
+                server->hooks->refuse(r, result);
         }
         list_for_each_entry_safe(m, mtmp, &server->queue, link)
-                message_fail(server, m, error);
+                message_fail(server, m, result);
         list_for_each_entry_safe(m, mtmp, &server->stalled, link)
-                message_fail(server, m, error);
+                message_fail(server, m, result);
         server->used = server->unanswered;
 }

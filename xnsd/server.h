@@ -32,15 +32,15 @@ struct server_hooks {
         void (*deliver)(struct server_receiver *r, struct xns_reply *reply, int fd);
         /* ... and the frames that continue it, with the same seq. */
         void (*deliver_more)(struct server_receiver *r, struct xns_reply *reply);
-        /* A receiver is told error instead. */
-        void (*refuse)(struct server_receiver *r, uint32_t error);
-        /* A blocked caller, or a sender waiting for room, hears error (XNS_OK:
-         * its message is queued now). */
-        void (*wake)(struct conn *link, uint32_t error);
-        /* A posted Scalar that waited for room got in (XNS_OK) or failed. */
-        void (*posted)(struct conn *link, uint32_t error, uint32_t cid);
-        /* A message reached its end here (answer NULL): for observers. */
-        void (*observe)(const struct server *server, const struct message *m, uint32_t error);
+        /* A receiver is told result (a negative errno) instead. */
+        void (*refuse)(struct server_receiver *r, int result);
+        /* A blocked caller, or a sender waiting for room, hears result (0:
+         * its message is queued now; else a negative errno). */
+        void (*wake)(struct conn *link, int result);
+        /* A posted Scalar that waited for room got in (0) or failed. */
+        void (*posted)(struct conn *link, int result, uint32_t cid);
+        /* A message reached its end here: for observers. */
+        void (*observe)(const struct server *server, const struct message *m, int result);
 };
 
 struct server {
@@ -63,10 +63,16 @@ struct server {
 int server_new(struct server **out, struct peer *owner, uint32_t depth, const struct server_hooks *hooks);
 struct server *server_free(struct server *server);
 
+/* server_submit()'s results besides a negative errno. */
+enum {
+        SERVER_QUEUED = 0,              /* in the queue */
+        SERVER_STALLED = 1,             /* waiting for room: its sender waits too */
+};
+
 int server_submit(struct server *server, struct message *m, bool try_);
 int server_submit_later(struct server *server, struct message *m, struct list *pumps);
 void server_pump_later(struct list *pumps);
 void server_park_receiver(struct server *server, struct server_receiver *r);
 void server_pump(struct server *server);
 void server_answered(struct server *server, struct message *m);
-void server_fail_all(struct server *server, uint32_t error);
+void server_fail_all(struct server *server, int result);
