@@ -221,11 +221,7 @@ static void expect_answer(struct bus *bus, const struct link *l, uint32_t seq, u
 
 /* What route.c does for a Receive request. */
 static void park_receiver(struct server *srv, struct conn *conn, uint32_t seq, bool batch) {
-        conn->wait = CONN_WAIT_RECEIVE;
-        conn->wait_seq = seq;
-        conn->wait_server = srv;
-        conn->receiver.peer = conn->peer;
-        conn->receiver.batch = batch;
+        conn_park_receiver(conn, seq, srv, batch);
         server_park_receiver(srv, &conn->receiver);
 }
 

@@ -166,11 +166,7 @@ static void conn_cancel_wait(struct conn *conn) {
         default:
                 break;
         }
-        list_unlink(&conn->wait_link);
-        list_unlink(&conn->receiver.link);
-        conn->wait = CONN_IDLE;
-        conn->wait_msg = NULL;
-        conn->wait_server = NULL;
+        conn_unpark(conn);
 }
 
 /*

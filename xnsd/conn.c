@@ -123,14 +123,45 @@ void conn_reply_result(struct conn *conn, uint32_t seq, int r) {
         conn_queue_reply(conn, &reply, -1);
 }
 
-/* Answers the request this link is parked on. */
-void conn_wake(struct conn *conn, struct xns_reply *reply, int fd) {
-        reply->seq = conn->wait_seq;
+/*
+ * The link's wait state is written here and nowhere else: its request seq
+ * parks until answered, waiting for m's answer or for room for m
+ * (conn_park_message), to receive on server (conn_park_receiver), or on a
+ * list of the bus for a name or a SID to appear (conn_park_on).
+ */
+void conn_park_message(struct conn *conn, enum conn_wait wait, uint32_t seq, struct message *m) {
+        conn->wait = wait;
+        conn->wait_seq = seq;
+        conn->wait_msg = m;
+}
+
+void conn_park_receiver(struct conn *conn, uint32_t seq, struct server *server, bool batch) {
+        conn->wait = CONN_WAIT_RECEIVE;
+        conn->wait_seq = seq;
+        conn->wait_server = server;
+        conn->receiver.peer = conn->peer;
+        conn->receiver.batch = batch;
+}
+
+void conn_park_on(struct conn *conn, enum conn_wait wait, uint32_t seq, struct list *waiters) {
+        conn->wait = wait;
+        conn->wait_seq = seq;
+        list_link_tail(waiters, &conn->wait_link);
+}
+
+/* conn_unpark() - the link waits for nothing any more. */
+void conn_unpark(struct conn *conn) {
         list_unlink(&conn->wait_link);
         list_unlink(&conn->receiver.link);
         conn->wait = CONN_IDLE;
         conn->wait_msg = NULL;
         conn->wait_server = NULL;
+}
+
+/* Answers the request this link is parked on. */
+void conn_wake(struct conn *conn, struct xns_reply *reply, int fd) {
+        reply->seq = conn->wait_seq;
+        conn_unpark(conn);
         conn_queue_reply(conn, reply, fd);
 }
 

@@ -89,6 +89,10 @@ void conn_mark_dirty(struct conn *conn);
 bool conn_reading_paused(const struct conn *conn);
 int conn_queue_reply(struct conn *conn, const struct xns_reply *reply, int fd);
 void conn_reply_result(struct conn *conn, uint32_t seq, int r);
+void conn_park_message(struct conn *conn, enum conn_wait wait, uint32_t seq, struct message *m);
+void conn_park_receiver(struct conn *conn, uint32_t seq, struct server *server, bool batch);
+void conn_park_on(struct conn *conn, enum conn_wait wait, uint32_t seq, struct list *waiters);
+void conn_unpark(struct conn *conn);
 void conn_wake(struct conn *conn, struct xns_reply *reply, int fd);
 void conn_wake_result(struct conn *conn, int r);
 

@@ -162,10 +162,8 @@ static void route_request_connection(struct conn *conn, const struct xns_request
                 return conn_reply_result(conn, req->seq, -EILSEQ);
         name = name_registry_find(&conn->bus->names, n->str);
         if (!name && req->request_connection.wait) {
-                conn->wait = CONN_WAIT_NAME;
-                conn->wait_seq = req->seq;
                 conn->wait_name = *n;
-                list_link_tail(&conn->bus->name_waiters, &conn->wait_link);
+                conn_park_on(conn, CONN_WAIT_NAME, req->seq, &conn->bus->name_waiters);
                 return;
         }
         if (!name)
@@ -208,10 +206,8 @@ static void route_connect(struct conn *conn, const struct xns_request *req) {
         int r;
 
         if (!server && req->connect.wait) {
-                conn->wait = CONN_WAIT_SERVER;
-                conn->wait_seq = req->seq;
                 conn->wait_sid = req->connect.sid;
-                list_link_tail(&conn->bus->sid_waiters, &conn->wait_link);
+                conn_park_on(conn, CONN_WAIT_SERVER, req->seq, &conn->bus->sid_waiters);
                 return;
         }
         if (!server)
@@ -462,14 +458,11 @@ static void route_send(struct conn *conn, const struct xns_request *req, int *fd
                 return conn_reply_result(conn, req->seq, r);
         blocks = m->caller != NULL;
         if (blocks) {
-                conn->wait = CONN_WAIT_REPLY;
-                conn->wait_seq = req->seq;
-                conn->wait_msg = m;
+                conn_park_message(conn, CONN_WAIT_REPLY, req->seq, m);
         }
         r = server_submit(server, m, s->try_);
         if (r == -EAGAIN) {
-                conn->wait = CONN_IDLE;
-                conn->wait_msg = NULL;
+                conn_unpark(conn);
                 m->server = server;
                 bus_observe(conn->bus, m, -EAGAIN, NULL);
                 message_free(m);
@@ -479,9 +472,7 @@ static void route_send(struct conn *conn, const struct xns_request *req, int *fd
                 return;         /* the answer, or an error, comes later */
         if (r == SERVER_STALLED) {      /* m is ours until it leaves the stalled list */
                 m->sender = conn;
-                conn->wait = CONN_STALLED;
-                conn->wait_seq = req->seq;
-                conn->wait_msg = m;
+                conn_park_message(conn, CONN_STALLED, req->seq, m);
                 return;
         }
         conn_reply_result(conn, req->seq, 0);
@@ -583,11 +574,7 @@ static void route_receive(struct conn *conn, const struct xns_request *req) {
                 return conn_reply_result(conn, req->seq, -EACCES);
         if (req->receive.nowait && list_is_empty(&server->queue))
                 return conn_reply_result(conn, req->seq, 0);
-        conn->wait = CONN_WAIT_RECEIVE;
-        conn->wait_seq = req->seq;
-        conn->wait_server = server;
-        conn->receiver.peer = conn->peer;
-        conn->receiver.batch = req->receive.batch;
+        conn_park_receiver(conn, req->seq, server, req->receive.batch);
         server_park_receiver(server, &conn->receiver);
 }
 
