@@ -3,7 +3,7 @@
 # and this machine lacks. Uses sudo when not run as root.
 set -e
 
-packages="gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libevent-dev check libjansson-dev libsystemd-dev procps dbus-daemon dbus-broker man-db groff-base bsdextrautils systemd"
+packages="gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libevent-dev check libjansson-dev libsystemd-dev procps dbus-daemon dbus-broker man-db groff-base bsdextrautils systemd nats-server libnats-dev"
 
 missing=""
 for p in $packages; do
@@ -18,3 +18,10 @@ echo "Installing:$missing"
 # the install says whether that mattered.
 $sudo apt-get update -qq || echo "deps.sh: apt-get update reported errors, installing anyway" >&2
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
+case " $missing " in
+*" nats-server "*)
+        # The tests start their own servers on free high ports and never use it.
+        echo "deps.sh: Debian's nats-server package enables nats-server.service (port 4222);" \
+             "xns does not need it: systemctl disable --now nats-server" >&2
+        ;;
+esac

@@ -43,6 +43,32 @@ int wait_child(pid_t pid, int *status, int timeout_ms) {
         }
 }
 
+bool json_long(const char *json, const char *key, long *value) {
+        char quoted[64];
+        const char *p;
+
+        snprintf(quoted, sizeof(quoted), "\"%s\":", key);
+        p = strstr(json, quoted);
+        if (!p)
+                return false;
+        *value = strtol(p + strlen(quoted), NULL, 10);
+        return true;
+}
+
+char process_state(pid_t pid) {
+        char path[64], buf[512], *p, state = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+                sscanf(p + 1, " %c", &state);
+        fclose(f);
+        return state;
+}
+
 void describe_status(char *buf, size_t size, int status) {
         if (WIFEXITED(status))
                 snprintf(buf, size, "exited with %d", WEXITSTATUS(status));

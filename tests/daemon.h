@@ -42,3 +42,9 @@ bool socket_accepts(const char *path);
  * 0 on timeout, negative errno on failure. */
 int wait_child(pid_t pid, int *status, int timeout_ms);
 void describe_status(char *buf, size_t size, int status);
+/* The number after "key": in a JSON text (what xnsctl --json and a
+ * nats-server's monitoring port print); false without one. */
+bool json_long(const char *json, const char *key, long *value);
+/* The state letter of a process from /proc/PID/stat (R, S, T, Z ...), or 0
+ * when it is gone. */
+char process_state(pid_t pid);

@@ -20,6 +20,7 @@
 
 #include "daemon.h"
 #include "harness.h"
+#include "test-util.h"
 #include "wire.h"
 
 #define CHILD_FAILED 99                 /* exit code of a child whose assertion failed */
@@ -306,28 +307,13 @@ const char *harness_socket_path(void) {
         return daemon_.sock;
 }
 
-/* Process state letter from /proc/PID/stat, or 0 when it is gone. */
-static char proc_state(pid_t pid) {
-        char path[64], buf[512], *p, state = 0;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        f = fopen(path, "re");
-        if (!f)
-                return 0;
-        if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-                sscanf(p + 1, " %c", &state);
-        fclose(f);
-        return state;
-}
-
 void harness_daemon_kill(int sig) {
         uint64_t deadline = now_ms() + 5000;
         char s;
 
         daemon_killed = true;
         EXPECT(kill(daemon_.pid, sig) == 0);
-        while ((s = proc_state(daemon_.pid)) && s != 'Z') {
+        while ((s = process_state(daemon_.pid)) && s != 'Z') {
                 EXPECT_MSG(now_ms() < deadline, "xnsd still running 5 s after signal %d", sig);
                 sleep_ms(2);
         }
@@ -341,7 +327,7 @@ static void harness_check_after_test(void) {
         int status;
 
         if (!daemon_killed) {
-                s = proc_state(daemon_.pid);
+                s = process_state(daemon_.pid);
                 EXPECT_MSG(s && s != 'Z', "xnsd (pid %d) died during the test", (int)daemon_.pid);
         }
         if (daemon_restarted) {
@@ -358,13 +344,9 @@ static void harness_check_after_test(void) {
 }
 
 void harness_add_test(Suite *s, const TTest *t, SFun setup, SFun teardown) {
-        TCase *tc = tcase_create(t->name);
+        TCase *tc = add_fixture_test(s, t, setup, teardown, HARNESS_TEST_TIMEOUT_S);
 
-        tcase_add_unchecked_fixture(tc, setup, teardown);
         tcase_add_checked_fixture(tc, NULL, harness_check_after_test);
-        tcase_set_timeout(tc, HARNESS_TEST_TIMEOUT_S);
-        tcase_add_test(tc, t);
-        suite_add_tcase(s, tc);
 }
 
 int harness_run(Suite *s) {

@@ -1165,13 +1165,10 @@ static char *xnsctl_json(const char *xnsctl, const char *cmd) {
 }
 
 static long json_field(const char *json, const char *key) {
-        char pat[64];
-        const char *p;
+        long v = 0;
 
-        snprintf(pat, sizeof(pat), "\"%s\":", key);
-        p = strstr(json, pat);
-        EXPECT_MSG(p, "no %s in '%s'", key, json);
-        return strtol(p + strlen(pat), NULL, 10);
+        EXPECT_MSG(json_long(json, key, &v), "no %s in '%s'", key, json);
+        return v;
 }
 
 static void check_xnsctl(void) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "test-util.h"
 
 #define START_TIMEOUT_MS 5000           /* xnsd serving, or exiting on a bad socket */
 #define STOP_TIMEOUT_MS 5000            /* xnsd gone after SIGTERM */
@@ -517,12 +518,7 @@ END_TEST
 /* --- the runner ---------------------------------------------------------- */
 
 static void add(Suite *s, const TTest *test) {
-        TCase *tc = tcase_create(test->name);
-
-        tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
-        tcase_set_timeout(tc, HARNESS_TEST_TIMEOUT_S);
-        tcase_add_test(tc, test);
-        suite_add_tcase(s, tc);
+        add_fixture_test(s, test, dir_setup, dir_teardown, HARNESS_TEST_TIMEOUT_S);
 }
 
 static bool in_path(const char *prog) {

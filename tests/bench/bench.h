@@ -22,6 +22,7 @@ struct options {
         const char *xnsd;       /* the daemon binary */
         unsigned duration_ms;   /* of each clients_N case */
         bool smoke;             /* small sizes: checks answers, numbers mean little */
+        bool remote;            /* the cases across hosts (NATS) instead of the local ones */
 };
 
 extern struct options opt;
@@ -74,6 +75,10 @@ void child_setup(const int *keep, size_t n_keep);
 /* Forks a tracked child that runs child_setup(keep): 0 in the child, the
  * pid in the benchmark, negative errno when fork fails. */
 pid_t bench_fork(const int *keep, size_t n_keep);
+/* Tracks a child forked some other way (killed on every exit path), and
+ * stops tracking it once it is reaped. */
+void bench_track(pid_t pid);
+void bench_untrack(pid_t pid);
 /* Waits up to timeout_ms for a tracked child, killing it after that;
  * returns its wait status, and whether it exited in time in *in_time. */
 int bench_reap(pid_t pid, int timeout_ms, bool *in_time);
@@ -167,3 +172,6 @@ void case_copy(struct result *r, long size);
 
 void case_dbus_daemon(struct result *r, long arg);
 void case_dbus_broker(struct result *r, long arg);
+
+void case_nats_rr(struct result *r, long size);
+void case_nats_publish(struct result *r, long arg);

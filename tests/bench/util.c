@@ -36,7 +36,7 @@ static volatile size_t n_paths;
 
 /* --- tracking ----------------------------------------------------------- */
 
-static void track(pid_t pid) {
+void bench_track(pid_t pid) {
         for (size_t i = 0; i < MAX_TRACKED; i++)
                 if (tracked[i] == 0) {
                         tracked[i] = pid;
@@ -48,7 +48,7 @@ static void track(pid_t pid) {
         bench_fail("more than %d child processes", MAX_TRACKED);
 }
 
-static void untrack(pid_t pid) {
+void bench_untrack(pid_t pid) {
         for (size_t i = 0; i < tracked_end; i++)
                 if (tracked[i] == pid)
                         tracked[i] = 0;
@@ -177,7 +177,7 @@ void bench_start_xnsd(void) {
         if (test_daemon_start(&xnsd, opt.xnsd, "/tmp/xnsbench-XXXXXX", extra, daemon_child_setup, 5000,
                               why, sizeof(why)) < 0)
                 bench_fail("%s", why);
-        track(xnsd.pid);
+        bench_track(xnsd.pid);
         setenv("XOUS_SOCKET", xnsd.sock, 1);
 }
 
@@ -187,7 +187,7 @@ pid_t xnsd_pid(void) {
         if (xnsd.pid > 0 && waitpid(xnsd.pid, &status, WNOHANG) == xnsd.pid) {
                 char how[96];
 
-                untrack(xnsd.pid);
+                bench_untrack(xnsd.pid);
                 xnsd.pid = -1;
                 describe_status(how, sizeof(how), status);
                 bench_fail("xnsd %s", how);
@@ -218,7 +218,7 @@ void bench_cleanup(void) {
                 int r;
 
                 r = test_daemon_stop(&xnsd, 2000, &status);
-                untrack(pid);
+                bench_untrack(pid);
                 if (r == 0) {
                         fprintf(stderr, "xnsbench: xnsd ignored SIGTERM for 2 s, killed it\n");
                 } else if (r > 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
@@ -279,7 +279,7 @@ pid_t bench_fork(const int *keep, size_t n_keep) {
                 child_setup(keep, n_keep);
                 return 0;
         }
-        track(pid);
+        bench_track(pid);
         return pid;
 }
 
@@ -292,7 +292,7 @@ int bench_reap(pid_t pid, int timeout_ms, bool *in_time) {
                 kill(pid, SIGKILL);
                 wait_child(pid, &status, 5000);
         }
-        untrack(pid);
+        bench_untrack(pid);
         return status;
 }
 

@@ -3,7 +3,8 @@
  *
  * Starts a private xnsd on a socket in a fresh temporary directory and its
  * own peer processes (servers, senders, clients, a minimal epoll relay,
- * dbus-daemon and dbus-broker), runs the cases, stops them all on every exit
+ * dbus-daemon and dbus-broker; with --remote, a 3-node NATS cluster on
+ * loopback and its clients), runs the cases, stops them all on every exit
  * path (children die with us, a watchdog ends a stalled run), and prints a
  * table, the target ratios, and one JSON object per line for scripts.
  * Every answer is checked: a wrong one exits 1 naming the case.
@@ -28,26 +29,31 @@ static const struct bench_case {
         void (*run)(struct result *r, long arg);
         long arg;
         const char *what;
+        bool remote;            /* runs only with --remote */
 } cases[] = {
-        { "daemon_rss_idle_kb", case_daemon_rss_idle, 0, "VmRSS of the freshly started xnsd" },
-        { "blocking_scalar", case_blocking_scalar, 0, "BlockingScalar round trip (server: receive, drop)" },
+        { "daemon_rss_idle_kb", case_daemon_rss_idle, 0, "VmRSS of the freshly started xnsd", false },
+        { "blocking_scalar", case_blocking_scalar, 0, "BlockingScalar round trip (server: receive, drop)", false },
         { "blocking_scalar_reply_next", case_blocking_scalar, 1,
-          "the same, server loop on xous_reply_and_receive_next (not in the targets)" },
-        { "baseline_pair", case_baseline_pair, 0, "24-byte request/reply over a SEQPACKET socketpair" },
-        { "baseline_relay", case_baseline_relay, 0, "the same through a minimal epoll relay process" },
-        { "dbus_daemon", case_dbus_daemon, 0, "sd-bus method call, u32 in and out, via dbus-daemon" },
-        { "dbus_broker", case_dbus_broker, 0, "the same via dbus-broker" },
-        { "scalar_throughput", case_scalar_throughput, 1, "one-way Scalars, 1 sender to 1 server" },
-        { "relay_throughput", case_relay_throughput, 0, "one-way 24-byte messages through the relay" },
-        { "scalar_throughput_4", case_scalar_throughput, 4, "one-way Scalars, 4 sender processes" },
-        { "lend_mut_4k", case_lend_mut, 4 << 10, "lend_mut of a reused 4 KiB buffer, server writes a word" },
-        { "lend_mut_64k", case_lend_mut, 64 << 10, "the same, 64 KiB" },
-        { "lend_mut_1m", case_lend_mut, 1 << 20, "the same, 1 MiB" },
-        { "lend_mut_16m", case_lend_mut, 16 << 20, "the same, 16 MiB" },
-        { "copy_16m", case_copy, 16 << 20, "16 MiB through a stream socket and back (hosted Xous)" },
-        { "clients_16", case_clients, 16, "16 client processes doing BlockingScalars" },
-        { "clients_256", case_clients, 256, "the same, 256 clients" },
-        { "clients_1000", case_clients, 1000, "the same, 1000 clients" },
+          "the same, server loop on xous_reply_and_receive_next (not in the targets)", false },
+        { "baseline_pair", case_baseline_pair, 0, "24-byte request/reply over a SEQPACKET socketpair", false },
+        { "baseline_relay", case_baseline_relay, 0, "the same through a minimal epoll relay process", false },
+        { "dbus_daemon", case_dbus_daemon, 0, "sd-bus method call, u32 in and out, via dbus-daemon", false },
+        { "dbus_broker", case_dbus_broker, 0, "the same via dbus-broker", false },
+        { "scalar_throughput", case_scalar_throughput, 1, "one-way Scalars, 1 sender to 1 server", false },
+        { "relay_throughput", case_relay_throughput, 0, "one-way 24-byte messages through the relay", false },
+        { "scalar_throughput_4", case_scalar_throughput, 4, "one-way Scalars, 4 sender processes", false },
+        { "lend_mut_4k", case_lend_mut, 4 << 10, "lend_mut of a reused 4 KiB buffer, server writes a word", false },
+        { "lend_mut_64k", case_lend_mut, 64 << 10, "the same, 64 KiB", false },
+        { "lend_mut_1m", case_lend_mut, 1 << 20, "the same, 1 MiB", false },
+        { "lend_mut_16m", case_lend_mut, 16 << 20, "the same, 16 MiB", false },
+        { "copy_16m", case_copy, 16 << 20, "16 MiB through a stream socket and back (hosted Xous)", false },
+        { "clients_16", case_clients, 16, "16 client processes doing BlockingScalars", false },
+        { "clients_256", case_clients, 256, "the same, 256 clients", false },
+        { "clients_1000", case_clients, 1000, "the same, 1000 clients", false },
+        { "nats_rr_16", case_nats_rr, 16, "NATS request/reply, 16 B echoed, node A to node B", true },
+        { "nats_rr_64k", case_nats_rr, 64 << 10, "the same, 64 KiB", true },
+        { "nats_rr_1m", case_nats_rr, 1 << 20, "the same, 1 MiB (the largest NATS message)", true },
+        { "nats_publish", case_nats_publish, 0, "one-way 16 B NATS publishes, node A to node B", true },
 };
 
 static struct result results[ELEMENTSOF(cases)];
@@ -84,9 +90,11 @@ static void usage(const char *argv0) {
                "      --duration MS length of each clients_N measurement (default 1500)\n"
                "      --smoke       small sizes (-n 200, --duration 200): checks every answer,\n"
                "                    the numbers mean little\n"
+               "      --remote      the cases across hosts (marked *) instead of the local ones:\n"
+               "                    a private 3-node NATS cluster on loopback (needs nats-server)\n"
                "  -h, --help        show this help\n\nCases:\n", argv0);
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
-                printf("  %-28s %s\n", cases[i].name, cases[i].what);
+                printf("%c %-28s %s\n", cases[i].remote ? '*' : ' ', cases[i].name, cases[i].what);
 }
 
 static uint32_t parse_num(const char *s, uint32_t min, uint32_t max, const char *what) {
@@ -147,6 +155,7 @@ static void parse_options(int argc, char **argv) {
                 { "cases", required_argument, NULL, 'c' },
                 { "duration", required_argument, NULL, 'd' },
                 { "smoke", no_argument, NULL, 's' },
+                { "remote", no_argument, NULL, 'r' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -167,6 +176,7 @@ static void parse_options(int argc, char **argv) {
                         have_duration = true;
                         break;
                 case 's': opt.smoke = true; break;
+                case 'r': opt.remote = true; break;
                 case 'h': usage(argv[0]); exit(0);
                 default: exit(2);
                 }
@@ -185,11 +195,16 @@ static void parse_options(int argc, char **argv) {
                 fprintf(stderr, "xnsbench: cannot find xnsd: set XNSD or pass --xnsd PATH\n");
                 exit(2);
         }
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                if (selected[i] && cases[i].remote && !opt.remote) {
+                        fprintf(stderr, "xnsbench: case '%s' runs only with --remote\n", cases[i].name);
+                        exit(2);
+                }
                 any |= selected[i];
+        }
         if (!any)
                 for (size_t i = 0; i < ELEMENTSOF(cases); i++)
-                        selected[i] = true;
+                        selected[i] = cases[i].remote == opt.remote;
 }
 
 /* --- output -------------------------------------------------------------- */
@@ -269,7 +284,8 @@ static void print_json(void) {
                 printf("%d", opt.pin);
         else
                 printf("null");
-        printf(",\"cpus\":%ld,\"smoke\":%s,\"xnsd\":", sysconf(_SC_NPROCESSORS_ONLN), opt.smoke ? "true" : "false");
+        printf(",\"cpus\":%ld,\"smoke\":%s,\"remote\":%s,\"xnsd\":", sysconf(_SC_NPROCESSORS_ONLN),
+               opt.smoke ? "true" : "false", opt.remote ? "true" : "false");
         json_string(opt.xnsd);
         printf("}\n");
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -348,6 +364,14 @@ static int compute_targets(struct target *t) {
         return n;
 }
 
+/* Whether this run measured what any target compares (not a --remote run). */
+static bool any_measured(const struct target *t, int n) {
+        for (int i = 0; i < n; i++)
+                if (!isnan(t[i].value))
+                        return true;
+        return false;
+}
+
 static const char *verdict(const struct target *t) {
         if (isnan(t->value))
                 return "n/a";
@@ -409,9 +433,11 @@ int main(int argc, char **argv) {
         printf("; -n %zu%s; xnsd %s\n\n", opt.n, opt.smoke ? " (smoke run: numbers mean little)" : "", opt.xnsd);
         print_table();
         n_targets = compute_targets(targets);
-        print_targets(targets, n_targets);
+        if (any_measured(targets, n_targets))
+                print_targets(targets, n_targets);
         printf("\n");
         print_json();
-        print_targets_json(targets, n_targets);
+        if (any_measured(targets, n_targets))
+                print_targets_json(targets, n_targets);
         return 0;
 }
