@@ -30,7 +30,8 @@ def read_layers(path):
 def objects(build, sources):
     """Maps each source (relative path) to its object file in the build tree."""
     found = {}
-    for dirpath, _, names in os.walk(build):
+    walks = [os.walk(os.path.join(build, d)) for d in sorted({os.path.dirname(s) for s in sources})]
+    for dirpath, _, names in (entry for walk in walks for entry in walk):
         for n in names:
             if not n.endswith(".c.o"):
                 continue
