@@ -1,5 +1,6 @@
 /* main.c: xnsd: arguments, the listening socket, and the event loop. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "log.h"
@@ -149,8 +151,8 @@ static int parse_args(int argc, char **argv, struct args *a) {
         return 0;
 }
 
-/* A socket file left by a daemon that died can be replaced; one that a
- * running daemon answers on cannot. */
+/* A socket file left by a daemon that died is replaced (by the rename in
+ * listen_on()); one that a running daemon answers on is not. */
 static int socket_path_claim(const struct sockaddr_un *addr) {
         _cleanup_close_ int probe = -1;
         struct stat st;
@@ -164,12 +166,57 @@ static int socket_path_claim(const struct sockaddr_un *addr) {
                 return -errno;
         if (connect(probe, (const struct sockaddr *)addr, sizeof(*addr)) == 0)
                 return -EADDRINUSE;
-        return unlink(addr->sun_path) < 0 ? -errno : 0;
+        return 0;
+}
+
+/* The directory of path (O_PATH) and, in *name, the socket's name in it. */
+static int socket_dir_open(const char *path, const char **name) {
+        const char *slash = strrchr(path, '/');
+        char dir[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
+        int fd;
+
+        *name = slash ? slash + 1 : path;
+        if (!**name)
+                return -EINVAL;
+        if (slash)
+                snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+        else
+                snprintf(dir, sizeof(dir), ".");
+        fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+/* Where the socket is bound before it is put in place: tmp, in the same
+ * directory (a rename within it is atomic). When that path is too long for
+ * sun_path, the directory is reached through its descriptor instead. */
+static int socket_tmp_address(const char *path, int dir_fd, const char *tmp, struct sockaddr_un *addr) {
+        const char *slash = strrchr(path, '/');
+        int dir_len = slash ? (int)(slash - path) + 1 : 0;
+        int n;
+
+        n = snprintf(addr->sun_path, sizeof(addr->sun_path), "%.*s%s", dir_len, path, tmp);
+        if (n >= 0 && (size_t)n < sizeof(addr->sun_path))
+                return 0;
+        n = snprintf(addr->sun_path, sizeof(addr->sun_path), "/proc/self/fd/%d/%s", dir_fd, tmp);
+        return n >= 0 && (size_t)n < sizeof(addr->sun_path) ? 0 : -ENAMETOOLONG;
+}
+
+/* Makes the socket bound at tmp listen, then renames it to name: the path
+ * only ever shows a socket that accepts. */
+static int socket_put_in_place(int fd, int dir_fd, const char *tmp, const char *name) {
+        /* Who may connect is decided by the socket's directory and mode:
+         * anyone on the machine, as for the D-Bus system bus. */
+        if (fchmodat(dir_fd, tmp, 0666, 0) < 0 || listen(fd, SOMAXCONN) < 0 ||
+            renameat(dir_fd, tmp, dir_fd, name) < 0)
+                return -errno;
+        return 0;
 }
 
 static int listen_on(const char *path, int *out) {
-        struct sockaddr_un addr = { .sun_family = AF_UNIX };
-        _cleanup_close_ int fd = -1;
+        struct sockaddr_un addr = { .sun_family = AF_UNIX }, tmp_addr = { .sun_family = AF_UNIX };
+        _cleanup_close_ int dir_fd = -1, fd = -1;
+        const char *name;
+        char tmp[32];
         int r;
 
         if (strlen(path) >= sizeof(addr.sun_path))
@@ -178,16 +225,21 @@ static int listen_on(const char *path, int *out) {
         r = socket_path_claim(&addr);
         if (r < 0)
                 return r;
+        dir_fd = socket_dir_open(path, &name);
+        if (dir_fd < 0)
+                return dir_fd;
+        snprintf(tmp, sizeof(tmp), ".xnsd.tmp-%d", (int)getpid());
+        r = socket_tmp_address(path, dir_fd, tmp, &tmp_addr);
+        if (r < 0)
+                return r;
         fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        if (bind(fd, (const struct sockaddr *)&addr, sizeof(addr)) < 0)
+        if (bind(fd, (const struct sockaddr *)&tmp_addr, sizeof(tmp_addr)) < 0)
                 return -errno;
-        /* Who may connect is decided by the socket's directory and mode:
-         * anyone on the machine, as for the D-Bus system bus. */
-        if (chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
-                r = -errno;
-                unlink(path);
+        r = socket_put_in_place(fd, dir_fd, tmp, name);
+        if (r < 0) {
+                unlinkat(dir_fd, tmp, 0);
                 return r;
         }
         *out = TAKE_FD(fd);
@@ -202,6 +254,18 @@ static void raise_fd_limit(void) {
                 rl.rlim_cur = rl.rlim_max;
                 setrlimit(RLIMIT_NOFILE, &rl);
         }
+}
+
+/* SIGTERM and SIGINT stay blocked from the start until the loop handles
+ * them: one that comes while xnsd starts, when a client may already
+ * connect, waits and then stops xnsd cleanly instead of killing it. */
+static void stop_signals_mask(int how) {
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigprocmask(how, &set, NULL);
 }
 
 /* The socket to serve: the one systemd passed, else our own at the path. */
@@ -234,6 +298,7 @@ int main(int argc, char **argv) {
         struct loop loop;
         int r;
 
+        stop_signals_mask(SIG_BLOCK);
         r = parse_args(argc, argv, &args);
         if (r != 0)
                 return r > 0 ? EXIT_SUCCESS : 2;
@@ -268,6 +333,7 @@ int main(int argc, char **argv) {
                         unlink(args.socket_path);
                 return EXIT_FAILURE;
         }
+        stop_signals_mask(SIG_UNBLOCK);         /* the loop has its signal events */
         if (activated)
                 log_info("serving (queue depth %u)", args.opt.queue_depth);
         else
