@@ -2,13 +2,16 @@
 # run-demo.sh: runs the example service and its caller against a private xnsd.
 #
 # Usage: examples/run-demo.sh [path/to/xnsd]   (default: build/xnsd/xnsd)
-# The two example programs are taken from the same build directory as xnsd.
+# The two example programs and xnsctl are taken from the same build directory as xnsd (in an
+# installed tree: examples/ and bin/ beside xnsd's sbin/).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 xnsd=${1:-$top/build/xnsd/xnsd}
 bin=$(dirname "$xnsd")/../examples
-for prog in "$xnsd" "$bin/myservice-server" "$bin/myservice-caller"; do
+xnsctl=$(dirname "$xnsd")/../xnsctl/xnsctl
+[ -x "$xnsctl" ] || xnsctl=$(dirname "$xnsd")/../bin/xnsctl
+for prog in "$xnsd" "$xnsctl" "$bin/myservice-server" "$bin/myservice-caller"; do
         if [ ! -x "$prog" ]; then
                 echo "run-demo: $prog is missing; build first: meson setup build && ninja -C build" >&2
                 exit 1
@@ -26,6 +29,11 @@ wait_until() {
 
 exited() {
         ! kill -0 "$1" 2>/dev/null
+}
+
+# True once xnsd answers a request (its status), or once process $1 (xnsd) is gone.
+answers_or_exited() {
+        "$xnsctl" status >/dev/null 2>&1 || exited "$1"
 }
 
 # Everything lives in a private directory, removed at exit with every process started here
@@ -46,9 +54,10 @@ trap cleanup EXIT
 #    Its log goes to a file, shown if something fails.
 export XOUS_SOCKET=$dir/xns.sock
 "$xnsd" --socket "$XOUS_SOCKET" 2>"$dir/xnsd.log" &
-pids+=($!)
-if ! wait_until test -S "$XOUS_SOCKET"; then
-        echo "run-demo: xnsd did not create $XOUS_SOCKET; its log:" >&2
+xnsd_pid=$!
+pids+=("$xnsd_pid")
+if ! wait_until answers_or_exited "$xnsd_pid" || exited "$xnsd_pid"; then
+        echo "run-demo: xnsd does not answer on $XOUS_SOCKET; its log:" >&2
         cat "$dir/xnsd.log" >&2
         exit 1
 fi

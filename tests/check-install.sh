@@ -116,7 +116,7 @@ expect_file "$XNS_MANDIR/man1/xnsctl.1"
 expect_file "$XNS_MANDIR/man3/libxousclient.3"
 
 # --- the examples, out of tree, against the installed library only -------------
-mkdir -p "$tmp/examples/src" "$tmp/demo/sbin" "$tmp/demo/examples"
+mkdir -p "$tmp/examples/src" "$tmp/demo/sbin" "$tmp/demo/bin" "$tmp/demo/examples"
 cp "$src/examples/caller.c" "$src/examples/myservice/"*.[ch] "$tmp/examples/src/"
 # A sanitized build (-Db_sanitize) installs a library that needs the
 # sanitizer runtime loaded first: its users are built the same way.
@@ -153,9 +153,11 @@ else
         fi
 fi
 
-# run-demo.sh takes the programs from XNSD/../examples: lay them out so.
-if [ -x "$tmp/examples/myservice-caller" ] && [ -x "$root$XNS_SBINDIR/xnsd" ]; then
+# run-demo.sh takes the programs from XNSD/../examples and xnsctl (with which it
+# waits for xnsd) from XNSD/../bin: lay them out so.
+if [ -x "$tmp/examples/myservice-caller" ] && [ -x "$root$XNS_SBINDIR/xnsd" ] && [ -x "$root$XNS_BINDIR/xnsctl" ]; then
         cp "$root$XNS_SBINDIR/xnsd" "$tmp/demo/sbin/xnsd"
+        cp "$root$XNS_BINDIR/xnsctl" "$tmp/demo/bin/xnsctl"
         cp "$tmp/examples/myservice-server" "$tmp/examples/myservice-caller" "$tmp/demo/examples/"
         export LD_LIBRARY_PATH=$root$XNS_LIBDIR
         used=$(ldd "$tmp/demo/examples/myservice-caller" | sed -n 's/.*libxousclient[^ ]* => \([^ ]*\).*/\1/p')

@@ -1,6 +1,7 @@
 /* daemon.c: start and stop a private xnsd on a socket in a fresh temporary directory. */
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "wire.h"
 
 bool socket_accepts(const char *path) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -25,6 +27,56 @@ bool socket_accepts(const char *path) {
         r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
         close(fd);
         return r == 0;
+}
+
+/* Asks for xnsd's status on a link of its own; 1 once an answer came within
+ * timeout_ms, 0 when none did. */
+static int link_status_answered(int fd, int timeout_ms) {
+        struct xns_request req = { .seq = 1, .op = XNS_OP_CONTROL, .control = { .what = XNS_CONTROL_STATUS } };
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        uint8_t buf[XNS_FRAME_MAX];
+        struct xns_reply reply;
+        int rfd = -1, r;
+        ssize_t n;
+
+        n = xns_request_encode(&req, buf, sizeof(buf));
+        if (n < 0)
+                return (int)n;
+        r = xns_frame_send(fd, buf, (size_t)n, -1, false);
+        if (r < 0)
+                return r;
+        do
+                r = poll(&pfd, 1, timeout_ms);
+        while (r < 0 && errno == EINTR);
+        if (r <= 0)
+                return r < 0 ? -errno : 0;
+        n = xns_frame_recv(fd, buf, sizeof(buf), &rfd, false);
+        if (rfd >= 0)
+                close(rfd);
+        if (n <= 0)
+                return n < 0 ? (int)n : -ECONNRESET;
+        r = xns_reply_decode(&reply, buf, (size_t)n);
+        if (r < 0)
+                return r;
+        return reply.seq == req.seq ? 1 : -EPROTO;
+}
+
+int daemon_answers(const char *path, int timeout_ms) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd, r;
+
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        r = link_status_answered(fd, timeout_ms);
+        close(fd);
+        return r;
 }
 
 int wait_child(pid_t pid, int *status, int timeout_ms) {
@@ -159,23 +211,28 @@ int test_daemon_spawn(struct test_daemon *d, const char *exe, const char *const 
         }
 
         deadline = now_ms() + (uint64_t)timeout_ms;
-        while (!socket_accepts(d->sock)) {
+        for (;;) {
+                uint64_t now = now_ms();
+
+                r = daemon_answers(d->sock, deadline > now ? (int)(deadline - now) : 0);
+                if (r > 0)
+                        return 0;
                 if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
                         char how[96];
 
                         describe_status(how, sizeof(how), status);
-                        snprintf(why, why_size, "xnsd (%s) %s before its socket accepted", exe, how);
+                        snprintf(why, why_size, "xnsd (%s) %s before it answered", exe, how);
                         d->pid = -1;
                         return -ECHILD;
                 }
-                if (now_ms() > deadline) {
-                        snprintf(why, why_size, "xnsd socket did not accept within %d ms", timeout_ms);
+                if (now_ms() >= deadline) {
+                        snprintf(why, why_size, "xnsd did not answer within %d ms (last try: %s)", timeout_ms,
+                                 r == 0 ? "no answer" : strerror(-r));
                         test_daemon_stop(d, 1000, &status);
                         return -ETIMEDOUT;
                 }
                 sleep_ms(5);
         }
-        return 0;
 }
 
 int test_daemon_stop(struct test_daemon *d, int timeout_ms, int *status) {

@@ -18,7 +18,8 @@ struct test_daemon {
  * Makes a directory from dir_template (mkdtemp: it ends in XXXXXX), forks,
  * runs child_setup (may be NULL) in the child and execs
  * `exe --socket DIR/xns.sock extra...` (extra is NULL-terminated, may be
- * NULL), then waits up to timeout_ms until the socket accepts. On failure
+ * NULL), then waits up to timeout_ms until xnsd answers a request
+ * (daemon_answers()), not merely until its socket exists. On failure
  * returns a negative errno with why describing it, and leaves nothing
  * running and no directory behind.
  */
@@ -38,6 +39,10 @@ void test_daemon_remove_dir(struct test_daemon *d);
 
 /* Helpers for whoever starts processes. */
 bool socket_accepts(const char *path);
+/* Connects to path and asks xnsd for its status (a control request, which
+ * opens no process session): 1 when it answered within timeout_ms, 0 when
+ * it did not, negative errno when the connect or the exchange failed. */
+int daemon_answers(const char *path, int timeout_ms);
 /* Waits up to timeout_ms for pid (a child): 1 and *status when reaped,
  * 0 on timeout, negative errno on failure. */
 int wait_child(pid_t pid, int *status, int timeout_ms);

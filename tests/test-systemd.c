@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "harness.h"
 #include "test-util.h"
 
@@ -211,20 +212,22 @@ static bool is_socket(const char *path) {
 }
 
 /* Waits until pid (xnsd, or systemd-socket-activate, which execs xnsd on
- * the first connection) has its socket, then has a request answered: the
- * process must then be xnsd. A call on a socket no one will serve fails
+ * the first connection) has a socket that accepts, then has a request
+ * answered: the process must then be xnsd. The socket file may exist before
+ * it listens (systemd-socket-activate binds, then listens), so only a
+ * connect that succeeds counts. A call on a socket no one will serve fails
  * once the process exits; one that hangs fails the test by its timeout. */
 static void wait_serving(pid_t pid) {
         uint64_t deadline = now_ms() + START_TIMEOUT_MS;
         xous_sid_t sid;
         int status;
 
-        while (!is_socket(t.sock)) {
+        while (!socket_accepts(t.sock)) {
                 if (waitpid(pid, &status, WNOHANG) == pid)
-                        harness_fail_at(__FILE__, __LINE__, "exited (status 0x%x) before %s existed; log:\n%s",
+                        harness_fail_at(__FILE__, __LINE__, "exited (status 0x%x) before %s accepted; log:\n%s",
                                         status, t.sock, xnsd_log());
-                EXPECT_MSG(now_ms() < deadline, "no socket %s within %d ms; log:\n%s", t.sock, START_TIMEOUT_MS,
-                           xnsd_log());
+                EXPECT_MSG(now_ms() < deadline, "%s did not accept within %d ms; log:\n%s", t.sock,
+                           START_TIMEOUT_MS, xnsd_log());
                 sleep_ms(5);
         }
         EXPECT_OK(xous_create_server(&sid));

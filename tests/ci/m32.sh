@@ -45,7 +45,7 @@ build() {
         echo "m32.sh: building $build64 (64-bit: xnsd, interop programs) and $build32 (-m32: libxousclient, interop programs)"
         [ -f "$build64/build.ninja" ] || meson setup "$build64" -Dexamples=false >"$workdir/setup64.log" 2>&1 ||
                 { cat "$workdir/setup64.log"; return 1; }
-        meson compile -C "$build64" xnsd tests/m32/interop-server tests/m32/interop-client >"$workdir/build64.log" 2>&1 ||
+        meson compile -C "$build64" xnsd xnsctl tests/m32/interop-server tests/m32/interop-client >"$workdir/build64.log" 2>&1 ||
                 { cat "$workdir/build64.log"; return 1; }
         [ -f "$build32/build.ninja" ] ||
                 meson setup "$build32" --cross-file tests/m32/i386.ini -Dclient_only=true -Dexamples=false \
@@ -62,6 +62,17 @@ wait_for_line() {
         i=0
         while ! grep -q "$2" "$1" 2>/dev/null; do
                 kill -0 "$3" 2>/dev/null || return 1
+                i=$((i + 1))
+                [ "$i" -le 100 ] || return 1
+                sleep 0.1
+        done
+}
+
+# Waits up to 10 s until xnsd (process $1) answers a request: xnsctl status.
+wait_answering() {
+        i=0
+        until "$build64/xnsctl/xnsctl" status >/dev/null 2>&1; do
+                kill -0 "$1" 2>/dev/null || return 1
                 i=$((i + 1))
                 [ "$i" -le 100 ] || return 1
                 sleep 0.1
@@ -124,7 +135,7 @@ export XOUS_SOCKET
 "$build64/xnsd/xnsd" --socket "$XOUS_SOCKET" 2>"$workdir/xnsd.log" &
 xnsd_pid=$!
 pids="$pids $xnsd_pid"
-wait_for_line "$workdir/xnsd.log" "listening on" "$xnsd_pid" || { cat "$workdir/xnsd.log"; exit 1; }
+wait_answering "$xnsd_pid" || { cat "$workdir/xnsd.log"; exit 1; }
 
 failed=0
 run_pair "server64-client64" "$build64/tests/m32/interop-server" "$build64/tests/m32/interop-client" || failed=1
