@@ -1,6 +1,8 @@
 /* test-systemd.c: xnsd under a service manager, with no systemd as PID 1:
  * socket activation (by systemd-socket-activate, and by hand through
- * LISTEN_FDS) and the sd_notify protocol on a NOTIFY_SOCKET of the test's. */
+ * LISTEN_FDS) and the sd_notify protocol on a NOTIFY_SOCKET of the test's;
+ * and xnsd's start-up, stopped at chosen points (stop-at.c): when its socket
+ * appears, and a SIGTERM that comes before its loop runs. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -518,6 +520,141 @@ START_TEST(notify_watchdog_for_another_pid) {
 }
 END_TEST
 
+/* --- start-up -------------------------------------------------------------- */
+
+/* The environment that makes xnsd stop itself on entering function. */
+static const char *const *stop_at_env(const char *function) {
+        static char preload[512], at[64], asan[512];
+        static const char *env[] = { preload, at, asan, NULL };
+        const char *shim = getenv("XNS_STOP_AT_SHIM");
+        const char *asan_options = getenv("ASAN_OPTIONS");
+
+        EXPECT_MSG(shim, "XNS_STOP_AT_SHIM is not set (tests/meson.build sets it)");
+        snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", shim);
+        snprintf(at, sizeof(at), "XNS_STOP_AT=%s", function);
+        /* An ASan build wants its runtime first; the shim comes before it. */
+        snprintf(asan, sizeof(asan), "ASAN_OPTIONS=%s%sverify_asan_link_order=0", asan_options ? asan_options : "",
+                 asan_options && *asan_options ? ":" : "");
+        return env;
+}
+
+/* Waits until pid has stopped itself (the shim's SIGSTOP). */
+static void wait_stopped(pid_t pid) {
+        uint64_t deadline = now_ms() + START_TIMEOUT_MS;
+        int status = 0;
+
+        for (;;) {
+                pid_t r = waitpid(pid, &status, WNOHANG | WUNTRACED);
+
+                if (r == pid && WIFSTOPPED(status))
+                        return;
+                EXPECT_MSG(r == 0, "xnsd ended (status 0x%x) before it stopped in its start-up; log:\n%s", status,
+                           xnsd_log());
+                EXPECT_MSG(now_ms() < deadline, "xnsd did not stop in its start-up within %d ms", START_TIMEOUT_MS);
+                sleep_ms(5);
+        }
+}
+
+/* The errno of a connect to path; 0 when it was accepted. */
+static int connect_errno(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        int e;
+
+        EXPECT(fd >= 0 && strlen(path) < sizeof(sa.sun_path));
+        memcpy(sa.sun_path, path, strlen(path));
+        e = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : errno;
+        close(fd);
+        return e;
+}
+
+/* Whether the test's directory holds a file whose name starts with prefix. */
+static bool dir_has(const char *prefix) {
+        DIR *d = opendir(t.dir);
+        struct dirent *de;
+        bool found = false;
+
+        EXPECT_MSG(d, "opendir %s: %s", t.dir, strerror(errno));
+        while (!found && (de = readdir(d)))
+                found = !strncmp(de->d_name, prefix, strlen(prefix));
+        closedir(d);
+        return found;
+}
+
+/* Stopped just before it listens, xnsd shows no socket at its path yet: a
+ * client finds none (ENOENT) rather than one that refuses it, which the
+ * library would report as UNAVAILABLE. */
+START_TEST(startup_socket_appears_listening) {
+        char *argv[] = { (char *)xnsd_path(), "--socket", t.sock, NULL };
+        struct spawn sp = { .env = stop_at_env("listen") };
+        pid_t pid = spawn(argv, &sp);
+        int e;
+
+        wait_stopped(pid);
+        e = connect_errno(t.sock);
+        EXPECT_MSG(e == ENOENT, "connect to %s while xnsd has not listened yet: %s, want ENOENT", t.sock,
+                   e ? strerror(e) : "accepted");
+        EXPECT(kill(pid, SIGCONT) == 0);
+        wait_serving(pid);
+        stop_xnsd(pid, SIGTERM);
+        EXPECT_MSG(!dir_has("xns.sock") && !dir_has(".xnsd.tmp-"), "xnsd left its socket behind in %s", t.dir);
+}
+END_TEST
+
+/* A SIGTERM that comes while xnsd starts (here: its socket accepts and its
+ * event loop does not exist yet) stops it cleanly once it can, exit 0,
+ * instead of killing it. */
+START_TEST(startup_sigterm_before_the_loop) {
+        char *argv[] = { (char *)xnsd_path(), "--socket", t.sock, NULL };
+        struct spawn sp = { .env = stop_at_env("event_base_new") };
+        pid_t pid = spawn(argv, &sp);
+
+        wait_stopped(pid);
+        EXPECT(kill(pid, SIGTERM) == 0);
+        EXPECT(kill(pid, SIGCONT) == 0);
+        expect_exit(pid, STOP_TIMEOUT_MS, 0, "on SIGTERM while starting");
+        EXPECT_MSG(!dir_has("xns.sock") && !dir_has(".xnsd.tmp-"), "xnsd left its socket behind in %s", t.dir);
+}
+END_TEST
+
+/* The same with an inherited socket, which accepts clients before xnsd even
+ * runs. */
+START_TEST(startup_sigterm_before_the_loop_activated) {
+        int fd = unix_socket(SOCK_SEQPACKET, t.sock, true);
+        struct spawn sp = { .fds = &fd, .n_fds = 1, .env = stop_at_env("event_base_new") };
+        char *argv[] = { (char *)xnsd_path(), NULL };
+        pid_t pid = spawn(argv, &sp);
+
+        close(fd);
+        wait_stopped(pid);
+        EXPECT_MSG(connect_errno(t.sock) == 0, "the inherited socket does not accept");
+        EXPECT(kill(pid, SIGINT) == 0);
+        EXPECT(kill(pid, SIGCONT) == 0);
+        expect_exit(pid, STOP_TIMEOUT_MS, 0, "on SIGINT while starting");
+        EXPECT_MSG(is_socket(t.sock), "xnsd removed the inherited socket %s at exit", t.sock);
+}
+END_TEST
+
+/* A socket file no one listens on (a dead xnsd's) is replaced; the path of
+ * a running xnsd is not taken over: a second xnsd there exits 1. */
+START_TEST(startup_replaces_stale_refuses_running) {
+        char *argv[] = { (char *)xnsd_path(), "--socket", t.sock, NULL };
+        pid_t pid, second;
+
+        close(unix_socket(SOCK_SEQPACKET, t.sock, false));
+        EXPECT_EQ(connect_errno(t.sock), ECONNREFUSED);
+        pid = spawn(argv, NULL);
+        wait_serving(pid);
+        second = spawn(argv, NULL);
+        expect_exit(second, START_TIMEOUT_MS, 1, "a second xnsd on the same path");
+        EXPECT_MSG(strstr(xnsd_log(), "another xnsd is running there"), "the second xnsd did not say why; log:\n%s",
+                   xnsd_log());
+        EXPECT_MSG(daemon_answers(t.sock, START_TIMEOUT_MS) == 1, "the first xnsd no longer answers on %s", t.sock);
+        stop_xnsd(pid, SIGTERM);
+        EXPECT_MSG(!dir_has("xns.sock") && !dir_has(".xnsd.tmp-"), "xnsd left files behind in %s", t.dir);
+}
+END_TEST
+
 /* --- the runner ---------------------------------------------------------- */
 
 static void add(Suite *s, const TTest *test) {
@@ -544,6 +681,7 @@ int main(void) {
         bool activate = in_path("systemd-socket-activate");
         Suite *listen_fds = suite_create("listen-fds");
         Suite *notify = suite_create("notify");
+        Suite *startup = suite_create("startup");
         SRunner *sr;
         int failed;
 
@@ -559,11 +697,16 @@ int main(void) {
         add(listen_fds, listen_fds_rejects_two_sockets);
         add(notify, notify_ready_status_watchdog_stopping);
         add(notify, notify_watchdog_for_another_pid);
+        add(startup, startup_socket_appears_listening);
+        add(startup, startup_sigterm_before_the_loop);
+        add(startup, startup_sigterm_before_the_loop_activated);
+        add(startup, startup_replaces_stale_refuses_running);
 
         /* Orphans of a failed test (Check kills its process group) come here. */
         prctl(PR_SET_CHILD_SUBREAPER, 1);
         sr = srunner_create(listen_fds);
         srunner_add_suite(sr, notify);
+        srunner_add_suite(sr, startup);
         if (activate) {
                 Suite *activation = suite_create("activation");
 
