@@ -1,9 +1,11 @@
 /* test-threads.c: any thread may call anything; fork() gives a fresh client. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "harness.h"
+#include "parse.h"
 
 #define NTHREADS 8
 
@@ -178,7 +180,7 @@ END_TEST
 /* --- a wide pool against Scalars (Xous's multiple_contexts) ------------- */
 
 #define WIDE 30                 /* receiving threads, and Scalars a round */
-#define WIDE_ROUNDS 200
+#define WIDE_ROUNDS 200           /* $XNS_POOL_ROUNDS, fewer under valgrind */
 #define WIDE_JOIN_MS 5000
 #define ORDER_THREADS 8
 #define ORDER_SCALARS 5000
@@ -241,17 +243,25 @@ static void wide_join(pthread_t t, uint32_t round, bool scalars_first) {
                    scalars_first ? "Scalars" : "receivers", WIDE_JOIN_MS);
 }
 
+static uint32_t wide_rounds(void) {
+        const char *s = getenv("XNS_POOL_ROUNDS");
+        uint32_t n;
+
+        return s && parse_u32(s, &n) == 0 && n > 0 ? n : WIDE_ROUNDS;
+}
+
 /* WIDE threads each receive once while WIDE Scalars come: every thread
  * returns, and every Scalar is received exactly once, round after round. */
 static void wide_pool_rounds(bool scalars_first) {
         struct wide_round w = { .lock = PTHREAD_MUTEX_INITIALIZER };
+        uint32_t rounds = wide_rounds();
         pthread_t t[WIDE];
         struct proc sender;
 
         EXPECT_OK(xous_create_server(&w.sid));
         proc_start(&sender, "sender", scalar_sender, NULL);
         proc_send_sid(&sender, w.sid);
-        for (w.round = 0; w.round < WIDE_ROUNDS; w.round++) {
+        for (w.round = 0; w.round < rounds; w.round++) {
                 memset(w.got, 0, sizeof(w.got));
                 if (scalars_first) {
                         proc_send_u32(&sender, w.round);
