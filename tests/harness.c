@@ -440,10 +440,19 @@ static void proc_describe(struct proc *p, char *buf, size_t size) {
         snprintf(buf, size, "child '%s' %s%s%s", p->name, why, n > 0 ? ": " : "", text);
 }
 
+/* The child closed its channel, so it is on its way out: wait for it as
+ * long as it takes (the test's own timeout bounds the wait), so that its
+ * failure text and exit status, the cause, make it into the message. */
 static _Noreturn void proc_fail_exited(struct proc *p, const char *what) {
         char desc[1300];
 
-        proc_reap(p, 2000);
+        if (!p->reaped) {
+                proc_forget(p);
+                harness_mark(__FILE__, __LINE__);
+                while (waitpid(p->pid, &p->status, 0) < 0 && errno == EINTR)
+                        ;
+                p->reaped = true;
+        }
         proc_describe(p, desc, sizeof(desc));
         close(p->chan);
         close(p->err);
