@@ -12,12 +12,16 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "control.pb-c.h"
 #include "daemon.h"
 #include "harness.h"
 #include "test-util.h"
@@ -200,6 +204,133 @@ void harness_daemon_start(unsigned queue_depth) {
                               NULL, 5000, why, sizeof(why)) < 0)
                 ck_abort_msg("%s", why);
         setenv("XOUS_SOCKET", daemon_.sock, 1);
+}
+
+/* --- what xnsd shows ---------------------------------------------------- */
+
+/* Asks xnsd for a control snapshot (what: XNS_CONTROL_*; name for SHOW) on a
+ * link of its own, as xnsctl does. NULL when SHOW names no server. */
+static Xns__Snapshot *daemon_snapshot(uint32_t what, const char *name) {
+        struct xns_request req = { .seq = 1, .op = XNS_OP_CONTROL, .control = { .what = what } };
+        uint8_t buf[XNS_FRAME_MAX];
+        struct xns_reply reply;
+        Xns__Snapshot *snap;
+        struct stat st;
+        int fd = raw_connect(), mfd = -1;
+        void *map;
+        ssize_t n;
+
+        if (name) {
+                req.control.n_names = 1;
+                req.control.names[0].len = strlen(name);
+                snprintf(req.control.names[0].str, sizeof(req.control.names[0].str), "%s", name);
+        }
+        n = xns_request_encode(&req, buf, sizeof(buf));
+        EXPECT_MSG(n > 0, "xns_request_encode: %zd", n);
+        EXPECT_MSG(xns_frame_send(fd, buf, (size_t)n, -1, false) == 0, "cannot ask xnsd for a snapshot");
+        EXPECT_MSG(poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, HARNESS_WAIT_MS) == 1,
+                   "xnsd sent no snapshot within %d ms", HARNESS_WAIT_MS);
+        n = xns_frame_recv(fd, buf, sizeof(buf), &mfd, false);
+        close(fd);
+        EXPECT_MSG(n > 0 && xns_reply_decode(&reply, buf, (size_t)n) == 0, "xnsd's answer to a snapshot: %zd", n);
+        if (reply.error == XOUS_ERR_SERVER_NOT_FOUND && name) {
+                if (mfd >= 0)
+                        close(mfd);
+                return NULL;
+        }
+        EXPECT_MSG(reply.error == XOUS_OK && reply.body == XNS_BODY_SNAPSHOT && mfd >= 0 &&
+                   fstat(mfd, &st) == 0 && st.st_size >= (off_t)reply.snapshot && reply.snapshot > 0,
+                   "xnsd sent no usable snapshot (%s)", harness_errname(reply.error));
+        map = mmap(NULL, reply.snapshot, PROT_READ, MAP_PRIVATE, mfd, 0);
+        close(mfd);
+        EXPECT_MSG(map != MAP_FAILED, "mmap of the snapshot: %s", strerror(errno));
+        snap = xns__snapshot__unpack(NULL, reply.snapshot, map);
+        munmap(map, reply.snapshot);
+        EXPECT_MSG(snap && snap->status, "xnsd sent a malformed snapshot");
+        return snap;
+}
+
+/* The NameInfo of a SHOW snapshot, NULL in a NULL snapshot. */
+static Xns__NameInfo *snapshot_name(Xns__Snapshot *snap) {
+        if (!snap)
+                return NULL;
+        EXPECT_MSG(snap->n_names == 1, "a snapshot of one name holds %zu", snap->n_names);
+        return snap->names[0];
+}
+
+struct harness_name_state harness_name_state(const char *name) {
+        Xns__Snapshot *snap = daemon_snapshot(XNS_CONTROL_SHOW, name);
+        Xns__NameInfo *info = snapshot_name(snap);
+        struct harness_name_state st = { 0 };
+
+        if (info)
+                st = (struct harness_name_state){ .registered = true, .queued = info->queued,
+                                                  .stalled = info->stalled, .receivers = info->receivers };
+        if (snap)
+                xns__snapshot__free_unpacked(snap, NULL);
+        return st;
+}
+
+bool harness_name_has_client(const char *name, pid_t pid) {
+        Xns__Snapshot *snap = daemon_snapshot(XNS_CONTROL_SHOW, name);
+        Xns__NameInfo *info = snapshot_name(snap);
+        bool found = false;
+
+        for (size_t i = 0; info && i < info->n_clients; i++)
+                found |= info->clients[i] == (uint32_t)pid;
+        if (snap)
+                xns__snapshot__free_unpacked(snap, NULL);
+        return found;
+}
+
+unsigned harness_pending_calls(void) {
+        Xns__Snapshot *snap = daemon_snapshot(XNS_CONTROL_STATUS, NULL);
+        unsigned n = snap->status->pending_calls;
+
+        xns__snapshot__free_unpacked(snap, NULL);
+        return n;
+}
+
+static bool daemon_has_peer(pid_t pid) {
+        Xns__Snapshot *snap = daemon_snapshot(XNS_CONTROL_PEERS, NULL);
+        bool found = false;
+
+        for (size_t i = 0; i < snap->n_peers; i++)
+                found |= snap->peers[i]->pid == (uint32_t)pid;
+        xns__snapshot__free_unpacked(snap, NULL);
+        return found;
+}
+
+void harness_wait_name(const char *name, unsigned queued, unsigned stalled, unsigned receivers) {
+        uint64_t deadline = now_ms() + HARNESS_WAIT_MS;
+        struct harness_name_state st;
+
+        while (st = harness_name_state(name), st.queued < queued || st.stalled < stalled || st.receivers < receivers) {
+                EXPECT_MSG(now_ms() < deadline,
+                           "'%s' (%s) never showed %u queued, %u stalled, %u receivers: last %u, %u, %u", name,
+                           st.registered ? "registered" : "not registered", queued, stalled, receivers,
+                           st.queued, st.stalled, st.receivers);
+                sleep_ms(2);
+        }
+}
+
+void harness_wait_pending_calls(unsigned n) {
+        uint64_t deadline = now_ms() + HARNESS_WAIT_MS;
+        unsigned got;
+
+        while ((got = harness_pending_calls()) != n) {
+                EXPECT_MSG(now_ms() < deadline, "xnsd never showed %u pending calls: last %u", n, got);
+                sleep_ms(2);
+        }
+}
+
+void harness_wait_peer_gone(pid_t pid) {
+        uint64_t deadline = now_ms() + HARNESS_WAIT_MS;
+
+        while (daemon_has_peer(pid)) {
+                EXPECT_MSG(now_ms() < deadline, "xnsd still shows process %d", (int)pid);
+                sleep_ms(2);
+        }
 }
 
 /* Kills and reaps every remaining child of this process (the runner is a
@@ -440,10 +571,19 @@ static void proc_describe(struct proc *p, char *buf, size_t size) {
         snprintf(buf, size, "child '%s' %s%s%s", p->name, why, n > 0 ? ": " : "", text);
 }
 
+/* The child closed its channel, so it is on its way out: wait for it as
+ * long as it takes (the test's own timeout bounds the wait), so that its
+ * failure text and exit status, the cause, make it into the message. */
 static _Noreturn void proc_fail_exited(struct proc *p, const char *what) {
         char desc[1300];
 
-        proc_reap(p, 2000);
+        if (!p->reaped) {
+                proc_forget(p);
+                harness_mark(__FILE__, __LINE__);
+                while (waitpid(p->pid, &p->status, 0) < 0 && errno == EINTR)
+                        ;
+                p->reaped = true;
+        }
         proc_describe(p, desc, sizeof(desc));
         close(p->chan);
         close(p->err);
@@ -557,6 +697,36 @@ void proc_wait_signal(struct proc *p, int sig) {
         close(p->err);
         if (!WIFSIGNALED(p->status) || WTERMSIG(p->status) != sig)
                 harness_fail_at(__FILE__, __LINE__, "%s, want death by signal %d (%s)", desc, sig, strsignal(sig));
+}
+
+/* The system call a process is blocked in, -1 when running or gone. */
+static long proc_syscall(pid_t pid) {
+        char path[64];
+        long nr = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        if (fscanf(f, "%ld", &nr) != 1)
+                nr = -1;
+        fclose(f);
+        return nr;
+}
+
+/* The round trip orders our request after the child's: xnsd handles every
+ * ready link in a wakeup before it answers the next. */
+void proc_wait_blocked(struct proc *p) {
+        uint64_t deadline = now_ms() + HARNESS_WAIT_MS;
+        xous_cid_t cid;
+
+        while (proc_syscall(p->pid) != SYS_recvmsg) {
+                EXPECT_MSG(now_ms() < deadline, "'%s' not blocked in its request within %d ms", p->name,
+                           HARNESS_WAIT_MS);
+                sleep_ms(1);
+        }
+        EXPECT_ERR(xous_try_connect(random_sid(), &cid), XOUS_ERR_SERVER_NOT_FOUND);
 }
 
 /* SIGKILL cannot be refused: wait as long as the child takes to be reaped.

@@ -42,6 +42,25 @@ const char *harness_socket_path(void);
 /* From a test: signal xnsd and wait (bounded) until it is dead. */
 void harness_daemon_kill(int sig);
 
+/* --- what xnsd shows: its control snapshot, as xnsctl reads it ----------
+ * Tests wait for these instead of for time to pass. The waits are bounded
+ * by HARNESS_WAIT_MS and fail the test with what xnsd showed last. */
+struct harness_name_state {
+        bool registered;
+        unsigned queued;        /* slots in use: queued, or handed out and unanswered */
+        unsigned stalled;       /* senders waiting for room */
+        unsigned receivers;     /* server threads waiting to receive */
+};
+struct harness_name_state harness_name_state(const char *name);
+/* Whether process pid holds a connection to the server registered as name. */
+bool harness_name_has_client(const char *name, pid_t pid);
+unsigned harness_pending_calls(void);                   /* callers blocked in a send */
+/* Until name's queue holds at least queued messages, at least stalled
+ * senders wait for room and at least receivers threads wait to receive. */
+void harness_wait_name(const char *name, unsigned queued, unsigned stalled, unsigned receivers);
+void harness_wait_pending_calls(unsigned n);            /* until exactly n */
+void harness_wait_peer_gone(pid_t pid);                 /* until xnsd let process pid go */
+
 /* One test case per test, with its own daemon started by setup. */
 void harness_add_test(Suite *s, const TTest *t, SFun setup, SFun teardown);
 #define HARNESS_ADD(s, t) harness_add_test((s), (t), harness_setup, harness_teardown)
@@ -110,6 +129,12 @@ xous_sid_t proc_recv_sid(struct proc *p);
 void proc_wait_exit(struct proc *p, int code);
 void proc_wait_signal(struct proc *p, int sig);
 void proc_kill(struct proc *p);         /* SIGKILL and reap */
+/* Waits until child p, which said it is about to make a request that
+ * blocks (a call, a wait for a name), is blocked reading the answer, then
+ * makes a round trip to xnsd: xnsd has handled what the child sent, and
+ * parked the request if it parks it. The child must have opened its link
+ * to xnsd before saying so, or its hello would pass for the request. */
+void proc_wait_blocked(struct proc *p);
 
 /* Child side: the channel to the parent. parent_recv waits up to 20 s. */
 void parent_send(const void *buf, size_t len);

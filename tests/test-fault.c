@@ -147,7 +147,7 @@ START_TEST(destroy_wakes_queued_callers) {
                 proc_start(&c[i], "caller", queued_call, &q[i]);
                 proc_recv_u32(&c[i]);
         }
-        sleep_ms(300);          /* let both calls reach the queue */
+        harness_wait_pending_calls(2);  /* both calls in the queue of the server */
         proc_send_u32(&server, 1);
         EXPECT_ERR(proc_recv_u32(&server), XOUS_OK);
         for (int i = 0; i < 2; i++) {
@@ -264,7 +264,8 @@ START_TEST(caller_killed_while_parked) {
         EXPECT_EQ(proc_recv_u32(&server), 2);
         proc_kill(&doomed[0]);
         proc_kill(&doomed[1]);
-        sleep_ms(100);
+        harness_wait_peer_gone(doomed[0].pid);
+        harness_wait_peer_gone(doomed[1].pid);
         /* Answering the dead callers is harmless... */
         cid = connect_name("fault");
         EXPECT_OK(xous_send_scalar(cid, OP_ANSWER, 0, 0, 0, 0));
@@ -456,11 +457,14 @@ START_TEST(daemon_killed_under_blocked_caller) {
 }
 END_TEST
 
-/* Waits for a name that never comes, and reports how the wait ended. */
+/* Waits for a name that never comes, and reports how the wait ended. Its
+ * link is open before it says so (proc_wait_blocked()). */
 static void wait_for_missing_name(void *arg) {
         xous_cid_t cid;
+        bool done;
 
         (void)arg;
+        EXPECT_OK(xous_trusted_init_done(&done));
         parent_send_u32(1);
         parent_send_u32(xous_request_connection_blocking("fault.never", &cid));
 }
@@ -478,7 +482,7 @@ START_TEST(daemon_stopped_answers_parked_requests) {
         EXPECT_EQ(proc_recv_u32(&server), 1);
         proc_start(&waiter, "waiter", wait_for_missing_name, NULL);
         EXPECT_EQ(proc_recv_u32(&waiter), 1);
-        sleep_ms(50);                   /* let the waiter's request reach xnsd */
+        proc_wait_blocked(&waiter);
         harness_daemon_kill(SIGTERM);
         EXPECT_MSG(proc_recv_timeout(&caller, &e, sizeof(e), 1000) == 1, "the blocked caller was not answered");
         EXPECT_ERR(e, XOUS_ERR_UNAVAILABLE);

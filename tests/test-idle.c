@@ -53,7 +53,7 @@ START_TEST(idle_server_and_daemon) {
 
         proc_start(&server, "server", idle_server, NULL);
         proc_recv_sid(&server);
-        sleep_ms(200);          /* settle into xous_receive_message */
+        harness_wait_name("idle", 0, 0, 1);     /* in xous_receive_message */
         pids[0] = server.pid;
         pids[1] = harness_daemon_pid();
         expect_idle(pids, names, 2);
@@ -72,7 +72,7 @@ START_TEST(blocked_caller_idle) {
         proc_start(&caller, "caller", blocked_caller, NULL);
         proc_recv_u32(&caller);
         EXPECT_EQ(proc_recv_u32(&server), 7);
-        sleep_ms(200);
+        harness_wait_name("idle", 1, 0, 1);     /* holding the call, receiving again */
         pids[0] = caller.pid;
         pids[1] = server.pid;
         pids[2] = harness_daemon_pid();
@@ -132,8 +132,14 @@ static void sender_waits_idle(bool call_after) {
         proc_recv_sid(&other);
         proc_start(&sender, "sender", flooding_sender, call_after ? (void *)1 : NULL);
         proc_recv_u32(&sender);
-        sleep_ms(300);
+        harness_wait_name("idle", 64, 1, 0);    /* a full queue (depth 64), one Scalar held back */
+        harness_wait_name("idle.other", 0, 0, 1);
+        /* The sender's last request (for room, or to connect to the other
+         * server) waits: xnsd has handled all it would read of the link. */
+        proc_wait_blocked(&sender);
         /* the call is not read before the Scalars ahead of it are queued */
+        EXPECT_MSG(!harness_name_has_client("idle.other", sender.pid),
+                   "a connect request overtook the Scalars sent before it");
         EXPECT_MSG(!proc_recv_timeout(&other, &(uint32_t){ 0 }, sizeof(uint32_t), 0),
                    "a call overtook the Scalars sent before it");
         pids[0] = sender.pid;

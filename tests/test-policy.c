@@ -157,12 +157,15 @@ START_TEST(restricted_connections) {
 END_TEST
 
 /* nobody waits for a name it may not connect to: when the name comes, the
- * wait ends with ACCESS_DENIED, not a connection. */
+ * wait ends with ACCESS_DENIED, not a connection. Its link is open before
+ * it says so (proc_wait_blocked()). */
 static void nobody_waits(void *arg) {
         xous_cid_t cid;
+        bool done;
 
         (void)arg;
         become_nobody();
+        EXPECT_OK(xous_trusted_init_done(&done));
         parent_send_u32(1);
         parent_send_u32(xous_request_connection_blocking("pol.private", &cid));
 }
@@ -176,7 +179,7 @@ START_TEST(waiter_refused_when_name_comes) {
                 return;
         proc_start(&p, "nobody", nobody_waits, NULL);
         EXPECT_EQ(proc_recv_u32(&p), 1);
-        sleep_ms(50);                   /* its request reaches xnsd and parks */
+        proc_wait_blocked(&p);           /* its request parked in xnsd */
         EXPECT_OK(xous_register_name("pol.private", 0, &sid));
         EXPECT_MSG(proc_recv_timeout(&p, &e, sizeof(e), HARNESS_WAIT_MS) == 1, "the waiter was never answered");
         EXPECT_ERR(e, XOUS_ERR_ACCESS_DENIED);

@@ -657,7 +657,7 @@ START_TEST(slow_server_beside_fast) {
                            i < 6 ? NULL : (void *)1);
                 EXPECT_EQ(proc_recv_u32(&callers[i]), 1);
         }
-        sleep_ms(200);          /* the queue (depth 8) fills within one slow message */
+        harness_wait_name("res.slow", 8, 1, 0); /* a full queue (depth 8), senders waiting for room */
         t0 = now_ms();
         for (uint32_t i = 0; i < 1000; i++) {
                 xous_scalar_reply_t r;
