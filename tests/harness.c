@@ -700,7 +700,7 @@ void proc_wait_signal(struct proc *p, int sig) {
 }
 
 /* The system call a process is blocked in, -1 when running or gone. */
-static long proc_syscall(pid_t pid) {
+long proc_syscall(pid_t pid) {
         char path[64];
         long nr = -1;
         FILE *f;

@@ -135,6 +135,8 @@ void proc_kill(struct proc *p);         /* SIGKILL and reap */
  * parked the request if it parks it. The child must have opened its link
  * to xnsd before saying so, or its hello would pass for the request. */
 void proc_wait_blocked(struct proc *p);
+/* The system call a process is blocked in, -1 when running or gone. */
+long proc_syscall(pid_t pid);
 
 /* Child side: the channel to the parent. parent_recv waits up to 20 s. */
 void parent_send(const void *buf, size_t len);

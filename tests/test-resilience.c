@@ -66,22 +66,6 @@ static void expect_daemon_fds_back(unsigned baseline) {
         }
 }
 
-/* The system call a process is blocked in, -1 when running or gone. */
-static long proc_syscall(pid_t pid) {
-        char path[64];
-        long nr = -1;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-        f = fopen(path, "re");
-        if (!f)
-                return -1;
-        if (fscanf(f, "%ld", &nr) != 1)
-                nr = -1;
-        fclose(f);
-        return nr;
-}
-
 /*
  * Waits until child p, which said it is about to make one blocking call, is
  * blocked reading the answer: its request is in xnsd's socket. A round trip

@@ -423,16 +423,16 @@ int route_ring_turn(struct conn *conn) {
 /* route_rings_ready() - the links whose rings wait for a pass: after a
  * stall, or a long one. */
 void route_rings_ready(struct bus *bus) {
-        struct list todo = LIST_INIT(todo);
+        struct list due = LIST_INIT(due);
 
         while (!list_is_empty(&bus->ring_ready)) {
                 struct conn *conn = list_first_entry(&bus->ring_ready, struct conn, ring_link);
 
                 list_unlink(&conn->ring_link);
-                list_link_tail(&todo, &conn->ring_link);
+                list_link_tail(&due, &conn->ring_link);
         }
-        while (!list_is_empty(&todo)) {
-                struct conn *conn = list_first_entry(&todo, struct conn, ring_link);
+        while (!list_is_empty(&due)) {
+                struct conn *conn = list_first_entry(&due, struct conn, ring_link);
 
                 list_unlink(&conn->ring_link);
                 route_ring_turn(conn);
