@@ -58,8 +58,14 @@ static void name_from_pb(struct xns_name *name, ProtobufCBinaryData data) {
                 memcpy(name->str, data.data, data.len);
 }
 
+static bool failed_error_valid(uint32_t how, uint32_t error) {
+        if (how != XNS_RETURN_FAILED)
+                return error == 0;
+        return error != XNS_OK && error < _XNS_ERROR_MAX;
+}
+
 static int return_from_pb(struct xns_return *ret, const Xns__Return *pb) {
-        if (!pb || pb->how > XNS_RETURN_DROPPED || pb->n_v > 5)
+        if (!pb || pb->how > XNS_RETURN_FAILED || pb->n_v > 5 || !failed_error_valid(pb->how, pb->error))
                 return -EBADMSG;
         if (pb->how == XNS_RETURN_SCALAR) {
                 if (pb->count != 1 && pb->count != 2 && pb->count != 5)
@@ -71,7 +77,7 @@ static int return_from_pb(struct xns_return *ret, const Xns__Return *pb) {
         }
         *ret = (struct xns_return){
                 .handle = pb->handle, .gen = pb->gen, .how = pb->how, .count = pb->count,
-                .offset = pb->offset, .valid = pb->valid,
+                .offset = pb->offset, .valid = pb->valid, .error = pb->error,
         };
         if (pb->n_v > 0)
                 memcpy(ret->v, pb->v, pb->n_v * sizeof(uint32_t));
@@ -81,7 +87,7 @@ static int return_from_pb(struct xns_return *ret, const Xns__Return *pb) {
 /* The encoder refuses what the decoder would reject, so a client never sends
  * a frame that gets its link cut. */
 static bool return_valid(const struct xns_return *ret) {
-        if (ret->how > XNS_RETURN_DROPPED)
+        if (ret->how > XNS_RETURN_FAILED || !failed_error_valid(ret->how, ret->error))
                 return false;
         return ret->how != XNS_RETURN_SCALAR || ret->count == 1 || ret->count == 2 || ret->count == 5;
 }
@@ -95,6 +101,7 @@ static void return_to_pb(Xns__Return *pb, const struct xns_return *ret) {
         pb->v = (uint32_t *)ret->v;
         pb->offset = ret->offset;
         pb->valid = ret->valid;
+        pb->error = ret->error;
 }
 
 static int send_from_pb(struct xns_send *send, const Xns__Send *pb) {
@@ -119,18 +126,57 @@ static int control_from_pb(struct xns_request *req, const Xns__Control *pb) {
         return 0;
 }
 
+static int origin_from_pb(struct xns_origin *o, const Xns__Origin *pb) {
+        if (!xns_host_valid((const char *)pb->host.data, pb->host.len))
+                return -EBADMSG;
+        memcpy(o->host, pb->host.data, pb->host.len);
+        o->host[pb->host.len] = '\0';
+        o->pid = pb->pid;
+        o->uid = pb->uid;
+        return 0;
+}
+
+static int hello_from_pb(struct xns_request *req, const Xns__Hello *pb) {
+        req->op = XNS_OP_HELLO;
+        req->hello.version = pb->version;
+        if (pb->token.len != 0 && pb->token.len != XNS_TOKEN_LEN)
+                return -EBADMSG;
+        req->hello.has_token = pb->token.len == XNS_TOKEN_LEN;
+        if (req->hello.has_token)
+                memcpy(req->hello.token, pb->token.data, XNS_TOKEN_LEN);
+        req->hello.has_origin = pb->origin != NULL;
+        return pb->origin ? origin_from_pb(&req->hello.origin, pb->origin) : 0;
+}
+
+static int gateway_attach_from_pb(struct xns_request *req, const Xns__GatewayAttach *pb) {
+        req->op = XNS_OP_GATEWAY_ATTACH;
+        if (!xns_host_valid((const char *)pb->host.data, pb->host.len) || pb->n_exports > XNS_EXPORTS_MAX)
+                return -EBADMSG;
+        memcpy(req->gateway_attach.host, pb->host.data, pb->host.len);
+        req->gateway_attach.n_exports = (uint32_t)pb->n_exports;
+        for (size_t i = 0; i < pb->n_exports; i++) {
+                name_from_pb(&req->gateway_attach.exports[i], pb->exports[i]);
+                if (pb->exports[i].len == 0 || pb->exports[i].len > XNS_NAME_MAX)
+                        return -EBADMSG;
+        }
+        return 0;
+}
+
+static int gateway_answer_from_pb(struct xns_request *req, const Xns__GatewayAnswer *pb) {
+        req->op = XNS_OP_GATEWAY_ANSWER;
+        if (pb->error >= _XNS_ERROR_MAX)
+                return -EBADMSG;
+        req->gateway_answer.ticket = pb->ticket;
+        req->gateway_answer.error = pb->error;
+        req->gateway_answer.has_sid = pb->sid != NULL;
+        return pb->sid ? sid_from_pb(&req->gateway_answer.sid, pb->sid) : 0;
+}
+
 static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
         req->seq = pb->seq;
         switch (pb->op_case) {
         case XNS__REQUEST__OP_HELLO:
-                req->op = XNS_OP_HELLO;
-                req->hello.version = pb->hello->version;
-                if (pb->hello->token.len != 0 && pb->hello->token.len != XNS_TOKEN_LEN)
-                        return -EBADMSG;
-                req->hello.has_token = pb->hello->token.len == XNS_TOKEN_LEN;
-                if (req->hello.has_token)
-                        memcpy(req->hello.token, pb->hello->token.data, XNS_TOKEN_LEN);
-                return 0;
+                return hello_from_pb(req, pb->hello);
         case XNS__REQUEST__OP_REGISTER_NAME:
                 req->op = XNS_OP_REGISTER_NAME;
                 name_from_pb(&req->register_name.name, pb->register_name->name);
@@ -149,7 +195,8 @@ static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
                 return 0;
         case XNS__REQUEST__OP_CREATE_SERVER:
                 req->op = XNS_OP_CREATE_SERVER;
-                return 0;
+                req->create_server.has_sid = pb->create_server->sid != NULL;
+                return pb->create_server->sid ? sid_from_pb(&req->create_server.sid, pb->create_server->sid) : 0;
         case XNS__REQUEST__OP_DESTROY_SERVER:
                 req->op = XNS_OP_DESTROY_SERVER;
                 return sid_from_pb(&req->sid, pb->destroy_server);
@@ -191,6 +238,10 @@ static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
         case XNS__REQUEST__OP_KICK:
                 req->op = XNS_OP_KICK;
                 return 0;
+        case XNS__REQUEST__OP_GATEWAY_ATTACH:
+                return gateway_attach_from_pb(req, pb->gateway_attach);
+        case XNS__REQUEST__OP_GATEWAY_ANSWER:
+                return gateway_answer_from_pb(req, pb->gateway_answer);
         default:
                 return -EBADMSG;
         }
@@ -247,9 +298,67 @@ static ssize_t request_pack_receive(Xns__Request *pb, const struct xns_request *
         return pack_checked(&pb->base, buf, size);
 }
 
+static ssize_t request_pack_hello(Xns__Request *pb, const struct xns_request *req, void *buf, size_t size) {
+        Xns__Hello hello = XNS__HELLO__INIT;
+        Xns__Origin origin = XNS__ORIGIN__INIT;
+        size_t host_len = strnlen(req->hello.origin.host, sizeof(req->hello.origin.host));
+
+        hello.version = req->hello.version;
+        if (req->hello.has_token)
+                hello.token = (ProtobufCBinaryData){ XNS_TOKEN_LEN, (uint8_t *)req->hello.token };
+        if (req->hello.has_origin) {
+                if (!xns_host_valid(req->hello.origin.host, host_len))
+                        return -EINVAL;
+                origin.host = (ProtobufCBinaryData){ host_len, (uint8_t *)req->hello.origin.host };
+                origin.pid = req->hello.origin.pid;
+                origin.uid = req->hello.origin.uid;
+                hello.origin = &origin;
+        }
+        pb->op_case = XNS__REQUEST__OP_HELLO;
+        pb->hello = &hello;
+        return pack_checked(&pb->base, buf, size);
+}
+
+static ssize_t request_pack_gateway(Xns__Request *pb, const struct xns_request *req, void *buf, size_t size) {
+        Xns__GatewayAttach attach = XNS__GATEWAY_ATTACH__INIT;
+        Xns__GatewayAnswer answer = XNS__GATEWAY_ANSWER__INIT;
+        Xns__Sid sid = XNS__SID__INIT;
+        ProtobufCBinaryData exports[XNS_EXPORTS_MAX];
+        size_t host_len = strnlen(req->gateway_attach.host, sizeof(req->gateway_attach.host));
+
+        if (req->op == XNS_OP_GATEWAY_ANSWER) {
+                if (req->gateway_answer.error >= _XNS_ERROR_MAX)
+                        return -EINVAL;
+                answer.ticket = req->gateway_answer.ticket;
+                answer.error = req->gateway_answer.error;
+                if (req->gateway_answer.has_sid) {
+                        sid_to_pb(&sid, &req->gateway_answer.sid);
+                        answer.sid = &sid;
+                }
+                pb->op_case = XNS__REQUEST__OP_GATEWAY_ANSWER;
+                pb->gateway_answer = &answer;
+                return pack_checked(&pb->base, buf, size);
+        }
+        if (!xns_host_valid(req->gateway_attach.host, host_len) || req->gateway_attach.n_exports > XNS_EXPORTS_MAX)
+                return -EINVAL;
+        for (uint32_t i = 0; i < req->gateway_attach.n_exports; i++) {
+                const struct xns_name *n = &req->gateway_attach.exports[i];
+
+                if (n->len == 0 || n->len > XNS_NAME_MAX)
+                        return -EINVAL;
+                exports[i] = (ProtobufCBinaryData){ n->len, (uint8_t *)n->str };
+        }
+        attach.host = (ProtobufCBinaryData){ host_len, (uint8_t *)req->gateway_attach.host };
+        attach.n_exports = req->gateway_attach.n_exports;
+        attach.exports = exports;
+        pb->op_case = XNS__REQUEST__OP_GATEWAY_ATTACH;
+        pb->gateway_attach = &attach;
+        return pack_checked(&pb->base, buf, size);
+}
+
 ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size) {
         Xns__Request pb = XNS__REQUEST__INIT;
-        Xns__Hello hello = XNS__HELLO__INIT;
+        Xns__CreateServer create = XNS__CREATE_SERVER__INIT;
         Xns__RegisterName reg = XNS__REGISTER_NAME__INIT;
         Xns__RequestConnection rc = XNS__REQUEST_CONNECTION__INIT;
         Xns__Connect connect = XNS__CONNECT__INIT;
@@ -264,12 +373,10 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
         pb.seq = req->seq;
         switch (req->op) {
         case XNS_OP_HELLO:
-                hello.version = req->hello.version;
-                if (req->hello.has_token)
-                        hello.token = (ProtobufCBinaryData){ XNS_TOKEN_LEN, (uint8_t *)req->hello.token };
-                pb.op_case = XNS__REQUEST__OP_HELLO;
-                pb.hello = &hello;
-                break;
+                return request_pack_hello(&pb, req, buf, size);
+        case XNS_OP_GATEWAY_ATTACH:
+        case XNS_OP_GATEWAY_ANSWER:
+                return request_pack_gateway(&pb, req, buf, size);
         case XNS_OP_REGISTER_NAME:
                 if (req->register_name.name.len > XNS_NAME_MAX)
                         return -EINVAL;
@@ -300,8 +407,12 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
                 pb.trusted_init_done = &empty;
                 break;
         case XNS_OP_CREATE_SERVER:
+                if (req->create_server.has_sid) {
+                        sid_to_pb(&sid, &req->create_server.sid);
+                        create.sid = &sid;
+                }
                 pb.op_case = XNS__REQUEST__OP_CREATE_SERVER;
-                pb.create_server = &empty;
+                pb.create_server = &create;
                 break;
         case XNS_OP_RING:
                 pb.op_case = XNS__REQUEST__OP_RING;
@@ -414,6 +525,29 @@ static void event_to_pb(Xns__MonitorEvent *pb, Xns__Sid *sid, const struct xns_e
         pb->dropped = e->dropped;
 }
 
+static int gateway_event_from_pb(struct xns_gateway_event *e, const Xns__GatewayEvent *pb) {
+        if (pb->what == 0 || pb->what >= _XNS_GATEWAY_MAX || pb->name.len > XNS_NAME_MAX)
+                return -EBADMSG;
+        *e = (struct xns_gateway_event){
+                .what = pb->what, .ticket = pb->ticket, .max_conns = pb->max_conns,
+                .wait = pb->wait != 0, .pid = pb->pid, .uid = pb->uid,
+        };
+        name_from_pb(&e->name, pb->name);
+        return pb->sid ? sid_from_pb(&e->sid, pb->sid) : 0;
+}
+
+static void gateway_event_to_pb(Xns__GatewayEvent *pb, Xns__Sid *sid, const struct xns_gateway_event *e) {
+        pb->what = e->what;
+        pb->ticket = e->ticket;
+        pb->name = (ProtobufCBinaryData){ e->name.len, (uint8_t *)e->name.str };
+        sid_to_pb(sid, &e->sid);
+        pb->sid = sid;
+        pb->max_conns = e->max_conns;
+        pb->wait = e->wait;
+        pb->pid = e->pid;
+        pb->uid = e->uid;
+}
+
 #define SCALAR_WORDS 6      /* id, a1..a4, sender_pid: one xns_scalar in Reply.more */
 
 /* Scalars ride in a delivery, or in a frame without a body that continues one. */
@@ -500,6 +634,13 @@ static int reply_body_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
                 reply->body = XNS_BODY_ACK;
                 reply->ack = (struct xns_ack){ .error = pb->ack->error, .cid = pb->ack->cid };
                 return 0;
+        case XNS__REPLY__BODY_TAG:
+                reply->body = XNS_BODY_TAG;
+                reply->tag = pb->tag;
+                return 0;
+        case XNS__REPLY__BODY_GATEWAY:
+                reply->body = XNS_BODY_GATEWAY;
+                return gateway_event_from_pb(&reply->gateway, pb->gateway);
         default:
                 return -EBADMSG;
         }
@@ -537,6 +678,7 @@ ssize_t xns_reply_encode(const struct xns_reply *reply, void *buf, size_t size) 
         Xns__MemoryReply memory = XNS__MEMORY_REPLY__INIT;
         Xns__MonitorEvent event = XNS__MONITOR_EVENT__INIT;
         Xns__Ack ack = XNS__ACK__INIT;
+        Xns__GatewayEvent gw = XNS__GATEWAY_EVENT__INIT;
         uint32_t more[XNS_DELIVERY_MORE_MAX * SCALAR_WORDS];
 
         pb.seq = reply->seq;
@@ -608,6 +750,18 @@ ssize_t xns_reply_encode(const struct xns_reply *reply, void *buf, size_t size) 
                 ack.cid = reply->ack.cid;
                 pb.body_case = XNS__REPLY__BODY_ACK;
                 pb.ack = &ack;
+                break;
+        case XNS_BODY_TAG:
+                pb.body_case = XNS__REPLY__BODY_TAG;
+                pb.tag = reply->tag;
+                break;
+        case XNS_BODY_GATEWAY:
+                if (reply->gateway.what == 0 || reply->gateway.what >= _XNS_GATEWAY_MAX ||
+                    reply->gateway.name.len > XNS_NAME_MAX)
+                        return -EINVAL;
+                gateway_event_to_pb(&gw, &sid, &reply->gateway);
+                pb.body_case = XNS__REPLY__BODY_GATEWAY;
+                pb.gateway = &gw;
                 break;
         default:
                 return -EINVAL;
@@ -726,6 +880,19 @@ bool xns_name_valid(const char *s, size_t len) {
                 if (n == 0)
                         return false;
                 i += n;
+        }
+        return true;
+}
+
+bool xns_host_valid(const char *s, size_t len) {
+        if (len == 0 || len > XNS_HOST_MAX)
+                return false;
+        for (size_t i = 0; i < len; i++) {
+                char c = s[i];
+
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                      c == '_'))
+                        return false;
         }
         return true;
 }

@@ -17,6 +17,8 @@
 #define XNS_PAGE_SIZE 4096u
 #define XNS_DELIVERY_MORE_MAX 32        /* Scalars riding in one delivery frame */
 #define XNS_DELIVERY_FRAMES_MAX 4       /* frames one delivery may take (xns_reply.continued) */
+#define XNS_HOST_MAX 32                 /* a host's name in a cluster: [A-Za-z0-9_-] */
+#define XNS_EXPORTS_MAX 12              /* export patterns of a gateway */
 
 struct xns_sid {
         uint32_t w[4];
@@ -40,6 +42,8 @@ enum xns_op {
         XNS_OP_CONTROL,
         XNS_OP_RING,                    /* memfd of a struct xns_ring beside the frame */
         XNS_OP_KICK,
+        XNS_OP_GATEWAY_ATTACH,          /* the gateway: from the daemon's uid or root */
+        XNS_OP_GATEWAY_ANSWER,
 };
 
 /* What a control request asks (xns_request.control.what). */
@@ -59,6 +63,16 @@ enum xns_return_how {
         XNS_RETURN_MEMORY = 0,          /* Borrow / MutableBorrow given back */
         XNS_RETURN_SCALAR = 1,          /* BlockingScalar answered */
         XNS_RETURN_DROPPED = 2,         /* BlockingScalar dropped unanswered */
+        XNS_RETURN_FAILED = 3,          /* the gateway only: the caller hears error */
+};
+
+/* What xnsd asks of its gateway (xns_reply.gateway.what). */
+enum xns_gateway_what {
+        XNS_GATEWAY_CLAIM = 1,          /* export name (sid, max_conns) to the cluster */
+        XNS_GATEWAY_RELEASE = 2,        /* name is gone here */
+        XNS_GATEWAY_LOOKUP = 3,         /* find name elsewhere for a process */
+        XNS_GATEWAY_CONNECT = 4,        /* reach sid of another host for a process */
+        _XNS_GATEWAY_MAX,
 };
 
 /* Message kinds and Xous error codes, from the one list (xous-codes.h)
@@ -95,6 +109,13 @@ struct xns_return {
         uint32_t count;                 /* 1, 2 or 5 for XNS_RETURN_SCALAR */
         uint32_t v[5];
         uint32_t offset, valid;
+        uint32_t error;                 /* XNS_RETURN_FAILED: a Xous error, not 0 */
+};
+
+/* A process of another host, as that host's gateway asserts it. */
+struct xns_origin {
+        char host[XNS_HOST_MAX + 1];
+        uint32_t pid, uid;
 };
 
 struct xns_forward {
@@ -109,7 +130,23 @@ struct xns_request {
                         uint32_t version;
                         bool has_token;
                         uint8_t token[XNS_TOKEN_LEN];
+                        bool has_origin;        /* the gateway: a remote process's session */
+                        struct xns_origin origin;
                 } hello;
+                struct {
+                        bool has_sid;           /* the gateway: a proxy's SID */
+                        struct xns_sid sid;
+                } create_server;
+                struct {
+                        char host[XNS_HOST_MAX + 1];
+                        uint32_t n_exports;
+                        struct xns_name exports[XNS_EXPORTS_MAX];
+                } gateway_attach;
+                struct {
+                        uint32_t ticket, error;
+                        bool has_sid;
+                        struct xns_sid sid;
+                } gateway_answer;
                 struct {
                         struct xns_name name;
                         uint32_t max_conns;
@@ -154,6 +191,18 @@ enum xns_body {
         XNS_BODY_SNAPSHOT,
         XNS_BODY_EVENT,
         XNS_BODY_ACK,
+        XNS_BODY_TAG,
+        XNS_BODY_GATEWAY,
+};
+
+/* What xnsd asks its gateway (XNS_BODY_GATEWAY, seq 0). */
+struct xns_gateway_event {
+        uint32_t what, ticket;
+        struct xns_name name;
+        struct xns_sid sid;
+        uint32_t max_conns;
+        bool wait;
+        uint32_t pid, uid;
 };
 
 struct xns_delivery {
@@ -238,6 +287,8 @@ struct xns_reply {
                 uint32_t snapshot;      /* length of the snapshot in the memfd beside the frame */
                 struct xns_event event;
                 struct xns_ack ack;
+                uint32_t tag;           /* GatewayAttach: w0 of this xnsd's SIDs */
+                struct xns_gateway_event gateway;
         };
         uint32_t n_more;                /* DELIVERY, or a continuation: Scalars queued behind it */
         struct xns_scalar more[XNS_DELIVERY_MORE_MAX];
@@ -276,6 +327,8 @@ uint32_t xns_error_from_errno(int r);
 
 /* Valid server name: 1..XNS_NAME_MAX bytes of UTF-8, no NUL. */
 bool xns_name_valid(const char *s, size_t len);
+/* Valid host name of a cluster: 1..XNS_HOST_MAX of [A-Za-z0-9_-]. */
+bool xns_host_valid(const char *s, size_t len);
 
 /* True for a kind that blocks its caller until answered. */
 static inline bool xns_kind_blocks(uint32_t kind) {
