@@ -607,7 +607,7 @@ static int reply_body_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
                         .handle = d->handle, .gen = d->gen, .kind = d->kind, .id = d->id,
                         .a = { d->a1, d->a2, d->a3, d->a4 },
                         .len = d->len, .offset = d->offset, .valid = d->valid,
-                        .sender_pid = d->sender_pid,
+                        .sender_pid = d->sender_pid, .sender_uid = d->sender_uid,
                 };
                 return 0;
         case XNS__REPLY__BODY_SCALAR:
@@ -716,6 +716,7 @@ ssize_t xns_reply_encode(const struct xns_reply *reply, void *buf, size_t size) 
                 d.offset = reply->delivery.offset;
                 d.valid = reply->delivery.valid;
                 d.sender_pid = reply->delivery.sender_pid;
+                d.sender_uid = reply->delivery.sender_uid;
                 pb.body_case = XNS__REPLY__BODY_DELIVERY;
                 pb.delivery = &d;
                 break;

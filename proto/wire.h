@@ -210,7 +210,7 @@ struct xns_delivery {
         uint32_t kind, id;
         uint32_t a[4];
         uint32_t len, offset, valid;
-        uint32_t sender_pid;
+        uint32_t sender_pid, sender_uid;
 };
 
 /* A Scalar handed over behind a delivery (xns_reply.more). */
