@@ -49,7 +49,7 @@ static void link_open(struct bus *bus, struct link *l, const struct link *of) {
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
         ck_assert_int_eq(conn_new(&l->conn, bus, &bus->dirty, &bus->ring_ready, sv[0]), 0);
         bus_conn_add(bus, l->conn);
-        ck_assert_int_eq(bus_peer_attach(bus, l->conn, of ? of->conn->peer->token : NULL), 0);
+        ck_assert_int_eq(bus_peer_attach(bus, l->conn, of ? of->conn->peer->token : NULL, NULL), 0);
         l->client = sv[1];
 }
 
@@ -228,7 +228,7 @@ static void park_receiver(struct server *srv, struct conn *conn, uint32_t seq, b
 static struct server *server_make(struct bus *bus, const struct link *owner) {
         struct server *s = NULL;
 
-        ck_assert_int_eq(bus_server_create(bus, owner->conn->peer, &s), 0);
+        ck_assert_int_eq(bus_server_create(bus, owner->conn->peer, NULL, &s), 0);
         ck_assert_ptr_eq(bus_server_find(bus, &s->sid), s);
         return s;
 }
@@ -1004,9 +1004,9 @@ START_TEST(test_attach_token) {
         bus_conn_add(&bus, stranger);
         memcpy(forged, links[0].conn->peer->token, XNS_TOKEN_LEN);
         forged[0] ^= 1;
-        ck_assert_int_eq(bus_peer_attach(&bus, stranger, forged), -EACCES);
+        ck_assert_int_eq(bus_peer_attach(&bus, stranger, forged, NULL), -EACCES);
         stranger->pid = getpid() + 1;                   /* another process with a stolen token */
-        ck_assert_int_eq(bus_peer_attach(&bus, stranger, links[0].conn->peer->token), -EACCES);
+        ck_assert_int_eq(bus_peer_attach(&bus, stranger, links[0].conn->peer->token, NULL), -EACCES);
         ck_assert_ptr_null(stranger->peer);
         route_link_gone(stranger);
         close(sv[1]);

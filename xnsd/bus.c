@@ -2,7 +2,9 @@
  * and the lifecycle rules that tie them together. */
 #include <errno.h>
 #include <search.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 
@@ -23,6 +25,10 @@ static int server_compare(const void *a, const void *b) {
 
 void bus_init(struct bus *bus, const struct bus_options *opt) {
         *bus = (struct bus){ .opt = *opt, .started_us = clock_us(CLOCK_MONOTONIC) };
+        while (bus->tag == 0)   /* w0 of every SID made here: 0 is no host's */
+                if (getrandom(&bus->tag, sizeof(bus->tag), 0) != sizeof(bus->tag))
+                        bus->tag = (uint32_t)bus->started_us | 1;
+        list_init(&bus->gw.waiters);
         list_init(&bus->monitors);
         list_init(&bus->pumps);
         list_init(&bus->ring_ready);
@@ -41,17 +47,39 @@ void bus_deinit(struct bus *bus) {
         message_pool_drain();
 }
 
+/* A session the gateway opens for a process of another host: that
+ * process's pid and uid as its host says, no groups. */
+static int peer_new_remote(struct peer **out, struct bus *bus, struct conn *conn, const struct xns_origin *o) {
+        int r = peer_new(out, bus, (pid_t)o->pid, (uid_t)o->uid, (gid_t)-1);
+
+        if (r < 0)
+                return r;
+        (*out)->link_pid = conn->pid;
+        (*out)->link_uid = conn->uid;
+        memcpy((*out)->host, o->host, sizeof((*out)->host));
+        snprintf((*out)->comm, sizeof((*out)->comm), "?");
+        return 0;
+}
+
 /*
  * bus_peer_attach() - tie a new link to its process.
  *
- * No token: the first link of a new process. A token: a further link of a
- * known process, which must come from the same pid and uid.
+ * No token: the first link of a new process (origin: a remote process's,
+ * the gateway's link vouching for it). A token: a further link of a known
+ * process, which must come from the same pid and uid.
  */
-int bus_peer_attach(struct bus *bus, struct conn *conn, const uint8_t *token) {
+int bus_peer_attach(struct bus *bus, struct conn *conn, const uint8_t *token, const struct xns_origin *origin) {
         struct peer *peer;
         int r;
 
-        if (!token) {
+        if (!token && origin) {
+                r = peer_new_remote(&peer, bus, conn, origin);
+                if (r < 0)
+                        return r;
+                list_link_tail(&bus->peers, &peer->bus_link);
+                bus->n_peers++;
+                log_debug("host %s pid %u: new remote process", origin->host, origin->pid);
+        } else if (!token) {
                 r = peer_new(&peer, bus, conn->pid, conn->uid, conn->gid);
                 if (r < 0)
                         return r;
@@ -73,7 +101,7 @@ int bus_peer_attach(struct bus *bus, struct conn *conn, const uint8_t *token) {
                                 break;
                         }
                 }
-                if (!peer || peer->pid != conn->pid || peer->uid != conn->uid)
+                if (!peer || peer->link_pid != conn->pid || peer->link_uid != conn->uid)
                         return -EACCES;
         }
         conn->peer = peer;
@@ -111,19 +139,28 @@ static const struct server_hooks bus_server_hooks = {
         .observe = server_observe,
 };
 
-/* A new server for owner; -EDQUOT when it has as many as it may. */
-int bus_server_create(struct bus *bus, struct peer *owner, struct server **out) {
+/*
+ * bus_server_create() - a new server for owner: with a new SID (random, its
+ * w0 the bus's tag, so that other hosts know where it lives), or with sid
+ * (the gateway's proxy of another host's server). -EDQUOT when owner has
+ * as many as it may, -EEXIST when sid exists.
+ */
+int bus_server_create(struct bus *bus, struct peer *owner, const struct xns_sid *sid, struct server **out) {
         struct server *server;
         void *slot;
         int r;
 
-        if (owner->n_servers >= bus->opt.max_servers) {
+        if (owner->n_servers >= bus->opt.max_servers && !owner->gateway) {
                 quota_hit(NULL, owner, owner->pid, QUOTA_SERVERS);
                 return -EDQUOT;
         }
         r = server_new(&server, owner, bus->opt.queue_depth, &bus_server_hooks);
         if (r < 0)
                 return r;
+        if (sid)
+                server->sid = *sid;
+        else
+                server->sid.w[0] = bus->tag;
         slot = tsearch(server, &bus->servers, server_compare);
         if (!slot || *(struct server **)slot != server) {
                 server_free(server);
@@ -145,6 +182,8 @@ struct server *bus_server_find(struct bus *bus, const struct xns_sid *sid) {
  * its SID, its queue. Other processes' CIDs to it now find nothing. */
 void bus_server_destroy(struct bus *bus, struct server *server, int result) {
         server_fail_all(server, result);
+        if (server->name && bus->name_removed)
+                bus->name_removed(bus, server->name);
         if (server->name) {
                 name_registry_remove(&bus->names, server->name);
                 server->owner->n_names--;

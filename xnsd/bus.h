@@ -35,6 +35,16 @@ struct bus_options {
  * these the daemon closes new links at once (its descriptors are finite). */
 #define BUS_LINKS_GRACE 64
 
+/* The gateway to other hosts (xnsgw), while one is attached (gateway.c). */
+struct bus_gateway {
+        struct conn *link;              /* its events go here; NULL: none attached */
+        char host[XNS_HOST_MAX + 1];
+        uint32_t n_exports;             /* names matching one are unique in the cluster */
+        struct xns_name exports[XNS_EXPORTS_MAX];
+        uint32_t next_ticket;
+        struct list waiters;            /* conns in CONN_WAIT_GATEWAY */
+};
+
 struct bus {
         struct bus_options opt;
         struct list conns;              /* every link, before and after Hello */
@@ -54,12 +64,16 @@ struct bus {
         uint32_t n_peers;
         uint32_t n_monitors;
         uint64_t started_us;            /* CLOCK_MONOTONIC */
+        uint32_t tag;                   /* w0 of the SIDs made here, never 0 */
+        struct bus_gateway gw;
         const struct policy *policy;    /* NULL: no policy file */
         /* Told of every message that ends, while n_monitors > 0, with its
          * result (0 or a negative errno) and the answer its caller got (or
          * NULL): what a monitor shows. Set by the control part with the first. */
         void (*observer)(struct bus *bus, const struct message *m, int result,
                          const struct xns_reply *answer);
+        /* Told of a name that goes away, while a gateway is attached. */
+        void (*name_removed)(struct bus *bus, const struct name *name);
 };
 
 struct bus_counts {
@@ -69,8 +83,8 @@ struct bus_counts {
 void bus_init(struct bus *bus, const struct bus_options *opt);
 void bus_deinit(struct bus *bus);
 
-int bus_peer_attach(struct bus *bus, struct conn *conn, const uint8_t *token);
-int bus_server_create(struct bus *bus, struct peer *owner, struct server **out);
+int bus_peer_attach(struct bus *bus, struct conn *conn, const uint8_t *token, const struct xns_origin *origin);
+int bus_server_create(struct bus *bus, struct peer *owner, const struct xns_sid *sid, struct server **out);
 struct server *bus_server_find(struct bus *bus, const struct xns_sid *sid);
 void bus_server_destroy(struct bus *bus, struct server *server, int result);
 int bus_conn_add(struct bus *bus, struct conn *conn);

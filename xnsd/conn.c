@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 
 #include "conn.h"
@@ -27,6 +28,7 @@ int conn_new(struct conn **out, struct bus *bus, struct list *dirty, struct list
         conn->pid = cred.pid;
         conn->uid = cred.uid;
         conn->gid = cred.gid;
+        conn->max_out = CONN_MAX_OUT;
         list_init(&conn->bus_link);
         list_init(&conn->peer_link);
         list_init(&conn->wait_link);
@@ -53,6 +55,11 @@ struct conn *conn_free(struct conn *conn) {
         return NULL;
 }
 
+/* The daemon's user or root: may see others' traffic, or be the gateway. */
+bool conn_privileged(const struct conn *conn) {
+        return conn->uid == 0 || conn->uid == geteuid();
+}
+
 void conn_mark_dirty(struct conn *conn) {
         if (!conn->dead && !list_is_linked(&conn->dirty_link))
                 list_link_tail(conn->dirty, &conn->dirty_link);
@@ -67,7 +74,7 @@ bool conn_reading_paused(const struct conn *conn) {
 static struct out_frame *conn_out_slot(struct conn *conn) {
         if (conn->out_pos == conn->n_out)
                 conn->out_pos = conn->n_out = 0;
-        if (conn->n_out - conn->out_pos >= CONN_MAX_OUT)
+        if (conn->n_out - conn->out_pos >= conn->max_out)
                 return NULL;
         if (conn->n_out == conn->out_cap) {
                 size_t cap = conn->out_cap ? conn->out_cap * 2 : 2;
@@ -156,6 +163,7 @@ void conn_unpark(struct conn *conn) {
         conn->wait = CONN_IDLE;
         conn->wait_msg = NULL;
         conn->wait_server = NULL;
+        conn->gw_ticket = 0;
 }
 
 /* Answers the request this link is parked on. */

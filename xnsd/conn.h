@@ -23,6 +23,7 @@ enum conn_wait {
         CONN_WAIT_NAME,         /* parked in bus->name_waiters for wait_name */
         CONN_WAIT_SERVER,       /* parked in bus->sid_waiters for wait_sid */
         CONN_STALLED,           /* non-blocking wait_msg waits for room */
+        CONN_WAIT_GATEWAY,      /* parked in the gateway's waiters for gw_ticket's answer */
 };
 
 struct out_frame {
@@ -49,9 +50,12 @@ struct conn {
         struct list wait_link;          /* CONN_WAIT_NAME, CONN_WAIT_SERVER */
         struct xns_name wait_name;
         struct xns_sid wait_sid;
+        uint32_t gw_ticket;             /* not 0: the gateway looks too (gateway.c) */
+        uint32_t gw_what;               /* CONN_WAIT_GATEWAY: XNS_GATEWAY_* asked */
 
         struct out_frame *out;          /* frames not yet written, oldest first */
         size_t n_out, out_pos, out_cap;
+        size_t max_out;                 /* unwritten frames before the link is cut */
         bool write_blocked;             /* the socket was full at the last flush */
         bool overflow;                  /* more frames than CONN_MAX_OUT: cut it */
         bool dead;
@@ -76,7 +80,8 @@ struct conn {
         void *io;                       /* the event loop's watchers */
 };
 
-#define CONN_MAX_OUT 64                 /* unwritten frames before the link is cut */
+#define CONN_MAX_OUT 64                 /* unwritten frames before a client's link is cut */
+#define CONN_MAX_OUT_GATEWAY 65536      /* ... and the gateway's, which hears of every claim and lookup */
 
 static inline size_t conn_out_pending(const struct conn *conn) {
         return conn->n_out - conn->out_pos;
@@ -85,6 +90,7 @@ static inline size_t conn_out_pending(const struct conn *conn) {
 int conn_new(struct conn **out, struct bus *bus, struct list *dirty, struct list *ring_ready, int fd);
 struct conn *conn_free(struct conn *conn);
 
+bool conn_privileged(const struct conn *conn);
 void conn_mark_dirty(struct conn *conn);
 bool conn_reading_paused(const struct conn *conn);
 int conn_queue_reply(struct conn *conn, const struct xns_reply *reply, int fd);

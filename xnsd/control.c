@@ -31,11 +31,6 @@ static void sid_hex(const struct xns_sid *sid, char out[static SID_HEX_LEN]) {
         snprintf(out, SID_HEX_LEN, "%08x%08x%08x%08x", sid->w[0], sid->w[1], sid->w[2], sid->w[3]);
 }
 
-/* Peers and monitor show other people's traffic: the daemon's user or root. */
-static bool conn_privileged(const struct conn *conn) {
-        return conn->uid == 0 || conn->uid == geteuid();
-}
-
 /* Every string in a snapshot lives in this arena until the snapshot is packed. */
 struct snapshot {
         Xns__Snapshot pb;
@@ -299,6 +294,7 @@ static void control_monitor_start(struct conn *conn, const struct xns_request *r
 void control_request(struct conn *conn, const struct xns_request *req) {
         uint32_t what = req->control.what;
 
+        /* Peers and monitor show other people's traffic. */
         if ((what == XNS_CONTROL_PEERS || what == XNS_CONTROL_MONITOR) && !conn_privileged(conn))
                 return conn_reply_result(conn, req->seq, -EACCES);
         if (what == XNS_CONTROL_MONITOR)

@@ -27,7 +27,7 @@ struct message {
         struct conn *sender;            /* STALLED non-blocking send: its link */
         bool posted;                    /* sender is not waiting: credit it with an ack */
         uint32_t cid;                   /* posted: the CID it was sent on, for the ack */
-        uint32_t sender_pid;
+        uint32_t sender_pid, sender_uid;
 
         uint32_t kind, id;
         uint32_t a[4];

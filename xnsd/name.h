@@ -14,6 +14,7 @@ struct name {
         struct server *server;
         uint32_t max_conns;             /* 0 = unlimited */
         uint32_t granted;
+        uint32_t claim_ticket;          /* not 0: the cluster has not yet said it is ours */
 };
 
 struct name_registry {

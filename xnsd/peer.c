@@ -46,6 +46,8 @@ int peer_new(struct peer **out, struct bus *bus, pid_t pid, uid_t uid, gid_t gid
         peer->pid = pid;
         peer->uid = uid;
         peer->gid = gid;
+        peer->link_pid = pid;
+        peer->link_uid = uid;
         read_comm(pid, peer->comm);
         list_init(&peer->bus_link);
         list_init(&peer->conns);

@@ -2,6 +2,7 @@
  * and the messages it has received and not yet answered. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -24,6 +25,10 @@ struct peer {
         pid_t pid;
         uid_t uid;
         gid_t gid;
+        char host[XNS_HOST_MAX + 1];    /* "": this host; else a remote process, as its gateway says */
+        pid_t link_pid;                 /* SO_PEERCRED of its links: the gateway's for a remote one */
+        uid_t link_uid;
+        bool gateway;                   /* the attached gateway (xnsgw): no per-process limits */
         uint8_t token[XNS_TOKEN_LEN];
         char comm[16];                  /* /proc/PID/comm when it connected */
         gid_t *gids;                    /* primary group, then supplementary (SO_PEERGROUPS) */

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "control.h"
+#include "gateway.h"
 #include "log.h"
 #include "macro.h"
 #include "memfd.h"
@@ -59,9 +60,9 @@ static struct server *route_cid_server(struct conn *conn, uint32_t cid) {
         return sid ? bus_server_find(conn->bus, sid) : NULL;
 }
 
-/* A CID for the server, within the process's limit. */
-static int route_cid_add(struct bus *bus, struct peer *peer, const struct xns_sid *sid, uint32_t *cid) {
-        int r = peer_cid_add(peer, sid, bus->opt.max_cids, cid);
+/* A CID for the server, within the process's limit (the gateway has none). */
+int route_cid_add(struct bus *bus, struct peer *peer, const struct xns_sid *sid, uint32_t *cid) {
+        int r = peer_cid_add(peer, sid, peer->gateway ? UINT32_MAX - PEER_CID_FIRST : bus->opt.max_cids, cid);
 
         if (r == -ENOSPC)
                 quota_hit(NULL, peer, peer->pid, QUOTA_CIDS);
@@ -94,7 +95,6 @@ static int route_grant_name(struct conn *conn, struct name *name, uint32_t *cid)
         return 0;
 }
 
-/* A name or a server just appeared: answer the links parked waiting for it. */
 /* Answers a link parked for a connection: its CID, or why not. */
 static void wake_with_cid(struct conn *c, int r, uint32_t cid) {
         if (r < 0)
@@ -102,13 +102,14 @@ static void wake_with_cid(struct conn *c, int r, uint32_t cid) {
         conn_wake(c, &(struct xns_reply){ .body = XNS_BODY_CID, .cid = cid }, -1);
 }
 
-static void route_wake_waiters(struct bus *bus, struct server *server) {
+/* A name or a server just appeared: answer the links parked waiting for it. */
+void route_wake_waiters(struct bus *bus, struct server *server) {
         struct conn *c, *tmp;
         uint32_t cid = 0;
         int r;
 
         list_for_each_entry_safe(c, tmp, &bus->name_waiters, wait_link) {
-                if (!server->name || strcmp(c->wait_name.str, server->name->str) != 0)
+                if (!server->name || server->name->claim_ticket != 0 || strcmp(c->wait_name.str, server->name->str) != 0)
                         continue;
                 r = route_grant_name(c, server->name, &cid);
                 wake_with_cid(c, r, cid);
@@ -137,7 +138,7 @@ static void route_register_name(struct conn *conn, const struct xns_request *req
                 quota_hit(NULL, conn->peer, conn->pid, QUOTA_NAMES);
                 return conn_reply_result(conn, req->seq, -ENOMEM);
         }
-        r = bus_server_create(conn->bus, conn->peer, &server);
+        r = bus_server_create(conn->bus, conn->peer, NULL, &server);
         if (r < 0)
                 return conn_reply_result(conn, req->seq, r);
         r = name_registry_add(&conn->bus->names, n->str, req->register_name.max_conns, server, &name);
@@ -148,6 +149,8 @@ static void route_register_name(struct conn *conn, const struct xns_request *req
         server->name = name;
         conn->peer->n_names++;
         log_debug("pid %d: registered '%s'", (int)conn->pid, name->str);
+        if (gateway_exports(conn->bus, conn, name->str))
+                return gateway_claim(conn, req->seq, server);   /* the cluster decides */
         reply_sid(conn, req->seq, &server->sid);
         route_wake_waiters(conn->bus, server);
 }
@@ -161,6 +164,11 @@ static void route_request_connection(struct conn *conn, const struct xns_request
         if (!xns_name_valid(n->str, n->len))
                 return conn_reply_result(conn, req->seq, -EILSEQ);
         name = name_registry_find(&conn->bus->names, n->str);
+        if (name && name->claim_ticket != 0)
+                name = NULL;    /* not the cluster's yet */
+        if (!name && route_policy_allows(conn, POLICY_CONNECT, n->str) &&
+            gateway_lookup(conn, req->seq, n, req->request_connection.wait))
+                return;         /* asks other hosts too */
         if (!name && req->request_connection.wait) {
                 conn->wait_name = *n;
                 conn_park_on(conn, CONN_WAIT_NAME, req->seq, &conn->bus->name_waiters);
@@ -174,19 +182,44 @@ static void route_request_connection(struct conn *conn, const struct xns_request
         reply_cid(conn, req->seq, cid);
 }
 
+/* A new anonymous server; or the gateway's proxy, with the SID of a server
+ * of another host (whose tag is not ours). */
 static void route_create_server(struct conn *conn, const struct xns_request *req) {
+        const struct xns_sid *sid = req->create_server.has_sid ? &req->create_server.sid : NULL;
         struct server *server;
         int r;
 
-        r = bus_server_create(conn->bus, conn->peer, &server);
+        if (sid && !conn->peer->gateway)
+                return conn_reply_result(conn, req->seq, -EACCES);
+        if (sid && sid->w[0] == conn->bus->tag)
+                return conn_reply_result(conn, req->seq, -EINVAL);
+        r = bus_server_create(conn->bus, conn->peer, sid, &server);
         if (r < 0)
                 return conn_reply_result(conn, req->seq, r);
         reply_sid(conn, req->seq, &server->sid);
         route_wake_waiters(conn->bus, server);
 }
 
+/* The gateway's proxy goes while callers wait on it: they hear
+ * SERVER_NOT_FOUND, as when a server's process dies. */
+static void route_fail_unanswered(struct peer *peer, struct server *server) {
+        for (uint32_t i = 0; i < peer->n_envelopes && server->unanswered > 0; i++) {
+                struct message *m = peer->envelopes[i];
+
+                if (!m || m->server != server)
+                        continue;
+                bus_observe(peer->bus, m, -ENOENT, NULL);
+                if (m->caller)
+                        conn_wake_result(m->caller, -ENOENT);
+                m->caller = NULL;
+                server_answered(server, m);
+                message_free(m);
+        }
+}
+
 /* destroy_server and unregister_server: only the owner, only with no
- * received message left unanswered (Xous answers ServerQueueFull then). */
+ * received message left unanswered (Xous answers ServerQueueFull then),
+ * but for the gateway's proxies. */
 static void route_destroy_server(struct conn *conn, const struct xns_request *req) {
         struct server *server = bus_server_find(conn->bus, &req->sid);
 
@@ -194,6 +227,8 @@ static void route_destroy_server(struct conn *conn, const struct xns_request *re
                 return conn_reply_result(conn, req->seq, -ENOENT);
         if (server->owner != conn->peer)
                 return conn_reply_result(conn, req->seq, -EACCES);
+        if (server->unanswered > 0 && conn->peer->gateway)
+                route_fail_unanswered(conn->peer, server);
         if (server->unanswered > 0)
                 return conn_reply_result(conn, req->seq, -EAGAIN);
         bus_server_destroy(conn->bus, server, -ENOENT);
@@ -205,6 +240,8 @@ static void route_connect(struct conn *conn, const struct xns_request *req) {
         uint32_t cid;
         int r;
 
+        if (!server && gateway_connect(conn, req->seq, &req->connect.sid, req->connect.wait))
+                return;         /* a server of another host */
         if (!server && req->connect.wait) {
                 conn->wait_sid = req->connect.sid;
                 conn_park_on(conn, CONN_WAIT_SERVER, req->seq, &conn->bus->sid_waiters);
@@ -282,7 +319,8 @@ static struct message *message_from_send(const struct xns_send *s, struct conn *
         m->offset = s->offset;
         m->valid = s->valid;
         m->fd = TAKE_FD(*fd);
-        m->sender_pid = (uint32_t)conn->pid;
+        m->sender_pid = (uint32_t)conn->peer->pid;   /* a remote process's, for its session */
+        m->sender_uid = (uint32_t)conn->peer->uid;
         if (conn->bus->n_monitors > 0)
                 m->sent_us = clock_us(CLOCK_MONOTONIC);
         if (xns_kind_blocks(s->kind)) {
@@ -405,6 +443,7 @@ void route_link_gone(struct conn *conn) {
                 return;
         if (conn->peer)
                 route_ring_last(conn);
+        gateway_link_gone(conn);
         bus_conn_disconnect(conn);
 }
 
@@ -489,6 +528,9 @@ static void reply_fill_answer(struct xns_reply *reply, const struct message *m, 
         case XNS_RETURN_DROPPED:        /* no answer: INTERNAL_ERROR, as libxousclient(3) says */
                 reply->error = xns_error_from_errno(-EIO);
                 break;
+        case XNS_RETURN_FAILED:         /* the gateway's: the far side's error */
+                reply->error = ret->error;
+                break;
         default:
                 reply->body = XNS_BODY_MEMORY;
                 reply->memory.offset = m->kind == XNS_KIND_MUTABLE_BORROW ? ret->offset : m->offset;
@@ -513,7 +555,8 @@ static void route_return(struct conn *conn, const struct xns_return *ret) {
                 return;
         }
         scalar_answer = ret->how == XNS_RETURN_SCALAR || ret->how == XNS_RETURN_DROPPED;
-        if (scalar_answer != (m->kind == XNS_KIND_BLOCKING_SCALAR)) {
+        if (ret->how == XNS_RETURN_FAILED ? !conn->peer->gateway
+                                          : scalar_answer != (m->kind == XNS_KIND_BLOCKING_SCALAR)) {
                 log_debug("pid %d: wrong kind of return for message %u", (int)conn->pid, ret->handle);
                 return;
         }
@@ -521,7 +564,8 @@ static void route_return(struct conn *conn, const struct xns_return *ret) {
                 struct xns_reply reply = { 0 };
 
                 reply_fill_answer(&reply, m, ret);
-                bus_observe(conn->bus, m, ret->how == XNS_RETURN_DROPPED ? -EIO : 0, &reply);
+                bus_observe(conn->bus, m, ret->how == XNS_RETURN_DROPPED ? -EIO
+                                          : ret->how == XNS_RETURN_FAILED ? -EHOSTUNREACH : 0, &reply);
                 if (m->caller)
                         conn_wake(m->caller, &reply, -1);
         }
@@ -590,7 +634,13 @@ static int route_hello(struct conn *conn, const struct xns_request *req) {
                 conn_reply_result(conn, req->seq, -ENOMEM);
                 return 0;
         }
-        r = bus_peer_attach(conn->bus, conn, req->hello.has_token ? req->hello.token : NULL);
+        if (req->hello.has_origin && !gateway_may_stand_in(conn)) {
+                log_info("pid %d: refused a remote process's session: not the gateway", (int)conn->pid);
+                conn_reply_result(conn, req->seq, -EACCES);
+                return 0;
+        }
+        r = bus_peer_attach(conn->bus, conn, req->hello.has_token ? req->hello.token : NULL,
+                            req->hello.has_origin ? &req->hello.origin : NULL);
         if (r < 0) {
                 log_info("pid %d: refused link with a foreign process token", (int)conn->pid);
                 conn_reply_result(conn, req->seq, r);
@@ -633,6 +683,10 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
                 if (route_ring_pass(conn) < 0)
                         conn->ring_broken = true;
                 return;
+        case XNS_OP_GATEWAY_ATTACH:
+                return gateway_attach(conn, req);
+        case XNS_OP_GATEWAY_ANSWER:
+                return gateway_answer(conn, req);
         default:
                 return;
         }

@@ -135,7 +135,7 @@ static void delivery_fill(struct xns_delivery *d, const struct message *m) {
                 .handle = m->handle, .gen = m->gen, .kind = m->kind, .id = m->id,
                 .a = { m->a[0], m->a[1], m->a[2], m->a[3] },
                 .len = m->len, .offset = m->offset, .valid = m->valid,
-                .sender_pid = m->sender_pid,
+                .sender_pid = m->sender_pid, .sender_uid = m->sender_uid,
         };
 }
 

@@ -201,7 +201,7 @@ static int count_fds(void) {
 }
 
 static void link_attach(struct bus *bus, struct link *l, const struct link *of) {
-        if (bus_peer_attach(bus, l->conn, of ? of->conn->peer->token : NULL) < 0)
+        if (bus_peer_attach(bus, l->conn, of ? of->conn->peer->token : NULL, NULL) < 0)
                 abort();
 }
 
