@@ -698,7 +698,7 @@ static void expect_status(const struct ctl *human, const struct ctl *json, unsig
         EXPECT_MSG(up < 60, "uptime %llu s of a daemon started in this test", up);
         snprintf(want, sizeof(want),
                  "{\"version\":\"%s\",\"pid\":%d,\"uptime_s\":%llu,\"names\":%u,\"servers\":%u,\"processes\":%u,"
-                 "\"links\":%u,\"pending_calls\":%u,\"limits\":{\"queue_depth\":%u,\"max_cids\":4096,"
+                 "\"links\":%u,\"pending_calls\":%u,\"gateway\":null,\"limits\":{\"queue_depth\":%u,\"max_cids\":4096,"
                  "\"frame_max\":%u,\"max_names\":64,\"max_servers\":256,\"max_queued\":1024,"
                  "\"max_links_per_uid\":4096,\"max_shm_mb\":1024}}\n",
                  XNS_VERSION, (int)harness_daemon_pid(), up, names, servers, processes, links, pending, DEPTH,
@@ -713,7 +713,7 @@ static void expect_status(const struct ctl *human, const struct ctl *json, unsig
                  "version: %s\npid: %d\nuptime: %s\nnames: %u\nservers: %u\nprocesses: %u\nlinks: %u\n"
                  "pending calls: %u\nqueue depth: %u\nmax cids: 4096 per process\nmax names: 64 per process\n"
                  "max servers: 256 per process\nmax queued: 1024 per process\nmax links: 4096 per user\n"
-                 "max shm: 1024 MiB per user\nframe max: %u bytes\n",
+                 "max shm: 1024 MiB per user\nframe max: %u bytes\ngateway: none (names are this host's only)\n",
                  XNS_VERSION, (int)harness_daemon_pid(), uptime, names, servers, processes, links, pending,
                  DEPTH, XNS_FRAME_MAX);
         EXPECT_STREQ(got, want);

@@ -133,12 +133,18 @@ static void format_duration(uint64_t us, char *buf, size_t size) {
                 snprintf(buf, size, "%llus", (unsigned long long)s);
 }
 
+static json_t *gateway_json(const Xns__Status *st) {
+        if (!st->gateway_host || !*st->gateway_host)
+                return json_null();
+        return json_pack("{s:o,s:I}", "host", text_json(st->gateway_host), "pid", JU(st->gateway_pid));
+}
+
 static json_t *status_json(const Xns__Status *st) {
-        return json_pack("{s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+        return json_pack("{s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
                          "version", text_json(st->version), "pid", JU(st->pid),
                          "uptime_s", JU(st->uptime_us / 1000000), "names", JU(st->names),
                          "servers", JU(st->servers), "processes", JU(st->processes), "links", JU(st->links),
-                         "pending_calls", JU(st->pending_calls), "limits",
+                         "pending_calls", JU(st->pending_calls), "gateway", gateway_json(st), "limits",
                          "queue_depth", JU(st->queue_depth), "max_cids", JU(st->max_cids),
                          "frame_max", JU(st->frame_max), "max_names", JU(st->max_names),
                          "max_servers", JU(st->max_servers), "max_queued", JU(st->max_queued),
@@ -168,6 +174,10 @@ static void print_status(const Xns__Status *st) {
                st->version, st->pid, uptime, st->names, st->servers, st->processes, st->links,
                st->pending_calls, st->queue_depth, st->max_cids, st->max_names, st->max_servers,
                st->max_queued, st->max_links_per_uid, st->max_shm_mb, st->frame_max);
+        if (st->gateway_host && *st->gateway_host)
+                printf("gateway:       host %s (xnsgw pid %u)\n", st->gateway_host, st->gateway_pid);
+        else
+                printf("gateway:       none (names are this host's only)\n");
 }
 
 /* --- list and show --------------------------------------------------------- */

@@ -93,6 +93,9 @@ static void snapshot_status(struct snapshot *s, struct bus *bus) {
         s->status.max_queued = bus->opt.max_queued;
         s->status.max_links_per_uid = bus->opt.max_links_per_uid;
         s->status.max_shm_mb = bus->opt.max_shm_mb;
+        s->status.tag = bus->tag;
+        s->status.gateway_host = bus->gw.link ? snapshot_strdup(s, bus->gw.host) : (char *)"";
+        s->status.gateway_pid = bus->gw.link ? (uint32_t)bus->gw.link->pid : 0;
         s->pb.status = &s->status;
 }
 
@@ -170,6 +173,7 @@ static void snapshot_peer(struct snapshot *s, struct bus *bus, struct peer *peer
         xns__peer_info__init(info);
         info->pid = (uint32_t)peer->pid;
         info->uid = (uint32_t)peer->uid;
+        info->host = snapshot_strdup(s, peer->host);
         info->command = snapshot_strdup(s, peer->comm);
         list_for_each_entry(conn, &peer->conns, peer_link) {
                 info->links++;
