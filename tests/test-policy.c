@@ -196,7 +196,8 @@ START_TEST(bad_policy_refused) {
                 { "# fine\nallow pol.x uid=0\n", ":2: 'allow' is not 'own' or 'connect'" },
                 { "own pol.x uid=root\n", ":1: 'root' is not a number" },
                 { "own \"pol.x uid=0\n", ":1: a quoted name is not closed" },
-                { "connect pol.x colour=blue\n", ":1: 'colour' is not uid, user, gid or group" },
+                { "connect pol.x colour=blue\n", ":1: 'colour' is not uid, user, gid, group or host" },
+                { "connect pol.x host=a.b\n", ":1: 'a.b' is not a host name" },
         };
         const char *xnsd = getenv("XNSD");
 

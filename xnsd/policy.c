@@ -9,8 +9,10 @@
  *
  * NAME is a server name, in double quotes when it holds spaces; a final '*'
  * makes it a prefix ("audio.*"). WHO is uid=N, user=LOGIN, gid=N or
- * group=GROUP (a process's primary and supplementary groups count). When
- * several rules match a name, being named by any of them is enough. */
+ * group=GROUP (a process's primary and supplementary groups count), all of
+ * this host's processes only, or host=NAME: every process of that host of
+ * the cluster (xnsgw), whose uid is only what its host says. When several
+ * rules match a name, being named by any of them is enough. */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -61,10 +63,19 @@ static int parse_who(const char *s, struct policy_who *who, char *why, size_t wh
         size_t key = v ? (size_t)(v - s) : 0;
 
         if (!v) {
-                snprintf(why, why_size, "'%s' is not uid=, user=, gid= or group=", s);
+                snprintf(why, why_size, "'%s' is not uid=, user=, gid=, group= or host=", s);
                 return -EINVAL;
         }
         v++;
+        if (key == 4 && !strncmp(s, "host", 4)) {
+                if (!xns_host_valid(v, strlen(v))) {
+                        snprintf(why, why_size, "'%s' is not a host name (letters, digits, '-', '_')", v);
+                        return -EINVAL;
+                }
+                *who = (struct policy_who){ .host = true };
+                memcpy(who->host_name, v, strlen(v) + 1);
+                return 0;
+        }
         if ((key == 3 && !strncmp(s, "uid", 3)) || (key == 3 && !strncmp(s, "gid", 3))) {
                 who->group = s[0] == 'g';
                 if (parse_u32(v, &who->id) == 0 && who->id != UINT32_MAX)     /* (uid_t)-1: no one */
@@ -92,7 +103,7 @@ static int parse_who(const char *s, struct policy_who *who, char *why, size_t wh
                 snprintf(why, why_size, "no group '%s'", v);
                 return -ENOENT;
         }
-        snprintf(why, why_size, "'%.*s' is not uid, user, gid or group", (int)key, s);
+        snprintf(why, why_size, "'%.*s' is not uid, user, gid, group or host", (int)key, s);
         return -EINVAL;
 }
 
@@ -202,8 +213,14 @@ static bool rule_matches(const struct policy_rule *rule, enum policy_action acti
         return strcmp(name, rule->name) == 0;
 }
 
-static bool rule_names(const struct policy_rule *rule, uid_t uid, const gid_t *gids, size_t n_gids) {
+static bool rule_names(const struct policy_rule *rule, const char *host, uid_t uid, const gid_t *gids,
+                       size_t n_gids) {
         for (size_t i = 0; i < rule->n_who; i++) {
+                if (rule->who[i].host || host[0] != '\0') {
+                        if (rule->who[i].host && strcmp(rule->who[i].host_name, host) == 0)
+                                return true;
+                        continue;
+                }
                 if (!rule->who[i].group && rule->who[i].id == uid)
                         return true;
                 for (size_t k = 0; rule->who[i].group && k < n_gids; k++)
@@ -213,15 +230,16 @@ static bool rule_names(const struct policy_rule *rule, uid_t uid, const gid_t *g
         return false;
 }
 
-/* True when no rule for action covers name, or one that does names the process. */
-bool policy_allows(const struct policy *p, enum policy_action action, const char *name, uid_t uid,
+/* True when no rule for action covers name, or one that does names the
+ * process (of host, "" for this one). */
+bool policy_allows(const struct policy *p, enum policy_action action, const char *name, const char *host, uid_t uid,
                    const gid_t *gids, size_t n_gids) {
         bool covered = false;
 
         for (size_t i = 0; p && i < p->n_rules; i++) {
                 if (!rule_matches(&p->rules[i], action, name))
                         continue;
-                if (rule_names(&p->rules[i], uid, gids, n_gids))
+                if (rule_names(&p->rules[i], host, uid, gids, n_gids))
                         return true;
                 covered = true;
         }

@@ -16,7 +16,9 @@ enum policy_action {
 
 struct policy_who {
         bool group;                     /* gid, else uid */
+        bool host;                      /* every process of host_name instead */
         unsigned id;
+        char host_name[XNS_HOST_MAX + 1];
 };
 
 #define POLICY_WHO_MAX 16
@@ -38,5 +40,5 @@ struct policy {
 
 int policy_load(struct policy *p, const char *path, char *why, size_t why_size);
 void policy_deinit(struct policy *p);
-bool policy_allows(const struct policy *p, enum policy_action action, const char *name, uid_t uid,
+bool policy_allows(const struct policy *p, enum policy_action action, const char *name, const char *host, uid_t uid,
                    const gid_t *gids, size_t n_gids);

@@ -73,10 +73,10 @@ int route_cid_add(struct bus *bus, struct peer *peer, const struct xns_sid *sid,
 static bool route_policy_allows(struct conn *conn, enum policy_action action, const char *name) {
         struct peer *peer = conn->peer;
 
-        if (policy_allows(conn->bus->policy, action, name, peer->uid, peer->gids, peer->n_gids))
+        if (policy_allows(conn->bus->policy, action, name, peer->host, peer->uid, peer->gids, peer->n_gids))
                 return true;
-        log_info("pid %d (uid %u) may not %s '%s' (policy)", (int)conn->pid, (unsigned)peer->uid,
-                 action == POLICY_OWN ? "register" : "connect to", name);
+        log_info("%s%s%spid %d (uid %u) may not %s '%s' (policy)", peer->host[0] ? "host " : "", peer->host,
+                 peer->host[0] ? " " : "", (int)peer->pid, (unsigned)peer->uid, action == POLICY_OWN ? "register" : "connect to", name);
         return false;
 }
 
