@@ -46,8 +46,8 @@ static bool export_matches(const struct xns_name *pattern, const char *name) {
         return strcmp(name, pattern->str) == 0;
 }
 
-bool gateway_exports(const struct bus *bus, const struct conn *conn, const char *name) {
-        if (!attached(bus) || conn->peer->host[0] != '\0')
+bool gateway_exports(const struct bus *bus, const struct peer *peer, const char *name) {
+        if (!attached(bus) || peer->host[0] != '\0')
                 return false;
         for (uint32_t i = 0; i < bus->gw.n_exports; i++)
                 if (export_matches(&bus->gw.exports[i], name))
@@ -65,12 +65,7 @@ static void emit_claim(struct bus *bus, uint32_t ticket, const struct name *name
 /* A name that goes while the gateway is attached: the cluster forgets it,
  * unless it was never the cluster's (still claimed, or not exported). */
 static void gateway_name_removed(struct bus *bus, const struct name *name) {
-        struct conn *owner_link;
-
-        if (name->claim_ticket != 0 || list_is_empty(&name->server->owner->conns))
-                return;
-        owner_link = list_first_entry(&name->server->owner->conns, struct conn, peer_link);
-        if (!gateway_exports(bus, owner_link, name->str))
+        if (name->claim_ticket != 0 || !gateway_exports(bus, name->server->owner, name->str))
                 return;
         gateway_emit(bus, &(struct xns_gateway_event){ .what = XNS_GATEWAY_RELEASE, .name = name_of(name->str) });
 }
@@ -81,15 +76,10 @@ static void gateway_export_existing(struct bus *bus) {
         struct peer *peer;
         struct server *server;
 
-        list_for_each_entry(peer, &bus->peers, bus_link) {
-                if (peer->host[0] != '\0' || list_is_empty(&peer->conns))
-                        continue;
+        list_for_each_entry(peer, &bus->peers, bus_link)
                 list_for_each_entry(server, &peer->servers, owner_link)
-                        if (server->name && gateway_exports(bus, list_first_entry(&peer->conns, struct conn,
-                                                                                   peer_link),
-                                                            server->name->str))
+                        if (server->name && gateway_exports(bus, peer, server->name->str))
                                 emit_claim(bus, 0, server->name);
-        }
 }
 
 /*

@@ -10,6 +10,7 @@
 
 struct bus;
 struct conn;
+struct peer;
 struct server;
 
 void gateway_attach(struct conn *conn, const struct xns_request *req);
@@ -20,7 +21,7 @@ void gateway_link_gone(struct conn *conn);
 bool gateway_may_stand_in(const struct conn *conn);
 
 /* A name the cluster must agree on before it is registered here. */
-bool gateway_exports(const struct bus *bus, const struct conn *conn, const char *name);
+bool gateway_exports(const struct bus *bus, const struct peer *peer, const char *name);
 void gateway_claim(struct conn *conn, uint32_t seq, struct server *server);
 /* Asks the cluster for what is not here, parking conn: false when there is
  * no one to ask (no gateway, or conn is itself a remote process's session). */

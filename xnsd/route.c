@@ -149,7 +149,7 @@ static void route_register_name(struct conn *conn, const struct xns_request *req
         server->name = name;
         conn->peer->n_names++;
         log_debug("pid %d: registered '%s'", (int)conn->pid, name->str);
-        if (gateway_exports(conn->bus, conn, name->str))
+        if (gateway_exports(conn->bus, conn->peer, name->str))
                 return gateway_claim(conn, req->seq, server);   /* the cluster decides */
         reply_sid(conn, req->seq, &server->sid);
         route_wake_waiters(conn->bus, server);
