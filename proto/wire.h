@@ -72,6 +72,7 @@ enum xns_gateway_what {
         XNS_GATEWAY_RELEASE = 2,        /* name is gone here */
         XNS_GATEWAY_LOOKUP = 3,         /* find name elsewhere for a process */
         XNS_GATEWAY_CONNECT = 4,        /* reach sid of another host for a process */
+        XNS_GATEWAY_GONE = 5,           /* process pid of this host is gone */
         _XNS_GATEWAY_MAX,
 };
 

@@ -39,10 +39,6 @@ static void recv_reply(int fd, struct xns_reply *reply) {
         EXPECT(xns_reply_decode(reply, buf, (size_t)n) == 0);
 }
 
-static bool nothing_within(int fd, int ms) {
-        return poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, ms) == 0;
-}
-
 /* A new process session on a link of its own (origin: a remote process's). */
 static int link_hello(const struct xns_origin *origin, uint8_t token[XNS_TOKEN_LEN], uint32_t *error) {
         struct xns_request req = { .seq = 1, .op = XNS_OP_HELLO, .hello = { .version = XNS_PROTOCOL_VERSION } };
@@ -95,13 +91,20 @@ static void gateway_detach(struct gateway *gw) {
         close(gw->fd);
 }
 
-static struct xns_gateway_event gateway_event(struct gateway *gw) {
+/* The next event; gone processes are skipped unless want_gone. */
+static struct xns_gateway_event gateway_event_of(struct gateway *gw, bool want_gone) {
         struct xns_reply reply;
 
-        recv_reply(gw->fd, &reply);
-        EXPECT_EQ(reply.seq, 0);
-        EXPECT_EQ(reply.body, XNS_BODY_GATEWAY);
+        do {
+                recv_reply(gw->fd, &reply);
+                EXPECT_EQ(reply.seq, 0);
+                EXPECT_EQ(reply.body, XNS_BODY_GATEWAY);
+        } while (reply.gateway.what == XNS_GATEWAY_GONE && !want_gone);
         return reply.gateway;
+}
+
+static struct xns_gateway_event gateway_event(struct gateway *gw) {
+        return gateway_event_of(gw, false);
 }
 
 static void gateway_answer(struct gateway *gw, uint32_t ticket, uint32_t error, const struct xns_sid *sid) {
@@ -121,7 +124,9 @@ static struct xns_reply gateway_call(struct gateway *gw, struct xns_request *req
 
         req->seq = gw->seq++;
         send_req(gw->fd, req);
-        recv_reply(gw->fd, &reply);
+        do      /* events may come first */
+                recv_reply(gw->fd, &reply);
+        while (reply.seq == 0 && reply.body == XNS_BODY_GATEWAY);
         EXPECT_EQ(reply.seq, req->seq);
         return reply;
 }
@@ -271,13 +276,20 @@ START_TEST(claim_refused_or_granted) {
         proc_start(&r, "lookup", lookup_and_report, "svc.taken");
         EXPECT_ERR(proc_recv_u32(&r), XOUS_OK);
         proc_wait_exit(&r, 0);
-        EXPECT(nothing_within(gw.fd, 50));
+        do      /* its end, and no lookup before it */
+                e = gateway_event_of(&gw, true);
+        while (e.what == XNS_GATEWAY_GONE && e.pid != (uint32_t)r.pid);
+        EXPECT_EQ(e.what, XNS_GATEWAY_GONE);
         /* its owner goes: the cluster hears the release */
         proc_send_u32(&q, 1);
         proc_wait_exit(&q, 0);
         e = gateway_event(&gw);
         EXPECT_EQ(e.what, XNS_GATEWAY_RELEASE);
         EXPECT(strcmp(e.name.str, "svc.taken") == 0);
+        /* and that the process is gone, for the sessions standing in for it */
+        e = gateway_event_of(&gw, true);
+        EXPECT_EQ(e.what, XNS_GATEWAY_GONE);
+        EXPECT_EQ(e.pid, q.pid);
         gateway_detach(&gw);
 }
 END_TEST

@@ -246,6 +246,8 @@ static void peer_release(struct bus *bus, struct peer *peer) {
                 m->from = NULL;
         }
         peer->n_sent = 0;
+        if (bus->peer_gone)
+                bus->peer_gone(bus, peer);
         bus->n_peers--;
         peer_free(peer);
 }

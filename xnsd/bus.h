@@ -72,8 +72,10 @@ struct bus {
          * NULL): what a monitor shows. Set by the control part with the first. */
         void (*observer)(struct bus *bus, const struct message *m, int result,
                          const struct xns_reply *answer);
-        /* Told of a name that goes away, while a gateway is attached. */
+        /* Told of a name that goes away, and of a process that is gone,
+         * while a gateway is attached. */
         void (*name_removed)(struct bus *bus, const struct name *name);
+        void (*peer_gone)(struct bus *bus, const struct peer *peer);
 };
 
 struct bus_counts {

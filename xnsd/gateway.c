@@ -70,6 +70,14 @@ static void gateway_name_removed(struct bus *bus, const struct name *name) {
         gateway_emit(bus, &(struct xns_gateway_event){ .what = XNS_GATEWAY_RELEASE, .name = name_of(name->str) });
 }
 
+/* A process of this host is gone: other hosts close the sessions that
+ * stood in for it (what it had in flight there ends harmlessly). */
+static void gateway_peer_gone(struct bus *bus, const struct peer *peer) {
+        if (peer->host[0] != '\0' || peer->gateway)
+                return;
+        gateway_emit(bus, &(struct xns_gateway_event){ .what = XNS_GATEWAY_GONE, .pid = (uint32_t)peer->pid });
+}
+
 /* Names registered before the gateway came are exported now (ticket 0:
  * no one waits for the answer). */
 static void gateway_export_existing(struct bus *bus) {
@@ -100,6 +108,7 @@ void gateway_attach(struct conn *conn, const struct xns_request *req) {
         bus->gw.n_exports = req->gateway_attach.n_exports;
         memcpy(bus->gw.exports, req->gateway_attach.exports, sizeof(bus->gw.exports));
         bus->name_removed = gateway_name_removed;
+        bus->peer_gone = gateway_peer_gone;
         conn->peer->gateway = true;
         conn->max_out = CONN_MAX_OUT_GATEWAY;
         log_info("pid %d: gateway of host '%s' attached", (int)conn->pid, bus->gw.host);
@@ -288,6 +297,7 @@ void gateway_link_gone(struct conn *conn) {
         if (conn->peer)
                 conn->peer->gateway = false;
         bus->name_removed = NULL;
+        bus->peer_gone = NULL;
         bus->gw.link = NULL;
         bus->gw.n_exports = 0;
 }
