@@ -42,6 +42,9 @@ struct bridge {
         struct local_result result;
         uint8_t result_data[2 * PAGE];
         unsigned n_scalars_done, n_scalars_in_order;
+        /* a lookup the bridge answers with a proxy */
+        uint32_t lookup_ticket, lookup_pid;
+        unsigned n_lookups;
 };
 
 static struct xns_sid wire_sid(xous_sid_t s) {
@@ -99,9 +102,28 @@ static void on_message(void *userdata, struct local_msg *m) {
         }
 }
 
-static void on_event(void *userdata, const struct xns_gateway_event *e) {
+static struct xns_sid foreign_sid(const struct bridge *b) {
+        return (struct xns_sid){ { b->tag + 1, 0x1111, 0x2222, 0x3333 } };
+}
+
+static void on_lookup_proxied(void *userdata, uint32_t error, const struct xns_sid *sid) {
         struct bridge *b = userdata;
 
+        local_answer(b->l, b->lookup_ticket, error, error == 0 ? sid : NULL);
+}
+
+/* "gw-far" is found elsewhere: behind a proxy; nothing else is. */
+static void on_event(void *userdata, const struct xns_gateway_event *e) {
+        struct bridge *b = userdata;
+        struct xns_sid sid = foreign_sid(b);
+
+        if (e->what == XNS_GATEWAY_LOOKUP && strcmp(e->name.str, "gw-far") == 0) {
+                b->n_lookups++;
+                b->lookup_ticket = e->ticket;
+                b->lookup_pid = e->pid;
+                EXPECT_EQ(local_proxy_add(b->l, &sid, on_lookup_proxied, b), 0);
+                return;
+        }
         local_answer(b->l, e->ticket, XNS_ERR_SERVER_NOT_FOUND, NULL);
 }
 
@@ -204,10 +226,6 @@ static uint32_t bridge_recv_u32(struct bridge *b, struct proc *p) {
         RUN_UNTIL(b, readable);
         event_free(ev);
         return proc_recv_u32(p);
-}
-
-static struct xns_sid foreign_sid(const struct bridge *b) {
-        return (struct xns_sid){ { b->tag + 1, 0x1111, 0x2222, 0x3333 } };
 }
 
 static void bridge_add_proxy(struct bridge *b, const struct xns_sid *sid) {
@@ -351,6 +369,35 @@ START_TEST(msg_fail_reaches_caller) {
 }
 END_TEST
 
+/* A name not here: xnsd asks the bridge, which answers with a proxy. */
+static void lookup_client(void *arg) {
+        xous_scalar_reply_t r = { 0 };
+        xous_cid_t cid;
+
+        EXPECT_EQ(parent_recv_u32(), 1);
+        EXPECT_OK(xous_request_connection("gw-far", &cid));
+        EXPECT_OK(xous_blocking_scalar(cid, 2, 41, 0, 0, 0, &r));
+        EXPECT_EQ(r.v[0], 42);
+        EXPECT_ERR(xous_request_connection("gw-nowhere", &cid), XOUS_ERR_SERVER_NOT_FOUND);
+        parent_send_u32(1);
+}
+
+START_TEST(lookup_answered_with_proxy) {
+        struct bridge b;
+        struct proc client;
+
+        proc_start(&client, "client", lookup_client, NULL);
+        bridge_start(&b);
+        proc_send_u32(&client, 1);
+        EXPECT_EQ(bridge_recv_u32(&b, &client), 1);
+        EXPECT_EQ(b.n_lookups, 1);
+        EXPECT_EQ(b.lookup_pid, client.pid);
+        EXPECT_EQ(b.n_seen, 1);
+        proc_wait_exit(&client, 0);
+        bridge_stop(&b);
+}
+END_TEST
+
 /* --- calls of a remote process into a server here ----------------------- */
 
 enum { CALL_BS = 1, CALL_BORROW, CALL_MUT, CALL_MOVE, CALL_SCALAR, CALL_QUIT };
@@ -470,6 +517,45 @@ START_TEST(calls_reach_server_here) {
 }
 END_TEST
 
+/* Receives one message and holds it until the parent says 2. */
+static void holding_server(void *arg) {
+        xous_envelope_t *env = NULL;
+        xous_sid_t sid;
+
+        EXPECT_OK(xous_register_name("gw-hold", 0, &sid));
+        parent_send_sid(sid);
+        EXPECT_OK(xous_receive_message(sid, &env));
+        EXPECT_EQ(xous_envelope_sender_pid(env), ORIGIN_PID);
+        parent_send_u32(1);
+        EXPECT_EQ(parent_recv_u32(), 2);
+        xous_envelope_drop(env);
+}
+
+START_TEST(origin_gone_ends_its_calls) {
+        struct bridge b;
+        struct proc server;
+        struct xns_sid sid;
+        struct local_call c = { .origin = origin, .kind = XNS_KIND_BLOCKING_SCALAR, .id = 1 };
+        unsigned n;
+
+        proc_start(&server, "server", holding_server, NULL);
+        sid = wire_sid(proc_recv_sid(&server));
+        bridge_start(&b);
+        c.sid = sid;
+        n = b.n_done;
+        EXPECT_EQ(local_call(b.l, &c, on_call_done, &b), 0);
+        EXPECT_EQ(bridge_recv_u32(&b, &server), 1);
+        EXPECT_EQ(b.n_done, n);
+        local_origin_gone(b.l, origin.host, origin.pid);
+        EXPECT_EQ(b.n_done, n + 1);
+        EXPECT_ERR(b.result.error, XOUS_ERR_SERVER_NOT_FOUND);
+        harness_wait_peer_gone(ORIGIN_PID);
+        proc_send_u32(&server, 2);
+        proc_wait_exit(&server, 0);
+        bridge_stop(&b);
+}
+END_TEST
+
 START_TEST(call_to_unknown_sid_fails) {
         struct bridge b;
         struct xns_sid sid;
@@ -495,6 +581,8 @@ int main(void) {
         HARNESS_ADD(s, proxy_removal_wakes_caller);
         HARNESS_ADD(s, msg_fail_reaches_caller);
         HARNESS_ADD(s, calls_reach_server_here);
+        HARNESS_ADD(s, lookup_answered_with_proxy);
+        HARNESS_ADD(s, origin_gone_ends_its_calls);
         HARNESS_ADD(s, call_to_unknown_sid_fails);
         return harness_run(s);
 }

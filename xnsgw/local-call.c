@@ -198,12 +198,13 @@ static void op_send(struct op *op, uint32_t cid) {
                 return op_fail(op, xns_error_from_errno(r));
         if (c->kind == XNS_KIND_MOVE)
                 op->memfd = safe_close(op->memfd);
-        if (xns_kind_blocks(c->kind)) {
-                op->s->barrier = op->s->barrier == op ? NULL : op->s->barrier;
-                session_kick(op->s);
-        } else {
+        if (!xns_kind_blocks(c->kind)) {
                 op->s->barrier = op;
+                return;
         }
+        if (op->s->barrier == op)
+                op->s->barrier = NULL;
+        session_kick(op->s);
 }
 
 /* A CID for the op: from RequestConnection or Connect. */
@@ -321,18 +322,19 @@ static int session_open_link(struct session *s) {
         return r;
 }
 
-/* An idle link; NULL if none, after opening one when that is allowed. */
+/* An idle link; NULL if none, after opening one when that is allowed and
+ * none is being opened already. */
 static struct slink *session_link(struct session *s, int *error) {
         struct slink *sl;
+        bool opening = false;
 
         *error = 0;
         list_for_each_entry(sl, &s->links, link) {
-                if (!sl->ready)
-                        return NULL;    /* its Hello first */
-                if (!sl->op)
+                if (sl->ready && !sl->op)
                         return sl;
+                opening |= !sl->ready;
         }
-        if (s->n_links < SESSION_LINKS_MAX)
+        if (!opening && s->n_links < SESSION_LINKS_MAX)
                 *error = session_open_link(s);
         return NULL;
 }

@@ -53,6 +53,15 @@ static void proxy_tell_waiters(struct proxy *p, uint32_t error) {
         }
 }
 
+static void proxy_forget_waiters(struct proxy *p) {
+        struct proxy_waiter *w;
+
+        while ((w = list_first_entry(&p->waiters, struct proxy_waiter, link))) {
+                list_unlink(&w->link);
+                free(w);
+        }
+}
+
 /* Forgets p; what waits for it hears SERVER_NOT_FOUND. The proxy's server
  * in xnsd is the caller's business. */
 static struct proxy *proxy_free(struct proxy *p) {
@@ -69,7 +78,7 @@ void local_proxies_free(struct local *l) {
         struct proxy *p;
 
         while ((p = list_first_entry(&l->proxies, struct proxy, link))) {
-                list_init(&p->waiters);         /* nobody is told at the end */
+                proxy_forget_waiters(p);        /* nobody is told at the end */
                 proxy_free(p);
         }
 }

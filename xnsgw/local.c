@@ -251,7 +251,11 @@ int local_new(struct local **out, struct event_base *base, const char *socket_pa
         return 0;
 }
 
-/* local_free() - closes every link; nothing waiting hears about it. */
+/*
+ * local_free() - closes every link; nothing waiting hears about it. The
+ * bridge ends every local_msg it holds first. It may be called from
+ * hooks->gone, but from no other callback of local.
+ */
 struct local *local_free(struct local *l) {
         if (!l)
                 return NULL;
