@@ -12,6 +12,7 @@
 #define HOST "here"
 #define ORIGIN_PID 4242u
 #define N_SCALARS 100
+#define QUEUE_DEPTH 64                  /* the harness's xnsd: a server's queue */
 
 /* What the bridge of a test does with a message to a proxy. */
 enum bridge_mode {
@@ -402,15 +403,18 @@ END_TEST
 
 enum { CALL_BS = 1, CALL_BORROW, CALL_MUT, CALL_MOVE, CALL_SCALAR, CALL_QUIT };
 
-/* Registers gw-target, answers the calls of the test below, checks that
+/* Registers gw-target, answers the calls of the tests below, checks that
  * every one comes from ORIGIN_PID and the Scalars come in order, and
- * reports how many did. */
+ * reports how many did. With arg set, it receives only once the parent
+ * says so. */
 static void call_server(void *arg) {
         xous_sid_t sid;
         uint32_t n_scalars = 0, n_ok = 0;
 
         EXPECT_OK(xous_register_name("gw-target", 0, &sid));
         parent_send_sid(sid);
+        if (arg)
+                EXPECT_EQ(parent_recv_u32(), 1);
         for (;;) {
                 xous_envelope_t *env = NULL;
                 const uint32_t *a;
@@ -517,6 +521,43 @@ START_TEST(calls_reach_server_here) {
 }
 END_TEST
 
+/* A Scalar to a full queue waits in xnsd; what the origin sends after it waits too. */
+START_TEST(full_queue_holds_origin_back) {
+        static struct scalar_ticket tickets[N_SCALARS];
+        struct bridge b;
+        struct proc server;
+        struct xns_sid sid;
+        struct local_call c = { .origin = origin, .kind = XNS_KIND_BLOCKING_SCALAR, .id = CALL_QUIT };
+        unsigned n;
+
+        proc_start(&server, "server", call_server, (void *)1);
+        sid = wire_sid(proc_recv_sid(&server));
+        bridge_start(&b);
+        for (unsigned i = 0; i < N_SCALARS; i++) {
+                struct local_call sc = { .origin = origin, .sid = sid, .kind = XNS_KIND_SCALAR, .id = CALL_SCALAR,
+                                         .a = { i } };
+
+                tickets[i] = (struct scalar_ticket){ .b = &b, .i = i };
+                EXPECT_EQ(local_call(b.l, &sc, on_scalar_done, &tickets[i]), 0);
+        }
+        c.sid = sid;
+        n = b.n_done;
+        EXPECT_EQ(local_call(b.l, &c, on_call_done, &b), 0);
+        RUN_UNTIL(&b, b.n_scalars_done == QUEUE_DEPTH);
+        event_base_loop(b.base, EVLOOP_NONBLOCK);       /* the next Send goes out */
+        harness_wait_name("gw-target", QUEUE_DEPTH, 1, 0);
+        EXPECT_EQ(b.n_scalars_done, QUEUE_DEPTH);
+        EXPECT_EQ(b.n_done, n);
+        proc_send_u32(&server, 1);
+        RUN_UNTIL(&b, b.n_done > n);
+        EXPECT_ERR(b.result.error, 0);
+        EXPECT_EQ(b.n_scalars_in_order, N_SCALARS);
+        EXPECT_EQ(b.result.v[0], N_SCALARS);
+        proc_wait_exit(&server, 0);
+        bridge_stop(&b);
+}
+END_TEST
+
 /* Receives one message and holds it until the parent says 2. */
 static void holding_server(void *arg) {
         xous_envelope_t *env = NULL;
@@ -582,6 +623,7 @@ int main(void) {
         HARNESS_ADD(s, msg_fail_reaches_caller);
         HARNESS_ADD(s, calls_reach_server_here);
         HARNESS_ADD(s, lookup_answered_with_proxy);
+        HARNESS_ADD(s, full_queue_holds_origin_back);
         HARNESS_ADD(s, origin_gone_ends_its_calls);
         HARNESS_ADD(s, call_to_unknown_sid_fails);
         return harness_run(s);

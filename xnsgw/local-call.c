@@ -260,6 +260,8 @@ static void op_start(struct op *op, struct slink *sl) {
 
 static struct slink *slink_free(struct slink *sl) {
         if (sl) {
+                if (sl->op)
+                        sl->op->on = NULL;
                 llink_close(sl->k);
                 list_unlink(&sl->link);
                 sl->s->n_links--;
