@@ -1,6 +1,7 @@
 /* test-gw-local.c: the gateway's side of xnsd (xnsgw/local*.c) against a
  * real xnsd: the test is the bridge, with real client and server processes. */
 #include <errno.h>
+#include <signal.h>
 #include <event2/event.h>
 #include <string.h>
 #include <unistd.h>
@@ -250,6 +251,22 @@ START_TEST(attach_gives_tag_once) {
         EXPECT_EQ(bridge_attach(&b, &second, &tag, why, sizeof(why)), -EEXIST);
         EXPECT(!second);
         EXPECT(strlen(why) > 0);
+        bridge_stop(&b);
+}
+END_TEST
+
+START_TEST(xnsd_exit_is_gone) {
+        struct bridge b;
+        struct xns_sid sid;
+
+        bridge_start(&b);
+        sid = foreign_sid(&b);
+        bridge_add_proxy(&b, &sid);
+        harness_daemon_kill(SIGTERM);
+        RUN_UNTIL(&b, b.gone);
+        EXPECT_EQ(local_proxy_add(b.l, &sid, on_done, &b), -ESHUTDOWN);
+        EXPECT_EQ(local_call(b.l, &(struct local_call){ .origin = { .host = "there", .pid = 1 },
+                                                         .kind = XNS_KIND_SCALAR }, on_call_done, &b), -ESHUTDOWN);
         bridge_stop(&b);
 }
 END_TEST
@@ -618,6 +635,7 @@ int main(void) {
         Suite *s = suite_create("gw-local");
 
         HARNESS_ADD(s, attach_gives_tag_once);
+        HARNESS_ADD(s, xnsd_exit_is_gone);
         HARNESS_ADD(s, proxy_carries_each_kind);
         HARNESS_ADD(s, proxy_removal_wakes_caller);
         HARNESS_ADD(s, msg_fail_reaches_caller);

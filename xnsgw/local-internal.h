@@ -25,10 +25,10 @@ struct llink {
         int fd;
         struct event *ev_read, *ev_write;
         uint32_t seq;
-        bool dead;                      /* closed; freed by the reaper */
+        bool dead;                      /* its socket closed */
         struct list out;                /* struct llink_frame: not yet sent */
         struct list waiting;            /* struct llink_wait: requests, oldest first */
-        struct list dead_link;          /* in local->dead */
+        struct list dead_link;          /* in local->dead once its owner closed it */
         /* Frames with seq 0 (gateway events on the main link): 0, or negative
          * errno to break the link; NULL: none are expected. */
         int (*unsolicited)(void *userdata, const struct xns_reply *reply);

@@ -35,8 +35,8 @@ static void llink_frame_free(struct llink_frame *f) {
         free(f);
 }
 
-/* Closes the socket and forgets what was not sent; the link goes to the
- * reaper. What waits for a reply stays, for the caller to fail or drop. */
+/* Closes the socket and forgets what was not sent. What waits for a reply
+ * stays, for llink_break() to fail or llink_close() to drop. */
 static void llink_shut(struct llink *k) {
         struct llink_frame *f;
 
@@ -51,8 +51,6 @@ static void llink_shut(struct llink *k) {
         k->fd = safe_close(k->fd);
         while ((f = list_first_entry(&k->out, struct llink_frame, link)))
                 llink_frame_free(f);
-        list_link_tail(&k->local->dead, &k->dead_link);
-        event_active(k->local->reaper, EV_TIMEOUT, 0);
 }
 
 /* The link broke: each waiting request hears r, then the owner. Anyone of
@@ -77,7 +75,11 @@ static void llink_break(struct llink *k, int r) {
         }
 }
 
-/* llink_close() - the owner is done with k: nothing it asked is answered. */
+/*
+ * llink_close() - the owner is done with k: nothing it asked is answered,
+ * and the reaper frees k from the loop, so a callback of k that runs now
+ * still finds it. A link that broke waits for this too.
+ */
 void llink_close(struct llink *k) {
         struct llink_wait *w;
 
@@ -90,6 +92,10 @@ void llink_close(struct llink *k) {
                 free(w);
         }
         llink_shut(k);
+        if (!list_is_linked(&k->dead_link)) {
+                list_link_tail(&k->local->dead, &k->dead_link);
+                event_active(k->local->reaper, EV_TIMEOUT, 0);
+        }
 }
 
 struct llink *llink_free(struct llink *k) {
