@@ -341,21 +341,23 @@ static struct slink *session_link(struct session *s, int *error) {
         return NULL;
 }
 
-/* Starts queued ops, in order, while they may start and have a link. */
+/* Starts the next queued op if it may start and has a link, and comes back
+ * for the one after it: op_start() may end the session (a callback). */
 static void session_pump(evutil_socket_t fd, short what, void *arg) {
         struct session *s = arg;
-        struct op *op;
+        struct op *op = list_first_entry(&s->queue, struct op, link);
         struct slink *sl;
         int r;
 
-        while (!s->barrier && (op = list_first_entry(&s->queue, struct op, link))) {
-                sl = session_link(s, &r);
-                if (r < 0 && s->n_links == 0)
-                        return session_fail(s, xns_error_from_errno(r));
-                if (!sl)
-                        return;
-                op_start(op, sl);
-        }
+        if (s->barrier || !op)
+                return;
+        sl = session_link(s, &r);
+        if (r < 0 && s->n_links == 0)
+                return session_fail(s, xns_error_from_errno(r));
+        if (!sl)
+                return;
+        session_kick(s);
+        op_start(op, sl);
 }
 
 /* --- sessions ----------------------------------------------------------- */
