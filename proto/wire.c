@@ -242,6 +242,9 @@ static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
                 return gateway_attach_from_pb(req, pb->gateway_attach);
         case XNS__REQUEST__OP_GATEWAY_ANSWER:
                 return gateway_answer_from_pb(req, pb->gateway_answer);
+        case XNS__REQUEST__OP_GATEWAY_VIEW:
+                req->op = XNS_OP_GATEWAY_VIEW;
+                return 0;
         default:
                 return -EBADMSG;
         }
@@ -421,6 +424,10 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
         case XNS_OP_KICK:
                 pb.op_case = XNS__REQUEST__OP_KICK;
                 pb.kick = &empty;
+                break;
+        case XNS_OP_GATEWAY_VIEW:
+                pb.op_case = XNS__REQUEST__OP_GATEWAY_VIEW;
+                pb.gateway_view = &empty;
                 break;
         case XNS_OP_CONNECT:
                 sid_to_pb(&sid, &req->connect.sid);

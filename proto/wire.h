@@ -44,6 +44,7 @@ enum xns_op {
         XNS_OP_KICK,
         XNS_OP_GATEWAY_ATTACH,          /* the gateway: from the daemon's uid or root */
         XNS_OP_GATEWAY_ANSWER,
+        XNS_OP_GATEWAY_VIEW,            /* memfd of a ClusterView beside the frame */
 };
 
 /* What a control request asks (xns_request.control.what). */

@@ -762,7 +762,7 @@ END_TEST
 static void list_obj(char *buf, size_t size, const char *name, const char *sid, pid_t pid, const char *comm,
                      unsigned conns, unsigned max_conns, unsigned queued, unsigned served) {
         snprintf(buf, size,
-                 "{\"name\":\"%s\",\"sid\":\"%s\",\"pid\":%d,\"command\":\"%s\",\"conns\":%u,\"max_conns\":%u,"
+                 "{\"name\":\"%s\",\"host\":\"\",\"sid\":\"%s\",\"pid\":%d,\"command\":\"%s\",\"conns\":%u,\"max_conns\":%u,"
                  "\"queue_depth\":%u,\"queued\":%u,\"served\":%u}",
                  name, sid, (int)pid, comm, conns, max_conns, DEPTH, queued, served);
 }
@@ -773,7 +773,7 @@ static void list_row(char *buf, size_t size, const char *name, const char *sid, 
 
         if (max_conns)
                 snprintf(limit, sizeof(limit), "%u", max_conns);
-        snprintf(buf, size, "%s %s %d %s %u/%s %u/%u %u", name, sid, (int)pid, comm, conns, limit, queued, DEPTH,
+        snprintf(buf, size, "%s - %s %d %s %u/%s %u/%u %u", name, sid, (int)pid, comm, conns, limit, queued, DEPTH,
                  served);
 }
 
@@ -796,7 +796,7 @@ static void expect_list(const struct srv *srv, unsigned conns, unsigned queued, 
         CTL_OK(&c, "list");
         EXPECT_EQ(count_lines(c.out), 4);
         squeeze(c.out, want, sizeof(want));
-        EXPECT_MSG(strncmp(want, "NAME SID PID COMMAND CONNS QUEUE SERVED\n", 40) == 0, "header: %s", c.out);
+        EXPECT_MSG(strncmp(want, "NAME HOST SID PID COMMAND CONNS QUEUE SERVED\n", 45) == 0, "header: %s", c.out);
         for (int i = 0; i < 3; i++) {
                 bool a = i == 0;
 
@@ -884,14 +884,14 @@ START_TEST(peers_shows_processes) {
         CTL_OK(&c, "--json", "peers");
         EXPECT_EQ(count_str(c.out, "{\"pid\":"), 2);
         snprintf(want, sizeof(want),
-                 "{\"pid\":%d,\"uid\":0,\"command\":\"xsrv-peers\",\"links\":1,\"cids\":[],\"servers\":"
+                 "{\"pid\":%d,\"uid\":0,\"host\":\"\",\"command\":\"xsrv-peers\",\"links\":1,\"cids\":[],\"servers\":"
                  "[{\"sid\":\"%s\",\"name\":\"peersrv\"},{\"sid\":\"%s\",\"name\":\"peersrv2\"}],\"blocked_calls\":0}",
                  (int)srv.p.pid, srv.hex[0], srv.hex[1]);
         snprintf(row, sizeof(row), "{\"pid\":%d,", (int)srv.p.pid);
         object_text(c.out, row, obj, sizeof(obj));
         EXPECT_STREQ(obj, want);
         snprintf(want, sizeof(want),
-                 "{\"pid\":%d,\"uid\":0,\"command\":\"xcli-peers\",\"links\":1,\"cids\":[{\"cid\":%u,\"server\":"
+                 "{\"pid\":%d,\"uid\":0,\"host\":\"\",\"command\":\"xcli-peers\",\"links\":1,\"cids\":[{\"cid\":%u,\"server\":"
                  "\"peersrv\"},{\"cid\":%u,\"server\":\"peersrv2\"}],\"servers\":[],\"blocked_calls\":1}",
                  (int)cli.pid, cid1, cid2);
         snprintf(row, sizeof(row), "{\"pid\":%d,", (int)cli.pid);
@@ -901,12 +901,12 @@ START_TEST(peers_shows_processes) {
         CTL_OK(&c, "peers");
         EXPECT_EQ(count_lines(c.out), 3);
         squeeze(c.out, want, sizeof(want));
-        EXPECT_MSG(strncmp(want, "PID UID COMMAND LINKS BLOCKED SERVERS CIDS\n", 43) == 0, "header: %s", c.out);
-        snprintf(want, sizeof(want), "%d 0 xsrv-peers 1 0 peersrv,peersrv2 -", (int)srv.p.pid);
+        EXPECT_MSG(strncmp(want, "PID UID HOST COMMAND LINKS BLOCKED SERVERS CIDS\n", 48) == 0, "header: %s", c.out);
+        snprintf(want, sizeof(want), "%d 0 - xsrv-peers 1 0 peersrv,peersrv2 -", (int)srv.p.pid);
         snprintf(row, sizeof(row), "%d", (int)srv.p.pid);
         table_row(c.out, row, obj, sizeof(obj));
         EXPECT_STREQ(obj, want);
-        snprintf(want, sizeof(want), "%d 0 xcli-peers 1 1 - %u=peersrv %u=peersrv2", (int)cli.pid, cid1, cid2);
+        snprintf(want, sizeof(want), "%d 0 - xcli-peers 1 1 - %u=peersrv %u=peersrv2", (int)cli.pid, cid1, cid2);
         snprintf(row, sizeof(row), "%d", (int)cli.pid);
         table_row(c.out, row, obj, sizeof(obj));
         EXPECT_STREQ(obj, want);
@@ -923,7 +923,7 @@ START_TEST(peers_shows_processes) {
         /* The server is gone: the client's cids now name its SIDs. */
         CTL_OK(&c, "--json", "peers");
         EXPECT_EQ(count_str(c.out, "{\"pid\":"), 1);
-        snprintf(want, sizeof(want), "{\"peers\":[{\"pid\":%d,\"uid\":0,\"command\":\"xcli-peers\",\"links\":1,"
+        snprintf(want, sizeof(want), "{\"peers\":[{\"pid\":%d,\"uid\":0,\"host\":\"\",\"command\":\"xcli-peers\",\"links\":1,"
                  "\"cids\":[{\"cid\":%u,\"server\":\"%s\"},{\"cid\":%u,\"server\":\"%s\"}],\"servers\":[],"
                  "\"blocked_calls\":0}]}\n", (int)cli.pid, cid1, srv.hex[0], cid2, srv.hex[1]);
         EXPECT_STREQ(c.out, want);
@@ -1050,7 +1050,7 @@ static void expect_show(const struct srv *srv, unsigned conns, unsigned queued, 
         }
         CTL_OK(&c, "--json", "show", "shown");
         snprintf(want, sizeof(want),
-                 "{\"name\":\"shown\",\"sid\":\"%s\",\"pid\":%d,\"command\":\"xsrv-show\",\"conns\":%u,"
+                 "{\"name\":\"shown\",\"host\":\"\",\"sid\":\"%s\",\"pid\":%d,\"command\":\"xsrv-show\",\"conns\":%u,"
                  "\"max_conns\":0,\"queue_depth\":%u,\"queued\":%u,\"served\":%u,\"stalled\":%u,\"receivers\":%u,"
                  "\"clients\":[%s]}\n",
                  srv->hex[0], (int)srv->p.pid, conns, DEPTH, queued, served, stalled, receivers, list);
@@ -1234,7 +1234,7 @@ START_TEST(json_command_cut_inside_utf8) {
         CTL_OK(&c, "peers");
         snprintf(want, sizeof(want), "%d", (int)srv.p.pid);
         table_row(c.out, want, row, sizeof(row));
-        snprintf(want, sizeof(want), "%d 0 %s 1 0 cutsrv -", (int)srv.p.pid, CUT_SRV_SHOWN);
+        snprintf(want, sizeof(want), "%d 0 - %s 1 0 cutsrv -", (int)srv.p.pid, CUT_SRV_SHOWN);
         EXPECT_STREQ(row, want);
 
         srv_quit(&srv, &cli, cid);

@@ -134,9 +134,15 @@ static void format_duration(uint64_t us, char *buf, size_t size) {
 }
 
 static json_t *gateway_json(const Xns__Status *st) {
+        json_t *hosts = json_array();
+
         if (!st->gateway_host || !*st->gateway_host)
                 return json_null();
-        return json_pack("{s:o,s:I}", "host", text_json(st->gateway_host), "pid", JU(st->gateway_pid));
+        for (size_t i = 0; i < st->n_hosts; i++)
+                hosts = array_push(hosts, json_pack("{s:o,s:I}", "name", text_json(st->hosts[i]->name), "tag",
+                                                    JU(st->hosts[i]->tag)));
+        return json_pack("{s:o,s:I,s:o,s:o}", "host", text_json(st->gateway_host), "pid", JU(st->gateway_pid),
+                         "nats", text_json(st->nats_url), "hosts", hosts);
 }
 
 static json_t *status_json(const Xns__Status *st) {
@@ -174,18 +180,25 @@ static void print_status(const Xns__Status *st) {
                st->version, st->pid, uptime, st->names, st->servers, st->processes, st->links,
                st->pending_calls, st->queue_depth, st->max_cids, st->max_names, st->max_servers,
                st->max_queued, st->max_links_per_uid, st->max_shm_mb, st->frame_max);
-        if (st->gateway_host && *st->gateway_host)
-                printf("gateway:       host %s (xnsgw pid %u)\n", st->gateway_host, st->gateway_pid);
-        else
+        if (!st->gateway_host || !*st->gateway_host) {
                 printf("gateway:       none (names are this host's only)\n");
+                return;
+        }
+        printf("gateway:       host %s (xnsgw pid %u)\n"
+               "nats:          %s\n"
+               "hosts:        ",
+               st->gateway_host, st->gateway_pid, *st->nats_url ? st->nats_url : "not connected");
+        for (size_t i = 0; i < st->n_hosts; i++)
+                printf(" %s", st->hosts[i]->name);
+        printf("%s\n", st->n_hosts ? "" : " none heard");
 }
 
 /* --- list and show --------------------------------------------------------- */
 
 /* A name as list shows it; with detail, as show does. */
 static json_t *name_json(const Xns__NameInfo *n, bool detail) {
-        json_t *j = json_pack("{s:o,s:o,s:I,s:o,s:I,s:I,s:I,s:I,s:I}", "name", text_json(n->name),
-                              "sid", text_json(n->sid),
+        json_t *j = json_pack("{s:o,s:o,s:o,s:I,s:o,s:I,s:I,s:I,s:I,s:I}", "name", text_json(n->name),
+                              "host", text_json(n->host), "sid", text_json(n->sid),
                               "pid", JU(n->pid), "command", text_json(n->command), "conns", JU(n->conns),
                               "max_conns", JU(n->max_conns), "queue_depth", JU(n->queue_depth),
                               "queued", JU(n->queued), "served", JU(n->served));
@@ -214,22 +227,35 @@ static void format_conns(const Xns__NameInfo *n, char *buf, size_t size) {
                 snprintf(buf, size, "%u/-", n->conns);
 }
 
+/* A name of another host: what its gateway exported, nothing of its state. */
+static bool name_is_remote(const Xns__NameInfo *n) {
+        return n->pid == 0 && *n->host;
+}
+
 static void print_list(const Xns__Snapshot *snap) {
         int w = 4;
 
         for (size_t i = 0; i < snap->n_names; i++)
                 if ((int)strlen(snap->names[i]->name) > w)
                         w = (int)strlen(snap->names[i]->name);
-        printf("%-*s  %-32s  %7s  %-15s  %9s  %9s  %8s\n", w, "NAME", "SID", "PID", "COMMAND", "CONNS",
-               "QUEUE", "SERVED");
+        printf("%-*s  %-8s  %-32s  %7s  %-15s  %9s  %9s  %8s\n", w, "NAME", "HOST", "SID", "PID", "COMMAND",
+               "CONNS", "QUEUE", "SERVED");
         for (size_t i = 0; i < snap->n_names; i++) {
                 const Xns__NameInfo *n = snap->names[i];
-                char conns[32], queue[32];
+                char conns[32], queue[32], pid[16], served[32];
 
                 format_conns(n, conns, sizeof(conns));
                 snprintf(queue, sizeof(queue), "%u/%u", n->queued, n->queue_depth);
-                printf("%-*s  %-32s  %7u  %-15s  %9s  %9s  %8llu\n", w, n->name, n->sid, n->pid, n->command,
-                       conns, queue, (unsigned long long)n->served);
+                snprintf(pid, sizeof(pid), "%u", n->pid);
+                snprintf(served, sizeof(served), "%llu", (unsigned long long)n->served);
+                if (name_is_remote(n)) {        /* another host's: only what its registry says */
+                        snprintf(conns, sizeof(conns), n->max_conns ? "-/%u" : "-", n->max_conns);
+                        strcpy(queue, "-");
+                        strcpy(pid, "-");
+                        strcpy(served, "-");
+                }
+                printf("%-*s  %-8s  %-32s  %7s  %-15s  %9s  %9s  %8s\n", w, n->name, *n->host ? n->host : "-",
+                       n->sid, pid, *n->command ? n->command : "-", conns, queue, served);
         }
 }
 
@@ -265,8 +291,8 @@ static json_t *peer_json(const Xns__PeerInfo *p) {
         for (size_t i = 0; i < p->n_servers; i++)
                 servers = array_push(servers, json_pack("{s:o,s:o}", "sid", text_json(p->servers[i]->sid),
                                                         "name", text_json(p->servers[i]->name)));
-        return json_pack("{s:I,s:I,s:o,s:I,s:o,s:o,s:I}", "pid", JU(p->pid), "uid", JU(p->uid),
-                         "command", text_json(p->command), "links", JU(p->links), "cids", cids,
+        return json_pack("{s:I,s:I,s:o,s:o,s:I,s:o,s:o,s:I}", "pid", JU(p->pid), "uid", JU(p->uid),
+                         "host", text_json(p->host), "command", text_json(p->command), "links", JU(p->links), "cids", cids,
                          "servers", servers, "blocked_calls", JU(p->blocked_calls));
 }
 
@@ -279,8 +305,8 @@ static json_t *peers_json(const Xns__Snapshot *snap) {
 }
 
 static void print_peers(const Xns__Snapshot *snap) {
-        printf("%7s  %6s  %-15s  %5s  %7s  %-24s  %s\n", "PID", "UID", "COMMAND", "LINKS", "BLOCKED",
-               "SERVERS", "CIDS");
+        printf("%7s  %6s  %-8s  %-15s  %5s  %7s  %-24s  %s\n", "PID", "UID", "HOST", "COMMAND", "LINKS",
+               "BLOCKED", "SERVERS", "CIDS");
         for (size_t i = 0; i < snap->n_peers; i++) {
                 const Xns__PeerInfo *p = snap->peers[i];
                 char servers[256] = "-";
@@ -291,8 +317,8 @@ static void print_peers(const Xns__Snapshot *snap) {
 
                         len += (size_t)snprintf(servers + len, sizeof(servers) - len, "%s%s", k ? "," : "", label);
                 }
-                printf("%7u  %6u  %-15s  %5u  %7u  %-24s ", p->pid, p->uid, p->command, p->links,
-                       p->blocked_calls, servers);
+                printf("%7u  %6u  %-8s  %-15s  %5u  %7u  %-24s ", p->pid, p->uid, *p->host ? p->host : "-",
+                       p->command, p->links, p->blocked_calls, servers);
                 for (size_t k = 0; k < p->n_cids; k++)
                         printf(" %u=%s", p->cids[k]->cid, p->cids[k]->server);
                 printf("%s\n", p->n_cids ? "" : " -");

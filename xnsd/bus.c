@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <search.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -42,6 +43,7 @@ void bus_init(struct bus *bus, const struct bus_options *opt) {
 
 /* Releases everything; the loop has disconnected every conn before. */
 void bus_deinit(struct bus *bus) {
+        free(bus->gw.view);
         name_registry_deinit(&bus->names);
         users_deinit(&bus->users);
         message_pool_drain();

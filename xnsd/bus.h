@@ -43,6 +43,8 @@ struct bus_gateway {
         struct xns_name exports[XNS_EXPORTS_MAX];
         uint32_t next_ticket;
         struct list waiters;            /* conns in CONN_WAIT_GATEWAY */
+        uint8_t *view;                  /* its last ClusterView, packed (control.c) */
+        size_t view_len;
 };
 
 struct bus {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "name.h"
 #include "peer.h"
 #include "server.h"
+#include "utf8.h"
 
 #define SID_HEX_LEN 33
 
@@ -35,6 +37,7 @@ static void sid_hex(const struct xns_sid *sid, char out[static SID_HEX_LEN]) {
 struct snapshot {
         Xns__Snapshot pb;
         Xns__Status status;
+        Xns__ClusterView *view;         /* the gateway's, unpacked for this snapshot */
         void **blocks;
         size_t n_blocks;
         bool oom;
@@ -67,6 +70,8 @@ static char *snapshot_strdup(struct snapshot *s, const char *str) {
 }
 
 static void snapshot_free(struct snapshot *s) {
+        if (s->view)
+                xns__cluster_view__free_unpacked(s->view, NULL);
         for (size_t i = 0; i < s->n_blocks; i++)
                 free(s->blocks[i]);
         free(s->blocks);
@@ -96,6 +101,13 @@ static void snapshot_status(struct snapshot *s, struct bus *bus) {
         s->status.tag = bus->tag;
         s->status.gateway_host = bus->gw.link ? snapshot_strdup(s, bus->gw.host) : (char *)"";
         s->status.gateway_pid = bus->gw.link ? (uint32_t)bus->gw.link->pid : 0;
+        if (bus->gw.view)
+                s->view = xns__cluster_view__unpack(NULL, bus->gw.view_len, bus->gw.view);
+        if (s->view) {
+                s->status.nats_url = s->view->nats_url;
+                s->status.n_hosts = s->view->n_hosts;
+                s->status.hosts = s->view->hosts;
+        }
         s->pb.status = &s->status;
 }
 
@@ -119,6 +131,7 @@ static void snapshot_name(struct snapshot *s, struct bus *bus, const struct name
         sid_hex(&server->sid, sid);
         info->name = snapshot_strdup(s, name->str);
         info->sid = snapshot_strdup(s, sid);
+        info->host = snapshot_strdup(s, bus->gw.link ? bus->gw.host : "");
         info->pid = (uint32_t)server->owner->pid;
         info->command = snapshot_strdup(s, server->owner->comm);
         info->conns = name->granted;
@@ -152,13 +165,33 @@ static void name_visit(const void *node, VISIT which, void *data) {
                 snapshot_name(w->s, w->bus, *(struct name *const *)node, false);
 }
 
-/* Every name, sorted (the registry is a search tree). */
+/* A name another host exports, as the gateway last told. */
+static void snapshot_remote_name(struct snapshot *s, const Xns__ClusterName *n) {
+        Xns__NameInfo *info = snapshot_alloc(s, 1, sizeof(*info));
+
+        if (!info)
+                return;
+        xns__name_info__init(info);
+        info->name = n->name;
+        info->host = n->host;
+        info->sid = n->sid;
+        info->max_conns = n->max_conns;
+        s->pb.names[s->pb.n_names++] = info;
+}
+
+/* Every name, sorted (the registry is a search tree); then those of other
+ * hosts, as the gateway sees them. */
 static void snapshot_names(struct snapshot *s, struct bus *bus) {
         struct name_walk w = { s, bus };
+        size_t n_remote = s->view ? s->view->n_names : 0;
 
-        s->pb.names = snapshot_alloc(s, bus->names.count, sizeof(*s->pb.names));
-        if (s->pb.names)
-                twalk_r(bus->names.root, name_visit, &w);
+        s->pb.names = snapshot_alloc(s, bus->names.count + n_remote, sizeof(*s->pb.names));
+        if (!s->pb.names)
+                return;
+        twalk_r(bus->names.root, name_visit, &w);
+        for (size_t i = 0; i < n_remote; i++)
+                if (strcmp(s->view->names[i]->host, bus->gw.host) != 0)
+                        snapshot_remote_name(s, s->view->names[i]);
 }
 
 static void snapshot_peer(struct snapshot *s, struct bus *bus, struct peer *peer) {
@@ -293,6 +326,65 @@ static void control_monitor_start(struct conn *conn, const struct xns_request *r
         bus->observer = control_monitor_message;
         log_debug("pid %d: monitoring", (int)conn->pid);
         conn_reply_result(conn, req->seq, 0);
+}
+
+#define CLUSTER_VIEW_MAX (4u << 20)    /* bytes of a gateway's view */
+
+/* Valid UTF-8 (xnsctl prints them) and SIDs of 32 hex digits. */
+static bool text_valid(const char *s) {
+        for (size_t i = 0, len = strlen(s); i < len;) {
+                size_t n = utf8_sequence_len(s + i, len - i);
+
+                if (n == 0)
+                        return false;
+                i += n;
+        }
+        return true;
+}
+
+static bool cluster_view_valid(const Xns__ClusterView *v) {
+        if (!text_valid(v->nats_url))
+                return false;
+        for (size_t i = 0; i < v->n_hosts; i++)
+                if (!xns_host_valid(v->hosts[i]->name, strlen(v->hosts[i]->name)))
+                        return false;
+        for (size_t i = 0; i < v->n_names; i++) {
+                const Xns__ClusterName *n = v->names[i];
+
+                if (!xns_name_valid(n->name, strlen(n->name)) || !xns_host_valid(n->host, strlen(n->host)) ||
+                    strlen(n->sid) != SID_HEX_LEN - 1 || strspn(n->sid, "0123456789abcdef") != SID_HEX_LEN - 1)
+                        return false;
+        }
+        return true;
+}
+
+/*
+ * control_gateway_view() - the gateway tells what it sees of the cluster
+ * (a ClusterView in a sealed memfd), for xnsctl: kept as it came, once it
+ * parsed and checked. Anything else is ignored with a log line.
+ */
+void control_gateway_view(struct conn *conn, int fd) {
+        struct bus *bus = conn->bus;
+        _cleanup_free_ uint8_t *buf = NULL;
+        Xns__ClusterView *view;
+        struct stat st;
+
+        if (conn != bus->gw.link || memfd_check(fd, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE, 0, CLUSTER_VIEW_MAX,
+                                                O_RDONLY) < 0 || fstat(fd, &st) < 0)
+                return log_info("pid %d: a cluster view not from the gateway, or not sealed", (int)conn->pid);
+        buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+        if (!buf || pread(fd, buf, (size_t)st.st_size, 0) != st.st_size)
+                return;
+        view = xns__cluster_view__unpack(NULL, (size_t)st.st_size, buf);
+        if (!view || !cluster_view_valid(view)) {
+                if (view)
+                        xns__cluster_view__free_unpacked(view, NULL);
+                return log_info("pid %d: the gateway sent a malformed cluster view", (int)conn->pid);
+        }
+        xns__cluster_view__free_unpacked(view, NULL);
+        free(bus->gw.view);
+        bus->gw.view = TAKE_PTR(buf);
+        bus->gw.view_len = (size_t)st.st_size;
 }
 
 void control_request(struct conn *conn, const struct xns_request *req) {

@@ -11,5 +11,6 @@ struct conn;
 struct message;
 
 void control_request(struct conn *conn, const struct xns_request *req);
+void control_gateway_view(struct conn *conn, int fd);
 void control_monitor_message(struct bus *bus, const struct message *m, int result,
                              const struct xns_reply *answer);

@@ -2,6 +2,7 @@
  * asks the cluster (claims of exported names, lookups and connects that miss
  * here), the answers, and the sessions standing in for remote processes. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bus.h"
@@ -300,4 +301,7 @@ void gateway_link_gone(struct conn *conn) {
         bus->peer_gone = NULL;
         bus->gw.link = NULL;
         bus->gw.n_exports = 0;
+        free(bus->gw.view);
+        bus->gw.view = NULL;
+        bus->gw.view_len = 0;
 }

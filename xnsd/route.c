@@ -687,6 +687,8 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
                 return gateway_attach(conn, req);
         case XNS_OP_GATEWAY_ANSWER:
                 return gateway_answer(conn, req);
+        case XNS_OP_GATEWAY_VIEW:
+                return control_gateway_view(conn, *fd);
         default:
                 return;
         }
@@ -695,7 +697,7 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
 /* A descriptor may only come with a memory send or a forward. */
 static bool request_may_carry_fd(const struct xns_request *req) {
         return (req->op == XNS_OP_SEND && xns_kind_is_memory(req->send.kind)) || req->op == XNS_OP_FORWARD ||
-               req->op == XNS_OP_RING;
+               req->op == XNS_OP_RING || req->op == XNS_OP_GATEWAY_VIEW;
 }
 
 /*
