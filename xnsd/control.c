@@ -370,7 +370,7 @@ void control_gateway_view(struct conn *conn, int fd) {
         struct stat st;
 
         if (conn != bus->gw.link || memfd_check(fd, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE, 0, CLUSTER_VIEW_MAX,
-                                                O_RDONLY) < 0 || fstat(fd, &st) < 0)
+                                                O_RDWR) < 0 || fstat(fd, &st) < 0)
                 return log_info("pid %d: a cluster view not from the gateway, or not sealed", (int)conn->pid);
         buf = malloc(st.st_size ? (size_t)st.st_size : 1);
         if (!buf || pread(fd, buf, (size_t)st.st_size, 0) != st.st_size)

@@ -2,6 +2,7 @@
  * xnsd's events and their answers. */
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "local-internal.h"
 #include "macro.h"
+#include "memfd.h"
 
 #define LOCAL_START_TIMEOUT_MS 10000    /* for each answer while local_new() blocks */
 
@@ -281,6 +283,22 @@ void local_answer(struct local *l, uint32_t ticket, uint32_t error, const struct
                 req.gateway_answer.sid = *sid;
         if (!l->gone)
                 (void)llink_post(l->main, &req, -1);
+}
+
+/* local_view() - tells xnsd what the gateway sees of the cluster (a packed
+ * ClusterView of control.proto), for xnsctl, in a sealed memfd. */
+int local_view(struct local *l, const void *view, size_t len) {
+        struct xns_request req = { .op = XNS_OP_GATEWAY_VIEW };
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if (l->gone)
+                return -ESHUTDOWN;
+        r = memfd_new_sealed("xns-cluster-view", view, len, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL,
+                             &fd);
+        if (r < 0)
+                return r;
+        return llink_post(l->main, &req, fd);
 }
 
 void local_post_return(struct local *l, const struct xns_return *ret) {

@@ -72,6 +72,9 @@ struct local *local_free(struct local *l);
 /* Answers xnsd's event ticket: error (Xous), and for a lookup or connect the
  * SID of the proxy, which local_proxy_add() made first. */
 void local_answer(struct local *l, uint32_t ticket, uint32_t error, const struct xns_sid *sid);
+/* Tells xnsd what the gateway sees of the cluster (len bytes of a packed
+ * ClusterView, control.proto), which xnsctl shows. */
+int local_view(struct local *l, const void *view, size_t len);
 
 /* A proxy: a server here with the SID of another host's server, whose
  * messages come to hooks->message. done: 0 (also when it existed already),
