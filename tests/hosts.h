@@ -1,0 +1,40 @@
+/* hosts.h: xns hosts on one machine for the cluster suites: each an xnsd
+ * on a socket of its own and an xnsgw joining it to a NATS cluster. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "daemon.h"
+
+#define TEST_HOST_EXPORTS_MAX 4
+
+struct test_host {
+        char name[16];                  /* its host name in the cluster */
+        struct test_daemon xnsd;        /* xnsd.dir also holds xnsgw.log */
+        pid_t gw_pid;                   /* -1: no gateway running */
+        char nats_urls[256];
+        const char *exports[TEST_HOST_EXPORTS_MAX + 1];   /* NULL-terminated */
+};
+
+#define TEST_HOST_INIT { .xnsd = TEST_DAEMON_INIT, .gw_pid = -1 }
+
+/*
+ * Starts xnsd (XNSD, in a fresh directory) and xnsgw (XNSGW) for host name,
+ * exporting exports (NULL-terminated), joined to the NATS servers
+ * nats_urls, and waits until xnsd shows the gateway attached. On failure
+ * a negative errno, why saying what happened; nothing is left running.
+ */
+int test_host_start(struct test_host *h, const char *name, const char *nats_urls, const char *const *exports,
+                    int timeout_ms, char *why, size_t why_size);
+/* Starts the host's gateway again (after it was killed) and waits for it. */
+int test_host_gateway_start(struct test_host *h, int timeout_ms, char *why, size_t why_size);
+/* Sends sig to the gateway; SIGKILL waits until it is reaped. */
+void test_host_gateway_signal(struct test_host *h, int sig);
+/* Stops the gateway and xnsd (SIGTERM, then SIGKILL), removes the directory. */
+void test_host_stop(struct test_host *h);
+/* The pid of the gateway xnsd shows attached, 0 for none, negative errno. */
+int test_host_gateway_attached(const char *sock, pid_t *pid);
+/* The last lines of the gateway's log, for failure messages. */
+void test_host_gateway_log(const struct test_host *h, char *buf, size_t size);
