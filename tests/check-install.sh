@@ -53,6 +53,7 @@ expect_executable() {
 
 # --- programs ----------------------------------------------------------------
 expect_executable "$XNS_SBINDIR/xnsd"
+expect_executable "$XNS_BINDIR/xnsgw"
 if [ "${XNS_HAVE_XNSCTL:-0}" = 1 ]; then
         expect_executable "$XNS_BINDIR/xnsctl"
 else
@@ -112,6 +113,12 @@ if [ -f "$root$XNS_UNITDIR/xnsd.service" ]; then
 fi
 expect_file "$XNS_SYSUSERSDIR/xns.conf"
 expect_file "$XNS_MANDIR/man8/xnsd.8"
+expect_file "$XNS_MANDIR/man8/xnsgw.8"
+expect_file "$XNS_UNITDIR/xnsgw.service"
+if [ -f "$root$XNS_UNITDIR/xnsgw.service" ]; then
+        grep -qx "ExecStart=$XNS_BINDIR/xnsgw \$XNSGW_ARGS" "$root$XNS_UNITDIR/xnsgw.service" ||
+                fail "xnsgw.service does not start $XNS_BINDIR/xnsgw"
+fi
 expect_file "$XNS_MANDIR/man1/xnsctl.1"
 expect_file "$XNS_MANDIR/man3/libxousclient.3"
 

@@ -80,6 +80,12 @@ if [ $# -gt 0 ] && command -v man >/dev/null 2>&1; then
 fi
 analyze_quiet verify "$man" --recursive-errors=no ./xnsd.socket ./xnsd.service
 
+# The gateway's unit, when given (XNSGW_SERVICE, XNSGW: the built one).
+if [ -n "${XNSGW_SERVICE:-}" ]; then
+        sed "s|^ExecStart=[^ ]*|ExecStart=$XNSGW|" "$XNSGW_SERVICE" >"$dir/units/xnsgw.service"
+        analyze_quiet verify "$man" --recursive-errors=no ./xnsgw.service
+fi
+
 # The sandbox: an exposure score of 2.0 or less (it is 1.4 as shipped).
 if systemd-analyze security --help 2>/dev/null | grep -q -- '--offline'; then
         if ! (cd "$dir/units" && timeout 60 systemd-analyze security --offline=yes --threshold=20 \
@@ -105,5 +111,5 @@ else
         echo "check-units: systemd-sysusers is missing; not checking $sysusers"
 fi
 
-[ "$failed" -eq 0 ] && echo "check-units: xnsd.socket, xnsd.service and xns.sysusers are fine"
+[ "$failed" -eq 0 ] && echo "check-units: xnsd.socket, xnsd.service, ${XNSGW_SERVICE:+xnsgw.service, }and xns.sysusers are fine"
 exit "$failed"
