@@ -402,6 +402,68 @@ START_TEST(sid_connects_from_another_host) {
 }
 END_TEST
 
+/* --- a full remote queue pushes back ------------------------------------------ */
+
+/* Registers svc.full, receives nothing until the parent says so, then takes
+ * Scalars until it has as many as the parent says were sent, checking that
+ * they come in order, and reports the count. */
+static void late_server(void *p) {
+        xous_sid_t sid;
+        uint32_t want, got = 0;
+
+        on_host(*(unsigned *)p);
+        EXPECT_OK(xous_register_name("svc.full", 0, &sid));
+        parent_send_sid(sid);
+        want = parent_recv_u32();
+        while (got < want) {
+                xous_envelope_t *env = NULL;
+
+                EXPECT_OK(xous_receive_message(sid, &env));
+                EXPECT_EQ(xous_envelope_args(env)[0], got);
+                got++;
+                xous_envelope_drop(env);
+        }
+        parent_send_u32(got);
+}
+
+/* try_send_scalar until SERVER_QUEUE_FULL (bounded), reports how many got in;
+ * then a waiting send that completes once the server drains. */
+static void flooding_caller(void *p) {
+        xous_cid_t cid;
+        uint32_t n = 0;
+        xous_error_t e;
+
+        on_host(*(unsigned *)p);
+        EXPECT_OK(xous_request_connection_blocking("svc.full", &cid));
+        while ((e = xous_try_send_scalar(cid, 1, n, 0, 0, 0)) == XOUS_OK) {
+                n++;
+                EXPECT_MSG(n < 5000, "5000 Scalars went to a server that takes none: no pushback");
+        }
+        EXPECT_ERR(e, XOUS_ERR_SERVER_QUEUE_FULL);
+        parent_send_u32(n);
+        EXPECT_OK(xous_send_scalar(cid, 1, n, 0, 0, 0));       /* waits for room */
+        parent_send_u32(n + 1);
+}
+
+START_TEST(full_remote_queue_pushes_back) {
+        struct proc server, caller;
+        unsigned sh = 0, ch = 1;
+        uint32_t queued, sent;
+
+        proc_start(&server, "late", late_server, &sh);
+        proc_recv_sid(&server);
+        proc_start(&caller, "flood", flooding_caller, &ch);
+        queued = proc_recv_u32(&caller);
+        fprintf(stderr, "%u Scalars in flight before SERVER_QUEUE_FULL\n", queued);
+        proc_send_u32(&server, queued + 1);
+        sent = proc_recv_u32(&caller);
+        EXPECT_EQ(sent, queued + 1);
+        EXPECT_EQ(proc_recv_u32(&server), queued + 1);  /* every one, in order */
+        proc_wait_exit(&caller, 0);
+        proc_wait_exit(&server, 0);
+}
+END_TEST
+
 /* --- faults: a caller blocked on a host that fails wakes within WAKE_MS ------- */
 
 /* Starts a server on host 0 that never answers and a caller on host 1
@@ -513,6 +575,7 @@ int main(void) {
         add(s, blocking_lookup_waits_for_another_host);
         add(s, not_found_at_once);
         add(s, sid_connects_from_another_host);
+        add(s, full_remote_queue_pushes_back);
         add(s, remote_server_death_wakes_caller);
         add(s, remote_gateway_kill_wakes_caller);
         add(s, remote_gateway_freeze_wakes_caller);

@@ -455,6 +455,78 @@ START_TEST(proxy_failures_reach_callers) {
 }
 END_TEST
 
+static void order_server(void *arg) {
+        xous_sid_t sid;
+        uint32_t want, got = 0;
+
+        EXPECT_OK(xous_register_name("local.order", 0, &sid));
+        parent_send_sid(sid);
+        want = parent_recv_u32();
+        while (got < want) {
+                xous_envelope_t *env = NULL;
+
+                EXPECT_OK(xous_receive_message(sid, &env));
+                EXPECT_MSG(xous_envelope_args(env)[0] == got, "got %u, want %u", xous_envelope_args(env)[0], got);
+                got++;
+                xous_envelope_drop(env);
+        }
+        parent_send_u32(got);
+}
+
+/* A remote session's Scalars, sent one after the other on several links
+ * of it, some waiting for room, reach the server in the order sent. */
+START_TEST(remote_session_keeps_order) {
+        struct xns_origin o = { .host = "far", .pid = 4242, .uid = getuid() };
+        uint8_t token[XNS_TOKEN_LEN];
+        struct xns_request req;
+        struct xns_reply reply;
+        struct gateway gw;
+        struct proc server;
+        int fds[4];
+        uint32_t e, cid, n = 300;
+
+        EXPECT_ERR(gateway_attach(&gw), XOUS_OK);
+        proc_start(&server, "server", order_server, NULL);
+        proc_recv_sid(&server);
+        fds[0] = link_hello(&o, token, &e);
+        EXPECT_ERR(e, XOUS_OK);
+        for (int i = 1; i < 4; i++) {
+                struct xns_request hello = { .seq = 1, .op = XNS_OP_HELLO,
+                                             .hello = { .version = XNS_PROTOCOL_VERSION, .has_token = true } };
+
+                fds[i] = raw_connect();
+                memcpy(hello.hello.token, token, XNS_TOKEN_LEN);
+                send_req(fds[i], &hello);
+                recv_reply(fds[i], &reply);
+                EXPECT_ERR(reply.error, XOUS_OK);
+        }
+        req = (struct xns_request){ .seq = 2, .op = XNS_OP_REQUEST_CONNECTION,
+                                    .request_connection = { .name = { .len = 11, .str = "local.order" } } };
+        send_req(fds[0], &req);
+        recv_reply(fds[0], &reply);
+        EXPECT_ERR(reply.error, XOUS_OK);
+        cid = reply.cid;
+        /* the first 64 fill the queue; then each waits for room, which the
+         * server makes once told to start (after the first one stalls) */
+        for (uint32_t i = 0; i < n; i++) {
+                int fd = fds[i % 4];
+
+                req = (struct xns_request){ .seq = 10 + i, .op = XNS_OP_SEND,
+                                            .send = { .cid = cid, .kind = XNS_KIND_SCALAR, .id = 1, .a = { i } } };
+                send_req(fd, &req);
+                if (i == 64)    /* this one waits for room */
+                        proc_send_u32(&server, n);
+                recv_reply(fd, &reply);
+                EXPECT_ERR(reply.error, XOUS_OK);
+        }
+        EXPECT_EQ(proc_recv_u32(&server), n);
+        proc_wait_exit(&server, 0);
+        for (int i = 0; i < 4; i++)
+                close(fds[i]);
+        gateway_detach(&gw);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("gateway");
 
@@ -467,5 +539,6 @@ int main(void) {
         HARNESS_ADD(s, gateway_powers_are_the_gateways);
         HARNESS_ADD(s, remote_session_calls_as_its_origin);
         HARNESS_ADD(s, proxy_failures_reach_callers);
+        HARNESS_ADD(s, remote_session_keeps_order);
         return harness_run(s);
 }

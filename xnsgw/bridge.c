@@ -26,7 +26,8 @@ struct known_host {
         bool alive;
 };
 
-/* A local caller's blocking message, carried to the server's host. */
+/* A local caller's message, carried to the server's host, until its answer
+ * (or, for kinds without one, word that it is queued there) comes back. */
 struct out_call {
         struct list link;
         uint64_t call;
@@ -452,17 +453,13 @@ static void on_local_message(void *userdata, struct local_msg *m) {
                 .data = m->data, .data_len = m->data ? m->len : 0,
         };
         caller_note(b, m->sender_pid, h->name);
-        c = m->blocking ? calloc(1, sizeof(*c)) : NULL;
-        if (m->blocking && !c)
+        c = calloc(1, sizeof(*c));
+        if (!c)
                 return local_msg_fail(b->local, m, XNS_ERR_OUT_OF_MEMORY);
         if (send_frame(b, h->name, &f) < 0) {
                 free(c);
-                if (m->blocking)
-                        return local_msg_fail(b->local, m, XNS_ERR_SERVER_NOT_FOUND);
-                return local_msg_done(b->local, m);
+                return local_msg_fail(b->local, m, XNS_ERR_SERVER_NOT_FOUND);
         }
-        if (!c)
-                return local_msg_done(b->local, m);
         c->call = f.call.call;
         c->m = m;
         snprintf(c->host, sizeof(c->host), "%s", h->name);
@@ -483,7 +480,9 @@ static void on_answer(struct bridge *b, const char *from, const struct frame_ans
                         continue;
                 list_unlink(&c->link);
                 free(c);
-                if (ans->error != XNS_OK)
+                if (!m->blocking)               /* queued there: the proxy may take more */
+                        local_msg_done(b->local, m);
+                else if (ans->error != XNS_OK)
                         local_msg_fail(b->local, m, ans->error);
                 else if (m->kind == XNS_KIND_BLOCKING_SCALAR)
                         local_msg_answer_scalar(b->local, m, ans->count, ans->v);
@@ -508,6 +507,9 @@ static void out_calls_fail_host(struct bridge *b, const char *host) {
 
 /* --- calls of other hosts' processes into servers here ---------------------- */
 
+/* A call from another host ended here: its caller's host hears the answer,
+ * or for kinds without one that the message is queued (its proxy may take
+ * more), or the error. */
 static void in_call_done(void *userdata, const struct local_result *r) {
         struct in_call *ic = userdata;
         struct bridge *b = ic->b;
@@ -517,20 +519,18 @@ static void in_call_done(void *userdata, const struct local_result *r) {
         /* our xnsd went under the call: to the caller, its server is gone */
         if (error == XNS_ERR_UNAVAILABLE)
                 error = XNS_ERR_SERVER_NOT_FOUND;
-        if (error == XNS_ERR_SERVER_NOT_FOUND) {        /* gone: the caller's host drops its proxy */
+        if (error == XNS_ERR_SERVER_NOT_FOUND) {        /* the caller's host drops its proxy */
                 struct frame gone = { .type = FRAME_GONE, .gone = { .sid = ic->sid } };
 
                 send_frame(b, ic->from, &gone);
         }
-        if (xns_kind_blocks(ic->kind)) {
-                f.answer = (struct frame_answer){
-                        .epoch = ic->epoch, .call = ic->call, .error = error, .count = r->count,
-                        .offset = r->offset, .valid = r->valid,
-                        .data = r->data, .data_len = r->data ? r->data_len : 0,
-                };
-                memcpy(f.answer.v, r->v, sizeof(f.answer.v));
-                send_frame(b, ic->from, &f);
-        }
+        f.answer = (struct frame_answer){
+                .epoch = ic->epoch, .call = ic->call, .error = error, .count = r->count,
+                .offset = r->offset, .valid = r->valid,
+                .data = r->data, .data_len = r->data ? r->data_len : 0,
+        };
+        memcpy(f.answer.v, r->v, sizeof(f.answer.v));
+        send_frame(b, ic->from, &f);
         free(ic);
 }
 

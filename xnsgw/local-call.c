@@ -61,6 +61,9 @@ struct session {
         struct list queue;              /* struct op, not started, oldest first */
         struct list running;            /* struct op */
         struct op *barrier;             /* no op starts before this one is done (or sent) */
+        bool closing;                   /* its process is gone: ends once what it sent is sent
+                                         * (and what comes yet joins it: its host may still
+                                         * hold some in a proxy's queue) */
         struct cid_entry *cids;
         size_t n_cids;
         struct event *pump;             /* starts what can start, from the loop */
@@ -349,6 +352,8 @@ static void session_pump(evutil_socket_t fd, short what, void *arg) {
         struct slink *sl;
         int r;
 
+        if (s->closing && !op && !s->barrier)
+                return session_fail(s, XNS_ERR_SERVER_NOT_FOUND);
         if (s->barrier || !op)
                 return;
         sl = session_link(s, &r);
@@ -572,15 +577,19 @@ int local_call(struct local *l, const struct local_call *c, local_call_done_fn d
 }
 
 /*
- * local_origin_gone() - the remote process is gone: its session's links
- * close, and xnsd lets go of what it had. Its calls not yet done end with
- * SERVER_NOT_FOUND, before this returns.
+ * local_origin_gone() - the remote process is gone. What it sent before is
+ * still sent, in order, as xnsd keeps a dead process's messages queued; then
+ * its session's links close, xnsd lets go of what it had, and its calls
+ * still waiting for an answer end with SERVER_NOT_FOUND (nobody waits for
+ * them any more).
  */
 void local_origin_gone(struct local *l, const char *host, uint32_t pid) {
         struct session *s = session_find(l, host, pid);
 
-        if (s)
-                session_fail(s, XNS_ERR_SERVER_NOT_FOUND);
+        if (s) {
+                s->closing = true;
+                session_kick(s);
+        }
 }
 
 /* local_host_gone() - the same for every process of host. */

@@ -17,8 +17,18 @@ struct proxy {
         bool created;                   /* xnsd answered the CreateServer */
         bool removed;                   /* before that: destroy it once made */
         struct llink *recv;             /* a link of the gateway's session, parked in Receive */
+        bool receiving;                 /* a Receive is on its way */
+        uint32_t held;                  /* messages without an answer the bridge still holds */
         struct list waiters;            /* struct proxy_waiter: local_proxy_add()s to tell */
 };
+
+/*
+ * Messages without an answer (Scalar, Move) that the bridge may hold before
+ * the proxy stops receiving: it holds each until the far side has it in its
+ * server's queue, so a full remote queue fills the proxy's queue here and
+ * its senders wait (try_ ones hear SERVER_QUEUE_FULL), as for a local one.
+ */
+#define PROXY_WINDOW 128
 
 struct proxy_waiter {
         struct list link;
@@ -146,10 +156,13 @@ static int msg_new(struct proxy *p, const struct xns_delivery *d, int fd, struct
         };
         pm->handle = d->handle;
         pm->gen = d->gen;
+        if (!pm->m.blocking)
+                p->held++;
         if (xns_kind_is_memory(d->kind)) {
                 pm->m.len = d->len;
                 r = msg_map(pm, fd);
                 if (r < 0) {
+                        p->held -= !pm->m.blocking;
                         free(pm);
                         return r;
                 }
@@ -158,12 +171,27 @@ static int msg_new(struct proxy *p, const struct xns_delivery *d, int fd, struct
         return 0;
 }
 
+static int proxy_receive(struct proxy *p);
+
+/* A message without an answer is let go: its proxy may take more. */
+static void proxy_release(struct local *l, const struct xns_sid *sid) {
+        struct proxy *p = proxy_find(l, sid);
+
+        if (!p || p->held == 0)
+                return;
+        p->held--;
+        if (!p->receiving && p->created && p->recv && p->held < PROXY_WINDOW && proxy_receive(p) < 0)
+                proxy_destroy(p);
+}
+
 /* Ends the bridge's hold on m; a blocking one is answered with ret first,
  * after its memory is unmapped. */
 static void msg_end(struct local *l, struct local_msg *m, struct xns_return *ret) {
         struct proxy_msg *pm = (struct proxy_msg *)m;
         bool answer = pm->m.blocking;
 
+        if (!answer)
+                proxy_release(l, &pm->m.sid);
         if (answer) {
                 ret->handle = pm->handle;
                 ret->gen = pm->gen;
@@ -234,8 +262,10 @@ static void proxy_on_receive(void *userdata, int r, const struct xns_reply *repl
 
 static int proxy_receive(struct proxy *p) {
         struct xns_request req = { .op = XNS_OP_RECEIVE, .receive = { .sid = p->sid } };
+        int r = llink_request(p->recv, &req, -1, proxy_on_receive, p);
 
-        return llink_request(p->recv, &req, -1, proxy_on_receive, p);
+        p->receiving = r == 0;
+        return r;
 }
 
 /* The proxy cannot receive any more: it goes, and its callers hear SERVER_NOT_FOUND. */
@@ -262,6 +292,7 @@ static void proxy_on_receive(void *userdata, int r, const struct xns_reply *repl
         struct proxy *p = userdata;
         _cleanup_close_ int mem = -1;
 
+        p->receiving = false;
         if (r < 0)
                 return proxy_lost(p);
         if (reply->error == XNS_ERR_SERVER_NOT_FOUND) {
@@ -271,7 +302,8 @@ static void proxy_on_receive(void *userdata, int r, const struct xns_reply *repl
         if (reply->error != XNS_OK || reply->body != XNS_BODY_DELIVERY || reply->n_more > 0 || reply->continued)
                 return proxy_lost(p);
         mem = TAKE_FD(*fd);
-        r = proxy_receive(p);           /* first: the bridge may remove p */
+        /* first: the bridge may remove p; not while it holds a window's worth */
+        r = p->held + !xns_kind_blocks(reply->delivery.kind) < PROXY_WINDOW ? proxy_receive(p) : 0;
         if (r < 0) {
                 msg_refuse(p->local, &reply->delivery);
                 return proxy_lost(p);

@@ -113,9 +113,9 @@ int local_grant_sid(struct local *l, const struct xns_origin *o, const struct xn
  */
 int local_call(struct local *l, const struct local_call *c, local_call_done_fn done, void *userdata);
 
-/* The origin process, or every process of host, is gone: their sessions
- * close (xnsd then fails what they had in flight, harmlessly). Their
- * pending local_call()s end with SERVER_NOT_FOUND first... or never: say
- * which in local.c. */
+/* The origin process is gone: what it sent is still sent, then its session
+ * closes (its calls still waiting end with SERVER_NOT_FOUND). Every process
+ * of host is gone (it fell silent): their sessions close at once, and their
+ * pending local_call()s end with SERVER_NOT_FOUND before this returns. */
 void local_origin_gone(struct local *l, const char *host, uint32_t pid);
 void local_host_gone(struct local *l, const char *host);
