@@ -40,6 +40,20 @@ static void nats_start(void) {
                 ck_abort_msg("%s", why);
 }
 
+static void nats_start_one(void) {
+        struct test_nats_config cfg = {
+                .exe = getenv("NATS_SERVER"),
+                .nodes = 1,
+                .jetstream = true,
+                .dir_template = "/tmp/xns-gwc-XXXXXX",
+                .timeout_ms = START_MS,
+        };
+        char why[600];
+
+        if (test_nats_start(&nats, &cfg, why, sizeof(why)) < 0)
+                ck_abort_msg("%s", why);
+}
+
 static void nats_stop(void) {
         test_nats_stop(&nats, STOP_MS);
         test_nats_remove_dir(&nats);
@@ -599,6 +613,23 @@ static bool changed_to(struct gw *g, const char *name, bool put) {
         return !strcmp(g->changed_name, name) && g->changed_put == put;
 }
 
+/* The bucket's replicas, as its stream says. */
+static int bucket_replicas(void) {
+        natsConnection *nc = NULL;
+        jsStreamInfo *si = NULL;
+        jsCtx *js = NULL;
+        int replicas;
+
+        ck_assert_int_eq(test_nats_connect(&nc, &nats, 0, true), NATS_OK);
+        ck_assert_int_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+        ck_assert_int_eq(js_GetStreamInfo(&si, js, "KV_" REGISTRY_BUCKET, NULL, NULL), NATS_OK);
+        replicas = (int)si->Config->Replicas;
+        jsStreamInfo_Destroy(si);
+        jsCtx_Destroy(js);
+        natsConnection_Destroy(nc);
+        return replicas;
+}
+
 START_TEST(test_registry) {
         struct event *ticker;
         struct event_base *base = loop_new(&ticker);
@@ -677,6 +708,7 @@ START_TEST(test_registry) {
         ck_assert_int_eq(res.r, 0);
         ck_assert_uint_eq(res.e.sid.w[1], 22);
 
+        ck_assert_int_eq(bucket_replicas(), 3);
         /* bad names are refused at once */
         ck_assert_int_eq(registry_lookup(a.reg, "", on_done, &res), -EINVAL);
 
@@ -693,6 +725,23 @@ static unsigned count_done(const struct result *res, unsigned n) {
                 done += res[k].done;
         return done;
 }
+
+/* A lone NATS server: the bucket is made with one replica, and serves. */
+START_TEST(test_registry_one_node) {
+        struct event *ticker;
+        struct event_base *base = loop_new(&ticker);
+        struct gw a = { 0 };
+
+        gw_start(&a, base, "a", 0, 0xa1);
+        registry_start(&a, base);
+        claim(base, &a, "alone", 1, 0);
+        ck_assert_int_eq(lookup(base, &a, "alone").r, 0);
+        ck_assert(RUN_UNTIL(base, changed_to(&a, "alone", true), WAIT_MS));
+        ck_assert_int_eq(bucket_replicas(), 1);
+        gw_stop(&a);
+        loop_free(base, ticker);
+}
+END_TEST
 
 /* registry_free() with operations queued and under way: no callback after it. */
 START_TEST(test_registry_free_pending) {
@@ -730,6 +779,7 @@ int main(void) {
         const char *exe = getenv("NATS_SERVER");
         Suite *s = suite_create("gw-cluster");
         TCase *frames = tcase_create("frames"), *live = tcase_create("cluster");
+
         SRunner *sr;
         int failed;
 
@@ -748,6 +798,7 @@ int main(void) {
         tcase_add_test(live, test_registry);
         tcase_add_test(live, test_registry_free_pending);
         suite_add_tcase(s, live);
+        add_fixture_test(s, test_registry_one_node, nats_start_one, nats_stop, TEST_TIMEOUT_S);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_ENV);
         failed = srunner_ntests_failed(sr);
