@@ -31,6 +31,7 @@
 #define REASSEMBLY_TIMEOUT_MS 5000
 #define INBOUND_BYTES_MAX (256u << 20)          /* messages waiting for the loop thread */
 #define LIVENESS_TICK_MS 100
+#define HOSTS_MAX 4096                          /* hosts heard at once: more are not listened to */
 #define RECONNECT_WAIT_MS 100
 #define PING_INTERVAL_MS 1000                   /* a silent server is left after 3 unanswered */
 #define SUBJECT_MAX 128
@@ -76,6 +77,7 @@ struct cluster {
         struct mailbox *mailbox;
         struct event *hb_timer, *live_timer;
         struct list hosts;
+        size_t n_hosts;
         struct list reassemblies;
         size_t reassembly_bytes;
         atomic_size_t inbound_bytes;    /* libnats threads add, the loop takes off */
@@ -243,9 +245,12 @@ static void host_heard(struct cluster *c, const struct frame_heartbeat *hb) {
                 if (c->hooks.host_down)
                         c->hooks.host_down(c->hooks.userdata, h->name, old_epoch);
         } else {
+                if (c->n_hosts >= HOSTS_MAX)
+                        return;
                 h = calloc(1, sizeof(*h));
                 if (!h)
                         return;
+                c->n_hosts++;
                 snprintf(h->name, sizeof(h->name), "%s", hb->host);
                 h->tag = hb->tag;
                 h->epoch = hb->epoch;
@@ -282,6 +287,7 @@ static void liveness_check(evutil_socket_t fd, short what, void *arg) {
                 reassembly_free(c, reassembly_find(c, name));
                 list_unlink(&h->link);
                 free(h);
+                c->n_hosts--;
                 if (c->hooks.host_down)
                         c->hooks.host_down(c->hooks.userdata, name, epoch);
         }

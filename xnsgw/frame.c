@@ -72,7 +72,8 @@ static bool call_valid(const struct frame_call *c) {
                 return false;
         if (!xns_kind_is_memory(c->kind))
                 return c->data_len == 0;
-        return payload_len_valid(c->len) && c->data_len == c->len;
+        /* whole pages, at least one (as xnsd's route.c wants them) */
+        return c->len > 0 && payload_len_valid(c->len) && c->data_len == c->len;
 }
 
 static bool answer_valid(const struct frame_answer *a) {

@@ -2,7 +2,6 @@
  * arguments, systemd notification, signals, the event loop. */
 #include <errno.h>
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -178,7 +177,8 @@ int main(int argc, char **argv) {
         sigaddset(&stop, SIGINT);
         sigprocmask(SIG_BLOCK, &stop, NULL);
         signal(SIGPIPE, SIG_IGN);
-        if (evthread_use_pthreads() < 0 || !(base = event_base_new())) {
+        base = event_base_new();
+        if (!base) {
                 fprintf(stderr, "xnsgw: cannot start the event loop\n");
                 return EXIT_FAILURE;
         }

@@ -301,23 +301,13 @@ static int op_claim(struct registry *reg, struct bucket *b, struct op *op, const
         return -ESHUTDOWN;
 }
 
+/* Always the leader's answer: a direct get (kvStore_Get) may come from a
+ * lagging replica, whose miss hides a fresh claim and whose hit shows a
+ * released name or a previous holder's SID (both seen in test runs). */
 static int op_lookup_once(struct registry *reg, struct bucket *b, struct op *op, const char *key) {
         enum leader_state state;
-        kvEntry *e = NULL;
         uint64_t seq;
-        natsStatus s;
 
-        s = kvStore_Get(&e, b->kv, key);
-        if (s == NATS_OK) {
-                int r = entry_decode(&op->entry, op->name, kvEntry_Value(e), kvEntry_ValueLen(e));
-
-                kvEntry_Destroy(e);
-                op->has_entry = r == 0;
-                return r == 0 ? 0 : -ENOENT;
-        }
-        if (s != NATS_NOT_FOUND)
-                return -EAGAIN;
-        /* A miss may be a lagging replica's: only the leader's counts. */
         if (leader_read(b, op->name, key, &state, &seq, &op->entry, &op->has_entry) < 0)
                 return -EAGAIN;
         return state == KEY_PRESENT && op->has_entry ? 0 : -ENOENT;
@@ -548,7 +538,7 @@ int registry_release(struct registry *reg, const char *name, registry_done_fn do
         return op_queue(reg, OP_RELEASE, name, NULL, done, userdata);
 }
 
-/* registry_lookup() - who holds name; a miss is confirmed with the leader. */
+/* registry_lookup() - who holds name, as the bucket's stream leader says. */
 int registry_lookup(struct registry *reg, const char *name, registry_done_fn done, void *userdata) {
         return op_queue(reg, OP_LOOKUP, name, NULL, done, userdata);
 }
