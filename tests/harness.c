@@ -107,6 +107,14 @@ static void daemon_log_redirect(void) {
 static void (*daemon_setup_hook)(void);
 static bool daemon_keep_log;
 
+/* How long xnsd may take to answer at start: under valgrind (XNSD_WRAPPER)
+ * on a loaded machine it takes seconds, not milliseconds. */
+static int daemon_start_ms(void) {
+        const char *wrapper = getenv("XNSD_WRAPPER");
+
+        return wrapper && *wrapper ? 30000 : 5000;
+}
+
 /* In the daemon's child, before exec. */
 static void daemon_child_setup(void) {
         if (daemon_keep_log)
@@ -127,7 +135,7 @@ void harness_daemon_start_setup(const char *const *extra, bool keep_log, void (*
         snprintf(daemon_log_path, sizeof(daemon_log_path), "/tmp/xns-test-log-%d", (int)getpid());
         unlink(daemon_log_path);
         if (test_daemon_start(&daemon_, xnsd, "/tmp/xns-test-XXXXXX", extra, daemon_child_setup,
-                              5000, why, sizeof(why)) < 0)
+                              daemon_start_ms(), why, sizeof(why)) < 0)
                 ck_abort_msg("%s", why);
         if (!keep_log)
                 daemon_log_path[0] = '\0';
@@ -148,7 +156,8 @@ void harness_daemon_restart(const char *const *extra) {
          * one is the test's child, stopped by harness_check_after_test. */
         daemon_keep_log = false;
         daemon_setup_hook = NULL;
-        EXPECT_MSG(test_daemon_spawn(&daemon_, xnsd, extra, NULL, 5000, why, sizeof(why)) == 0, "%s", why);
+        EXPECT_MSG(test_daemon_spawn(&daemon_, xnsd, extra, NULL, daemon_start_ms(), why, sizeof(why)) == 0, "%s",
+                   why);
         daemon_killed = false;
         daemon_restarted = true;
 }
@@ -201,7 +210,7 @@ void harness_daemon_start(unsigned queue_depth) {
         extra[1] = depth;
         daemon_killed = false;
         if (test_daemon_start(&daemon_, xnsd, "/tmp/xns-test-XXXXXX", queue_depth ? extra : NULL,
-                              NULL, 5000, why, sizeof(why)) < 0)
+                              NULL, daemon_start_ms(), why, sizeof(why)) < 0)
                 ck_abort_msg("%s", why);
         setenv("XOUS_SOCKET", daemon_.sock, 1);
 }

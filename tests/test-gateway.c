@@ -143,7 +143,7 @@ static struct xns_sid foreign_sid(const struct gateway *gw) {
 /* --- children ----------------------------------------------------------------- */
 
 static void register_and_report(void *name) {
-        xous_sid_t sid;
+        xous_sid_t sid = { { 0 } };     /* sent as it is when the registration fails */
 
         parent_send_u32(xous_register_name(name, 0, &sid));
         parent_send_sid(sid);

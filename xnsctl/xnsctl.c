@@ -134,10 +134,11 @@ static void format_duration(uint64_t us, char *buf, size_t size) {
 }
 
 static json_t *gateway_json(const Xns__Status *st) {
-        json_t *hosts = json_array();
+        json_t *hosts;
 
         if (!st->gateway_host || !*st->gateway_host)
                 return json_null();
+        hosts = json_array();
         for (size_t i = 0; i < st->n_hosts; i++)
                 hosts = array_push(hosts, json_pack("{s:o,s:I}", "name", text_json(st->hosts[i]->name), "tag",
                                                     JU(st->hosts[i]->tag)));
