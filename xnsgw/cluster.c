@@ -63,6 +63,7 @@ struct inbound {
         struct mailbox_item item;
         natsMsg *msg;                   /* NULL: a connection event */
         size_t bytes;
+        uint64_t arrived_ms;            /* when libnats handed it over */
         bool up;
 };
 
@@ -74,6 +75,7 @@ struct cluster {
         uint64_t epoch;
         natsConnection *nc;
         natsSubscription *sub_frames, *sub_hb;
+        uint64_t seen_ms;               /* arrival of the last message the loop handled */
         struct mailbox *mailbox;
         struct event *hb_timer, *live_timer;
         struct list hosts;
@@ -154,6 +156,7 @@ static void on_nats_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
                 goto drop;
         in->msg = msg;
         in->bytes = bytes;
+        in->arrived_ms = now_ms();
         atomic_fetch_add(&c->inbound_bytes, bytes);
         mailbox_post(c->mailbox, &in->item);
         return;
@@ -232,7 +235,7 @@ static void host_heard(struct cluster *c, const struct frame_heartbeat *hb) {
         uint64_t old_epoch;
 
         if (h && h->epoch == hb->epoch) {
-                h->heard_ms = now_ms();
+                h->heard_ms = c->seen_ms;
                 h->tag = hb->tag;
                 return;
         }
@@ -240,7 +243,7 @@ static void host_heard(struct cluster *c, const struct frame_heartbeat *hb) {
                 old_epoch = h->epoch;
                 h->epoch = hb->epoch;
                 h->tag = hb->tag;
-                h->heard_ms = now_ms();
+                h->heard_ms = c->seen_ms;
                 reassembly_free(c, reassembly_find(c, h->name));
                 if (c->hooks.host_down)
                         c->hooks.host_down(c->hooks.userdata, h->name, old_epoch);
@@ -254,18 +257,24 @@ static void host_heard(struct cluster *c, const struct frame_heartbeat *hb) {
                 snprintf(h->name, sizeof(h->name), "%s", hb->host);
                 h->tag = hb->tag;
                 h->epoch = hb->epoch;
-                h->heard_ms = now_ms();
+                h->heard_ms = c->seen_ms;
                 list_link_tail(&c->hosts, &h->link);
         }
         if (c->hooks.host_up)
                 c->hooks.host_up(c->hooks.userdata, h->name, h->tag, h->epoch);
 }
 
-/* Hosts silent for CLUSTER_DEAD_MS are down and forgotten; partial frames
- * older than REASSEMBLY_TIMEOUT_MS are dropped. */
+/*
+ * Hosts silent for CLUSTER_DEAD_MS are down and forgotten; partial frames
+ * older than REASSEMBLY_TIMEOUT_MS are dropped. Silence is counted in the
+ * time of arrival: while messages wait for the loop (a burst on a busy
+ * machine), a heartbeat among them is not missed, so the clock is the
+ * arrival of the last one handled; with none waiting, now.
+ */
 static void liveness_check(evutil_socket_t fd, short what, void *arg) {
         struct cluster *c = arg;
         uint64_t now = now_ms();
+        uint64_t clock = atomic_load(&c->inbound_bytes) > 0 ? c->seen_ms : now;
         struct reassembly *r;
         struct list *pos, *next;
 
@@ -281,7 +290,7 @@ static void liveness_check(evutil_socket_t fd, short what, void *arg) {
                 uint64_t epoch = h->epoch;
 
                 next = pos->next;
-                if (now - h->heard_ms <= CLUSTER_DEAD_MS)
+                if (clock <= h->heard_ms || clock - h->heard_ms <= CLUSTER_DEAD_MS)
                         continue;
                 snprintf(name, sizeof(name), "%s", h->name);
                 reassembly_free(c, reassembly_find(c, name));
@@ -519,6 +528,7 @@ static void inbound_handle(void *userdata, struct mailbox_item *item) {
 
         if (in->msg) {
                 atomic_fetch_sub(&c->inbound_bytes, in->bytes);
+                c->seen_ms = in->arrived_ms;
                 msg_arrived(c, in->msg);
         } else {
                 if (in->up)
