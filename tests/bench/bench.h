@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <xous/xous.h>
+
 #include "clock.h"                      /* sleep_ms() */
 #include "daemon.h"
 
@@ -46,6 +48,7 @@ size_t rounds_latency(void);    /* blocking_scalar, baselines, dbus */
 size_t rounds_lend(void);       /* lend_mut_* */
 size_t rounds_copy(void);       /* copy_16m */
 size_t messages_throughput(void);
+size_t rounds_remote(size_t size);     /* nats_rr_*, remote_blocking_scalar, remote_lend_mut_* */
 
 /* --- the running benchmark ---------------------------------------------- */
 
@@ -159,6 +162,31 @@ void counter_init(struct counter *c, uint64_t target, uint32_t senders);
 bool counter_add(struct counter *c, uint32_t seq, uint32_t sender);
 void counter_report(const struct counter *c, struct count_report *rep);
 
+/* The xns server (xns.c), which the cases across hosts share. */
+struct server_arg {
+        char name[64];
+        const char *socket;     /* the xnsd to register on, or NULL: $XOUS_SOCKET */
+        bool reply_next;        /* serve with xous_reply_and_receive_next() */
+        uint64_t count_target;  /* OP_COUNT messages to count, then report */
+        uint64_t report_every;  /* and report every so many before, or 0 */
+        uint32_t senders;
+};
+void xns_server_main(int chan, void *arg);
+
+/* The rounds of blocking_scalar (ctx: a xous_cid_t) and lend_mut_*. */
+int64_t scalar_round(void *ctx, uint32_t i);
+struct lend_ctx {
+        xous_cid_t cid;
+        xous_buf_t *buf;
+};
+int64_t lend_round(void *ctx, uint32_t i);
+/* Sends count OP_COUNT Scalars numbered 0, 1, 2 ... as sender. */
+void send_scalars(xous_cid_t cid, uint32_t sender, uint64_t count);
+
+/* nats-server: $NATS_SERVER, else on $PATH or in /usr/sbin; NULL, and why
+ * in skipped, when there is none to run (nats.c). */
+const char *nats_server_exe(char *skipped, size_t size);
+
 void case_daemon_rss_idle(struct result *r, long arg);
 void case_blocking_scalar(struct result *r, long reply_next);
 void case_scalar_throughput(struct result *r, long senders);
@@ -175,3 +203,7 @@ void case_dbus_broker(struct result *r, long arg);
 
 void case_nats_rr(struct result *r, long size);
 void case_nats_publish(struct result *r, long arg);
+
+void case_remote_blocking_scalar(struct result *r, long arg);
+void case_remote_lend_mut(struct result *r, long size);
+void case_remote_scalar_throughput(struct result *r, long arg);

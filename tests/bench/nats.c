@@ -31,7 +31,7 @@ struct count_msg {
 
 /* $NATS_SERVER, else nats-server on $PATH or in /usr/sbin; NULL (and why
  * in skipped) when there is none to run. */
-static const char *nats_server_exe(char *skipped, size_t size) {
+const char *nats_server_exe(char *skipped, size_t size) {
         const char *env = getenv("NATS_SERVER"), *exe;
 
         if (env && *env) {
@@ -187,19 +187,11 @@ static int64_t rr_round(void *ctx, uint32_t i) {
         return t;
 }
 
-static size_t rr_rounds(size_t size) {
-        if (size <= 4096)
-                return rounds_latency();
-        if (size <= 65536)
-                return rounds_latency() / 20 > 10 ? rounds_latency() / 20 : 10;
-        return rounds_copy();
-}
-
 void case_nats_rr(struct result *r, long size) {
         struct rr_ctx ctx = { .size = (size_t)size };
         struct test_nats c;
         struct child echo;
-        size_t n = rr_rounds(ctx.size);
+        size_t n = rounds_remote(ctx.size);
         pid_t pids[1 + TEST_NATS_MAX];
         char ready;
 

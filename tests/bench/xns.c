@@ -15,13 +15,6 @@
 
 #include "bench.h"
 
-struct server_arg {
-        char name[64];
-        bool reply_next;        /* serve with xous_reply_and_receive_next() */
-        uint64_t count_target;  /* OP_COUNT messages to count, then report */
-        uint32_t senders;
-};
-
 /* --- the server --------------------------------------------------------- */
 
 static _Noreturn void server_fail(const char *what, xous_error_t e) {
@@ -30,7 +23,7 @@ static _Noreturn void server_fail(const char *what, xous_error_t e) {
 }
 
 /* Handles one message; true for OP_QUIT. */
-static bool server_handle(xous_envelope_t *env, struct counter *counter, int chan) {
+static bool server_handle(xous_envelope_t *env, const struct server_arg *s, struct counter *counter, int chan) {
         const uint32_t *a = xous_envelope_args(env);
         xous_msg_kind_t kind = xous_envelope_kind(env);
         xous_error_t e;
@@ -55,7 +48,8 @@ static bool server_handle(xous_envelope_t *env, struct counter *counter, int cha
         case OP_COUNT:
                 if (kind != XOUS_MSG_SCALAR)
                         server_fail("OP_COUNT is not a Scalar", XOUS_ERR_INVALID_ARGUMENT);
-                if (counter_add(counter, a[0], a[1])) {
+                if (counter_add(counter, a[0], a[1]) ||
+                    (s->report_every && counter->count % s->report_every == 0)) {
                         struct count_report rep;
 
                         counter_report(counter, &rep);
@@ -71,8 +65,9 @@ static bool server_handle(xous_envelope_t *env, struct counter *counter, int cha
         }
 }
 
-/* Registers the name, says so on chan, and serves until OP_QUIT. */
-static void server_main(int chan, void *arg) {
+/* Registers the name (on the xnsd at s->socket when set), says so on
+ * chan, and serves until OP_QUIT. */
+void xns_server_main(int chan, void *arg) {
         const struct server_arg *s = arg;
         struct counter counter;
         xous_envelope_t *env = NULL;
@@ -82,6 +77,8 @@ static void server_main(int chan, void *arg) {
         char ready = 1;
 
         counter_init(&counter, s->count_target, s->senders);
+        if (s->socket)
+                setenv("XOUS_SOCKET", s->socket, 1);
         e = xous_register_name(s->name, 0, &sid);
         if (e != XOUS_OK)
                 server_fail("register_name", e);
@@ -96,7 +93,7 @@ static void server_main(int chan, void *arg) {
                 }
                 if (e != XOUS_OK)
                         server_fail("receive", e);
-                quit = server_handle(env, &counter, chan);
+                quit = server_handle(env, s, &counter, chan);
         }
         xous_envelope_drop(env);
         e = xous_unregister_server(sid);
@@ -117,7 +114,7 @@ static void xns_server_start(struct xns_server *s, const char *case_name, bool r
 
         s->arg = (struct server_arg){ .reply_next = reply_next, .count_target = count_target, .senders = senders };
         snprintf(s->arg.name, sizeof(s->arg.name), "xnsbench %s", case_name);
-        child_start(&s->proc, "the xns server", server_main, &s->arg, NULL, 0);
+        child_start(&s->proc, "the xns server", xns_server_main, &s->arg, NULL, 0);
         child_recv(&s->proc, &ready, 1);
         e = xous_request_connection_blocking(s->arg.name, &s->cid);
         if (e != XOUS_OK)
@@ -147,7 +144,7 @@ void case_daemon_rss_idle(struct result *r, long arg) {
 
 /* --- blocking_scalar ---------------------------------------------------- */
 
-static int64_t scalar_round(void *ctx, uint32_t i) {
+int64_t scalar_round(void *ctx, uint32_t i) {
         xous_cid_t cid = *(xous_cid_t *)ctx;
         xous_scalar_reply_t reply = { 0 };
         int64_t t0 = now_ns(), t;
@@ -176,7 +173,7 @@ void case_blocking_scalar(struct result *r, long reply_next) {
 
 /* --- scalar_throughput, scalar_throughput_4 ------------------------------ */
 
-static void send_scalars(xous_cid_t cid, uint32_t sender, uint64_t count) {
+void send_scalars(xous_cid_t cid, uint32_t sender, uint64_t count) {
         for (uint64_t i = 0; i < count; i++) {
                 xous_error_t e = xous_send_scalar(cid, OP_COUNT, (uint32_t)i, sender, 0, 0);
 
@@ -258,12 +255,7 @@ void case_scalar_throughput(struct result *r, long senders) {
 
 /* --- lend_mut_* ---------------------------------------------------------- */
 
-struct lend_ctx {
-        xous_cid_t cid;
-        xous_buf_t *buf;
-};
-
-static int64_t lend_round(void *ctx, uint32_t i) {
+int64_t lend_round(void *ctx, uint32_t i) {
         struct lend_ctx *l = ctx;
         uint32_t *word = xous_buf_data(l->buf);
         uint32_t offset = 0, valid = (uint32_t)xous_buf_len(l->buf);

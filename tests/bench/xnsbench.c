@@ -4,9 +4,10 @@
  * Starts a private xnsd on a socket in a fresh temporary directory and its
  * own peer processes (servers, senders, clients, a minimal epoll relay,
  * dbus-daemon and dbus-broker; with --remote, a 3-node NATS cluster on
- * loopback and its clients), runs the cases, stops them all on every exit
- * path (children die with us, a watchdog ends a stalled run), and prints a
- * table, the target ratios, and one JSON object per line for scripts.
+ * loopback, its clients, and two hosts on it, each an xnsd and an xnsgw),
+ * runs the cases, stops them all on every exit path (children die with us,
+ * a watchdog ends a stalled run), and prints a table, the target ratios,
+ * and one JSON object per line for scripts.
  * Every answer is checked: a wrong one exits 1 naming the case.
  */
 #include <getopt.h>
@@ -54,6 +55,13 @@ static const struct bench_case {
         { "nats_rr_64k", case_nats_rr, 64 << 10, "the same, 64 KiB", true },
         { "nats_rr_1m", case_nats_rr, 1 << 20, "the same, 1 MiB (the largest NATS message)", true },
         { "nats_publish", case_nats_publish, 0, "one-way 16 B NATS publishes, node A to node B", true },
+        { "remote_blocking_scalar", case_remote_blocking_scalar, 0,
+          "BlockingScalar from host a (xnsd+xnsgw on node A) to host b (node B)", true },
+        { "remote_lend_mut_64k", case_remote_lend_mut, 64 << 10,
+          "lend_mut of a reused 64 KiB buffer across hosts, server writes a word", true },
+        { "remote_lend_mut_1m", case_remote_lend_mut, 1 << 20, "the same, 1 MiB", true },
+        { "remote_scalar_throughput", case_remote_scalar_throughput, 0,
+          "one-way Scalars from host a to host b, until the server has them all", true },
 };
 
 static struct result results[ELEMENTSOF(cases)];
@@ -75,6 +83,16 @@ size_t messages_throughput(void) {
         return opt.n * 10;
 }
 
+/* Request/reply across hosts: as many as the local latency cases for small
+ * messages, fewer for 64 KiB, fewer still for 1 MiB. */
+size_t rounds_remote(size_t size) {
+        if (size <= 4096)
+                return rounds_latency();
+        if (size <= 65536)
+                return rounds_latency() / 20 > 10 ? rounds_latency() / 20 : 10;
+        return rounds_copy();
+}
+
 /* --- options ------------------------------------------------------------- */
 
 static void usage(const char *argv0) {
@@ -82,7 +100,8 @@ static void usage(const char *argv0) {
                "Measures xnsd against socket IPC floors and D-Bus; starts and stops its own\n"
                "xnsd and peers. Prints a table, target ratios, then one JSON object per line.\n\n"
                "  -n N              round trips per latency case (default 20000); lends do N/4,\n"
-               "                    copy_16m N/200, throughput cases send 10*N messages\n"
+               "                    copy_16m N/200, throughput cases send 10*N messages;\n"
+               "                    across hosts, 64 KiB N/20 times and 1 MiB N/200 times\n"
                "      --pin CPU     run every process on that one CPU (default: they float)\n"
                "      --xnsd PATH   the daemon (default $XNSD, else build/xnsd/xnsd, else\n"
                "                    ../../xnsd/xnsd next to this program)\n"
@@ -92,6 +111,8 @@ static void usage(const char *argv0) {
                "                    the numbers mean little\n"
                "      --remote      the cases across hosts (marked *) instead of the local ones:\n"
                "                    a private 3-node NATS cluster on loopback (needs nats-server)\n"
+               "                    and two hosts on it (xnsd and xnsgw: $XNSGW, else the\n"
+               "                    xnsgw/xnsgw beside the xnsd)\n"
                "  -h, --help        show this help\n\nCases:\n", argv0);
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
                 printf("%c %-28s %s\n", cases[i].remote ? '*' : ' ', cases[i].name, cases[i].what);
@@ -342,6 +363,9 @@ struct target {
         double limit;
 };
 
+/* Where the targets that compare --remote cases start. */
+static int first_remote_target;
+
 static int compute_targets(struct target *t) {
         double bs = value_of("blocking_scalar", MEDIAN);
         int n = 0;
@@ -361,13 +385,32 @@ static int compute_targets(struct target *t) {
                                   value_of("clients_256", OPS) / value_of("clients_16", OPS), false, 0.8 };
         t[n++] = (struct target){ "daemon_rss_kb(clients_1000)", value_of("clients_1000", RSS), true, 32768 };
         t[n++] = (struct target){ "daemon_rss_idle_kb", value_of("daemon_rss_idle_kb", RSS), true, 4096 };
+        first_remote_target = n;
+        t[n++] = (struct target){ "remote_blocking_scalar/nats_rr_16",
+                                  value_of("remote_blocking_scalar", MEDIAN) / value_of("nats_rr_16", MEDIAN), true,
+                                  1.5 };
+        t[n++] = (struct target){ "remote_lend_mut_64k/nats_rr_64k",
+                                  value_of("remote_lend_mut_64k", MEDIAN) / value_of("nats_rr_64k", MEDIAN), true,
+                                  1.5 };
+        t[n++] = (struct target){ "remote_lend_mut_1m/nats_rr_1m",
+                                  value_of("remote_lend_mut_1m", MEDIAN) / value_of("nats_rr_1m", MEDIAN), true,
+                                  1.5 };
+        t[n++] = (struct target){ "remote_scalar_throughput/nats_publish",
+                                  value_of("remote_scalar_throughput", OPS) / value_of("nats_publish", OPS), false,
+                                  0.5 };
         return n;
 }
 
-/* Whether this run measured what any target compares (not a --remote run). */
+/* Whether to show the target: it compares cases of this run's kind (local
+ * or --remote), or cases this run measured anyway. */
+static bool in_run(const struct target *t, int i) {
+        return (i >= first_remote_target) == opt.remote || !isnan(t[i].value);
+}
+
+/* Whether this run measured what any of its targets compares. */
 static bool any_measured(const struct target *t, int n) {
         for (int i = 0; i < n; i++)
-                if (!isnan(t[i].value))
+                if (in_run(t, i) && !isnan(t[i].value))
                         return true;
         return false;
 }
@@ -379,21 +422,25 @@ static const char *verdict(const struct target *t) {
 }
 
 static void print_targets(const struct target *t, int n) {
-        printf("\n%-36s %10s %10s  %s\n", "target (from this run)", "value", "target", "result");
+        printf("\n%-38s %10s %10s  %s\n", "target (from this run)", "value", "target", "result");
         for (int i = 0; i < n; i++) {
                 char limit[32];
 
+                if (!in_run(t, i))
+                        continue;
                 snprintf(limit, sizeof(limit), "%s %g", t[i].at_most ? "<=" : ">=", t[i].limit);
                 if (isnan(t[i].value))
-                        printf("%-36s %10s %10s  %s\n", t[i].label, "-", limit, verdict(&t[i]));
+                        printf("%-38s %10s %10s  %s\n", t[i].label, "-", limit, verdict(&t[i]));
                 else
-                        printf("%-36s %10.3f %10s  %s\n", t[i].label, t[i].value, limit, verdict(&t[i]));
+                        printf("%-38s %10.3f %10s  %s\n", t[i].label, t[i].value, limit, verdict(&t[i]));
         }
 }
 
 static void print_targets_json(const struct target *t, int n) {
         printf("{\"case\":\"ratios\"");
         for (int i = 0; i < n; i++) {
+                if (!in_run(t, i))
+                        continue;
                 printf(",\"%s\":{\"value\":", t[i].label);
                 if (isnan(t[i].value))
                         printf("null");
