@@ -20,8 +20,9 @@
 #include "hosts.h"
 #include "wire.h"
 
-/* Reads a snapshot xnsd sent beside reply on fd's link. */
-static int read_status(int mfd, uint32_t len, pid_t *pid) {
+/* Reads a snapshot xnsd sent beside reply on fd's link: the gateway's pid
+ * and, when hosts is not NULL, the hosts its view holds (" a b c"). */
+static int read_status(int mfd, uint32_t len, pid_t *pid, char *hosts, size_t size) {
         Xns__Snapshot *snap;
         void *map;
 
@@ -36,11 +37,18 @@ static int read_status(int mfd, uint32_t len, pid_t *pid) {
                 return -EBADMSG;
         }
         *pid = snap->status->gateway_host && *snap->status->gateway_host ? (pid_t)snap->status->gateway_pid : 0;
+        if (hosts) {
+                size_t n = 0;
+
+                hosts[0] = '\0';
+                for (size_t i = 0; i < snap->status->n_hosts && n < size; i++)
+                        n += (size_t)snprintf(hosts + n, size - n, " %s", snap->status->hosts[i]->name);
+        }
         xns__snapshot__free_unpacked(snap, NULL);
         return 0;
 }
 
-int test_host_gateway_attached(const char *sock, pid_t *pid) {
+static int query_status(const char *sock, pid_t *pid, char *hosts, size_t size) {
         struct xns_request req = { .seq = 1, .op = XNS_OP_CONTROL, .control = { .what = XNS_CONTROL_STATUS } };
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         uint8_t buf[XNS_FRAME_MAX];
@@ -65,10 +73,20 @@ int test_host_gateway_attached(const char *sock, pid_t *pid) {
         if (r == 0 && (reply.body != XNS_BODY_SNAPSHOT || mfd < 0))
                 r = -EBADMSG;
         if (r == 0)
-                r = read_status(mfd, reply.snapshot, pid);
+                r = read_status(mfd, reply.snapshot, pid, hosts, size);
         if (mfd >= 0)
                 close(mfd);
         return r;
+}
+
+int test_host_gateway_attached(const char *sock, pid_t *pid) {
+        return query_status(sock, pid, NULL, 0);
+}
+
+int test_host_gateway_hosts(const char *sock, char *hosts, size_t size) {
+        pid_t pid;
+
+        return query_status(sock, &pid, hosts, size);
 }
 
 static _Noreturn void exec_gateway(const struct test_host *h) {
@@ -162,6 +180,11 @@ int test_host_gateway_start(struct test_host *h, int timeout_ms, char *why, size
 
 int test_host_start(struct test_host *h, const char *name, const char *nats_urls, const char *const *exports,
                     int timeout_ms, char *why, size_t why_size) {
+        return test_host_start_args(h, name, nats_urls, exports, NULL, timeout_ms, why, why_size);
+}
+
+int test_host_start_args(struct test_host *h, const char *name, const char *nats_urls, const char *const *exports,
+                         const char *const *xnsd_extra, int timeout_ms, char *why, size_t why_size) {
         size_t n = 0;
         int r;
 
@@ -171,7 +194,7 @@ int test_host_start(struct test_host *h, const char *name, const char *nats_urls
         for (; exports && exports[n] && n < TEST_HOST_EXPORTS_MAX; n++)
                 h->exports[n] = exports[n];
         h->exports[n] = NULL;
-        r = test_daemon_start(&h->xnsd, getenv("XNSD"), "/tmp/xns-host-XXXXXX", NULL, NULL, timeout_ms, why,
+        r = test_daemon_start(&h->xnsd, getenv("XNSD"), "/tmp/xns-host-XXXXXX", xnsd_extra, NULL, timeout_ms, why,
                               why_size);
         if (r < 0)
                 return r;

@@ -28,6 +28,10 @@ struct test_host {
  */
 int test_host_start(struct test_host *h, const char *name, const char *nats_urls, const char *const *exports,
                     int timeout_ms, char *why, size_t why_size);
+/* The same, xnsd started with the options xnsd_extra (NULL-terminated, may
+ * be NULL) after its --socket. */
+int test_host_start_args(struct test_host *h, const char *name, const char *nats_urls, const char *const *exports,
+                         const char *const *xnsd_extra, int timeout_ms, char *why, size_t why_size);
 /* Starts the host's gateway again (after it was killed) and waits for it. */
 int test_host_gateway_start(struct test_host *h, int timeout_ms, char *why, size_t why_size);
 /* Sends sig to the gateway; SIGKILL waits until it is reaped. */
@@ -36,5 +40,8 @@ void test_host_gateway_signal(struct test_host *h, int sig);
 void test_host_stop(struct test_host *h);
 /* The pid of the gateway xnsd shows attached, 0 for none, negative errno. */
 int test_host_gateway_attached(const char *sock, pid_t *pid);
+/* The hosts the attached gateway's view holds, as " a b c" (xnsctl status
+ * shows them; the gateway pushes its view to xnsd when it changes). */
+int test_host_gateway_hosts(const char *sock, char *hosts, size_t size);
 /* The last lines of the gateway's log, for failure messages. */
 void test_host_gateway_log(const struct test_host *h, char *buf, size_t size);

@@ -406,6 +406,8 @@ static void on_granted(struct bridge *b, const char *from, const struct frame_gr
         list_for_each_entry(a, &b->asks, link) {
                 if (a->call != g->call || strcmp(a->host, from) != 0)
                         continue;
+                if (g->error == XNS_ERR_SERVER_NOT_FOUND)
+                        return ask_not_found(a);        /* a blocking one waits on */
                 if (g->error != XNS_OK)
                         return ask_end(a, g->error);
                 a->call = 0;
@@ -656,7 +658,8 @@ static void on_host_up(void *userdata, const char *name, uint32_t tag, uint64_t 
 /*
  * A host fell silent (or restarted): every local caller waiting on it hears
  * SERVER_NOT_FOUND now, its proxies go, the sessions of its processes here
- * close, and what asked it for a connection hears SERVER_NOT_FOUND.
+ * close, and what asked it for a connection hears SERVER_NOT_FOUND (a
+ * blocking request waits on for the name).
  */
 static void on_host_down(void *userdata, const char *name, uint64_t epoch) {
         struct bridge *b = userdata;
@@ -665,9 +668,12 @@ static void on_host_down(void *userdata, const char *name, uint64_t epoch) {
 
         fprintf(stderr, "xnsgw: host %s is down\n", name);
         out_calls_fail_host(b, name);
+        /* grants asked of it are lost: a blocking ask waits on (xnsd
+         * counts on it to), the others hear SERVER_NOT_FOUND; an ask whose
+         * lookup is under way is the registry's until it answers */
         list_for_each_entry_safe(a, tmp, &b->asks, link)
-                if (a->call != 0 && strcmp(a->host, name) == 0)
-                        ask_end(a, XNS_ERR_SERVER_NOT_FOUND);
+                if (a->call != 0 && a->call != UINT64_MAX && strcmp(a->host, name) == 0)
+                        ask_not_found(a);
         if (h) {
                 h->alive = false;
                 proxies_remove_tag(b, h->tag);
