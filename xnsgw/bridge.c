@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "bridge.h"
+#include "clock.h"
 #include "cluster.h"
 #include "list.h"
 #include "local.h"
@@ -46,8 +47,9 @@ struct ask {
         struct xns_sid sid;             /* what we asked the host for */
 };
 
-/* A call from another host, in a server here. */
+/* A call (or grant) from another host, in a server here. */
 struct in_call {
+        struct list link;               /* in bridge->in_calls: a probe asks for it */
         struct bridge *b;
         char from[FRAME_HOST_MAX + 1];
         uint64_t epoch, call;
@@ -61,6 +63,19 @@ struct caller {
         uint32_t pid;
         char host[FRAME_HOST_MAX + 1];
 };
+
+/* An answer sent lately, kept to send again when a Probe shows it lost
+ * with a NATS node (the caller's gateway takes a call's answer once). */
+struct sent_answer {
+        struct list link;
+        char to[FRAME_HOST_MAX + 1];
+        struct frame_answer answer;     /* data: a copy, owned */
+        uint64_t sent_ms;
+};
+
+#define SENT_ANSWERS_MAX 256
+#define SENT_ANSWERS_MS 10000
+#define SENT_ANSWER_DATA_MAX (1u << 20) /* bigger ones are not kept: their callers hear SERVER_NOT_FOUND */
 
 /* A proxy made here for a server of another host. */
 struct proxy {
@@ -81,6 +96,10 @@ struct bridge {
         struct list out_calls;          /* struct out_call */
         struct list asks;               /* struct ask */
         struct list proxies;            /* struct proxy */
+        struct list in_calls;           /* struct in_call */
+        struct list sent_answers;       /* struct sent_answer, oldest first */
+        size_t n_sent_answers;
+        bool nats_lost;                 /* the NATS connection went: probe once it is back */
         void *callers;                  /* tsearch tree of struct caller */
         struct event *ev_view;          /* tells xnsd the cluster view, once per loop pass */
         bool failed;
@@ -509,6 +528,44 @@ static void out_calls_fail_host(struct bridge *b, const char *host) {
 
 /* --- calls of other hosts' processes into servers here ---------------------- */
 
+static void sent_answer_free(struct bridge *b, struct sent_answer *sa) {
+        list_unlink(&sa->link);
+        free((void *)sa->answer.data);
+        free(sa);
+        b->n_sent_answers--;
+}
+
+/* Keeps a copy of an answer sent to host, for a while (and forgets old ones). */
+static void sent_answer_keep(struct bridge *b, const char *to, const struct frame_answer *ans) {
+        uint64_t now = now_ms();
+        struct sent_answer *sa;
+
+        while (!list_is_empty(&b->sent_answers)) {
+                sa = list_first_entry(&b->sent_answers, struct sent_answer, link);
+                if (b->n_sent_answers < SENT_ANSWERS_MAX && now - sa->sent_ms < SENT_ANSWERS_MS)
+                        break;
+                sent_answer_free(b, sa);
+        }
+        if (ans->data_len > SENT_ANSWER_DATA_MAX || !(sa = calloc(1, sizeof(*sa))))
+                return;
+        sa->answer = *ans;
+        sa->answer.data = NULL;
+        if (ans->data_len > 0) {
+                uint8_t *copy = malloc(ans->data_len);
+
+                if (!copy) {
+                        free(sa);
+                        return;
+                }
+                memcpy(copy, ans->data, ans->data_len);
+                sa->answer.data = copy;
+        }
+        snprintf(sa->to, sizeof(sa->to), "%s", to);
+        sa->sent_ms = now;
+        list_link_tail(&b->sent_answers, &sa->link);
+        b->n_sent_answers++;
+}
+
 /* A call from another host ended here: its caller's host hears the answer,
  * or for kinds without one that the message is queued (its proxy may take
  * more), or the error. */
@@ -533,6 +590,9 @@ static void in_call_done(void *userdata, const struct local_result *r) {
         };
         memcpy(f.answer.v, r->v, sizeof(f.answer.v));
         send_frame(b, ic->from, &f);
+        if (xns_kind_blocks(ic->kind))
+                sent_answer_keep(b, ic->from, &f.answer);
+        list_unlink(&ic->link);
         free(ic);
 }
 
@@ -551,6 +611,7 @@ static void on_call(struct bridge *b, const char *from, const struct frame_call 
                 *ic = (struct in_call){ .b = b, .epoch = fc->epoch, .call = fc->call, .kind = fc->kind,
                                         .sid = fc->sid };
                 snprintf(ic->from, sizeof(ic->from), "%s", from);
+                list_link_tail(&b->in_calls, &ic->link);
         }
         if (fc->sid.w[0] != b->tag) {
                 fail.error = XNS_ERR_SERVER_NOT_FOUND;
@@ -568,6 +629,7 @@ static void grant_done(void *userdata, uint32_t error, const struct xns_sid *sid
         if (sid)
                 f.granted.sid = *sid;
         send_frame(ic->b, ic->from, &f);
+        list_unlink(&ic->link);
         free(ic);
 }
 
@@ -581,6 +643,7 @@ static void on_grant(struct bridge *b, const char *from, const struct frame_gran
                 return;
         *ic = (struct in_call){ .b = b, .call = g->call, .sid = g->sid };
         snprintf(ic->from, sizeof(ic->from), "%s", from);
+        list_link_tail(&b->in_calls, &ic->link);
         snprintf(o.host, sizeof(o.host), "%s", from);
         if (g->sid.w[0] != b->tag)
                 return grant_done(ic, XNS_ERR_SERVER_NOT_FOUND, NULL);
@@ -590,6 +653,89 @@ static void on_grant(struct bridge *b, const char *from, const struct frame_gran
                 r = local_grant_sid(b->local, &o, &g->sid, grant_done, ic);
         if (r < 0)
                 grant_done(ic, XNS_ERR_OUT_OF_MEMORY, NULL);
+}
+
+/* --- after a NATS node died under a gateway: what was lost? ---------------- */
+
+/* Asks host whether each call we wait on there (and each grant) is still
+ * there; resync: and to ask the same of its calls here. */
+static void probe_host(struct bridge *b, const char *host, bool resync) {
+        struct frame f = { .type = FRAME_PROBE, .probe = { .epoch = b->epoch, .resync = resync } };
+        struct out_call *c;
+        struct ask *a;
+
+        if (resync)
+                send_frame(b, host, &f);
+        f.probe.resync = false;
+        list_for_each_entry(c, &b->out_calls, link)
+                if (strcmp(c->host, host) == 0) {
+                        f.probe.call = c->call;
+                        send_frame(b, host, &f);
+                }
+        list_for_each_entry(a, &b->asks, link)
+                if (a->call != 0 && a->call != UINT64_MAX && strcmp(a->host, host) == 0) {
+                        f.probe.call = a->call;
+                        send_frame(b, host, &f);
+                }
+}
+
+static bool in_call_known(struct bridge *b, const char *from, uint64_t epoch, uint64_t call) {
+        struct in_call *ic;
+
+        list_for_each_entry(ic, &b->in_calls, link)
+                if (ic->call == call && (ic->epoch == epoch || ic->epoch == 0) && strcmp(ic->from, from) == 0)
+                        return true;
+        return false;
+}
+
+/* An answer we sent lately, sent again: it may have died with a node. */
+static bool sent_answer_resend(struct bridge *b, const char *to, uint64_t epoch, uint64_t call) {
+        struct sent_answer *sa;
+
+        list_for_each_entry(sa, &b->sent_answers, link)
+                if (sa->answer.call == call && sa->answer.epoch == epoch && strcmp(sa->to, to) == 0) {
+                        send_frame(b, to, &(struct frame){ .type = FRAME_ANSWER, .answer = sa->answer });
+                        return true;
+                }
+        return false;
+}
+
+/* Still here (a deferred call waits on), or answered lately (the answer
+ * goes again, before the Probed), or unknown: lost. */
+static void on_probe(struct bridge *b, const char *from, const struct frame_probe *p) {
+        struct frame f = { .type = FRAME_PROBED, .probed = { .epoch = p->epoch, .call = p->call } };
+
+        if (p->call != 0) {
+                f.probed.known = in_call_known(b, from, p->epoch, p->call) ||
+                                 sent_answer_resend(b, from, p->epoch, p->call);
+                send_frame(b, from, &f);
+        }
+        if (p->resync)
+                probe_host(b, from, false);
+}
+
+/*
+ * The far side no longer knows a call we wait on: the Call, or its Answer,
+ * died with a NATS node (an Answer sent before this Probed would have come
+ * first). The caller hears SERVER_NOT_FOUND, never the answer twice; a
+ * grant ends as a lost one does.
+ */
+static void on_probed(struct bridge *b, const char *from, const struct frame_probed *p) {
+        struct out_call *c;
+        struct ask *a;
+
+        if (p->known || p->epoch != b->epoch)
+                return;
+        list_for_each_entry(c, &b->out_calls, link)
+                if (c->call == p->call && strcmp(c->host, from) == 0) {
+                        list_unlink(&c->link);
+                        local_msg_fail(b->local, c->m, XNS_ERR_SERVER_NOT_FOUND);
+                        free(c);
+                        return;
+                }
+        list_for_each_entry(a, &b->asks, link)
+                if (a->call == p->call && strcmp(a->host, from) == 0)
+                        return ask_not_found(a);
 }
 
 static void on_frame(void *userdata, const char *from, const struct frame *f) {
@@ -604,6 +750,10 @@ static void on_frame(void *userdata, const char *from, const struct frame *f) {
                 return on_grant(b, from, &f->grant);
         case FRAME_GRANTED:
                 return on_granted(b, from, &f->granted);
+        case FRAME_PROBE:
+                return on_probe(b, from, &f->probe);
+        case FRAME_PROBED:
+                return on_probed(b, from, &f->probed);
         case FRAME_GONE:
                 if (f->gone.pid != 0)
                         local_origin_gone(b->local, from, f->gone.pid);
@@ -682,9 +832,24 @@ static void on_host_down(void *userdata, const char *name, uint64_t epoch) {
         view_changed(b);
 }
 
+/* The NATS connection went, or came back: then every host is asked what of
+ * ours it still has, and to ask the same of us. */
 static void on_connection(void *userdata, bool up) {
+        struct bridge *b = userdata;
+        struct known_host *h;
+
         fprintf(stderr, "xnsgw: NATS connection %s\n", up ? "up" : "lost");
-        view_changed(userdata);
+        view_changed(b);
+        if (!up) {
+                b->nats_lost = true;
+                return;
+        }
+        if (!b->nats_lost)
+                return;
+        b->nats_lost = false;
+        list_for_each_entry(h, &b->hosts, link)
+                if (h->alive)
+                        probe_host(b, h->name, true);
 }
 
 static void on_local_gone(void *userdata) {
@@ -722,6 +887,8 @@ int bridge_new(struct bridge **out, struct event_base *base, const struct bridge
         list_init(&b->out_calls);
         list_init(&b->asks);
         list_init(&b->proxies);
+        list_init(&b->in_calls);
+        list_init(&b->sent_answers);
         while (b->epoch == 0)
                 if (getrandom(&b->epoch, sizeof(b->epoch), 0) != sizeof(b->epoch))
                         b->epoch = 1;
@@ -784,6 +951,8 @@ struct bridge *bridge_free(struct bridge *b) {
         list_free_all(&b->proxies, offsetof(struct proxy, link));
         list_free_all(&b->hosts, offsetof(struct known_host, link));
         tdestroy(b->callers, free);
+        while (!list_is_empty(&b->sent_answers))
+                sent_answer_free(b, list_first_entry(&b->sent_answers, struct sent_answer, link));
         free(b);
         return NULL;
 }

@@ -28,6 +28,8 @@ static const char *const type_names[_FRAME_TYPE_MAX] = {
         [FRAME_GRANT] = "grant",
         [FRAME_GRANTED] = "granted",
         [FRAME_GONE] = "gone",
+        [FRAME_PROBE] = "probe",
+        [FRAME_PROBED] = "probed",
 };
 
 const char *frame_type_name(enum frame_type type) {
@@ -101,7 +103,10 @@ static bool frame_valid(const struct frame *f) {
                 return grant_valid(&f->grant);
         case FRAME_GRANTED:
         case FRAME_GONE:
+        case FRAME_PROBED:
                 return true;
+        case FRAME_PROBE:
+                return f->probe.call != 0 || f->probe.resync;
         default:
                 return false;
         }
@@ -194,6 +199,8 @@ static int encode_small(const struct frame *f, uint8_t **out, size_t *len) {
         Xnsc__Grant grant = XNSC__GRANT__INIT;
         Xnsc__Granted granted = XNSC__GRANTED__INIT;
         Xnsc__Gone gone = XNSC__GONE__INIT;
+        Xnsc__Probe probe = XNSC__PROBE__INIT;
+        Xnsc__Probed probed = XNSC__PROBED__INIT;
         Xnsc__Sid sid = XNSC__SID__INIT;
 
         switch (f->type) {
@@ -221,6 +228,16 @@ static int encode_small(const struct frame *f, uint8_t **out, size_t *len) {
                 gone.pid = f->gone.pid;
                 gone.sid = &sid;
                 return pack_with_data(&gone.base, 0, NULL, 0, out, len);
+        case FRAME_PROBE:
+                probe.epoch = f->probe.epoch;
+                probe.call = f->probe.call;
+                probe.resync = f->probe.resync;
+                return pack_with_data(&probe.base, 0, NULL, 0, out, len);
+        case FRAME_PROBED:
+                probed.epoch = f->probed.epoch;
+                probed.call = f->probed.call;
+                probed.known = f->probed.known;
+                return pack_with_data(&probed.base, 0, NULL, 0, out, len);
         default:
                 return -EINVAL;
         }
@@ -455,6 +472,27 @@ static int decode_gone(struct frame_gone *g, const uint8_t *buf, size_t len) {
         return sid_from_pb(&g->sid, pb->sid);
 }
 
+static int decode_probe(struct frame *f, const uint8_t *buf, size_t len) {
+        struct arena arena;
+        ProtobufCAllocator alloc = { .alloc = arena_alloc, .free = arena_free, .allocator_data = &arena };
+
+        arena.used = 0;
+        if (f->type == FRAME_PROBE) {
+                Xnsc__Probe *pb = xnsc__probe__unpack(&alloc, len, buf);
+
+                if (!pb || pb->resync > 1)
+                        return -EBADMSG;
+                f->probe = (struct frame_probe){ .epoch = pb->epoch, .call = pb->call, .resync = pb->resync };
+        } else {
+                Xnsc__Probed *pb = xnsc__probed__unpack(&alloc, len, buf);
+
+                if (!pb || pb->known > 1)
+                        return -EBADMSG;
+                f->probed = (struct frame_probed){ .epoch = pb->epoch, .call = pb->call, .known = pb->known };
+        }
+        return 0;
+}
+
 static unsigned payload_field(enum frame_type type) {
         return type == FRAME_CALL ? CALL_DATA_FIELD : type == FRAME_ANSWER ? ANSWER_DATA_FIELD : 0;
 }
@@ -474,6 +512,9 @@ static int decode_head(struct frame *f, const uint8_t *head, size_t head_len, co
                 return decode_granted(&f->granted, head, head_len);
         case FRAME_GONE:
                 return decode_gone(&f->gone, head, head_len);
+        case FRAME_PROBE:
+        case FRAME_PROBED:
+                return decode_probe(f, head, head_len);
         default:
                 return -EBADMSG;
         }

@@ -19,6 +19,8 @@ enum frame_type {
         FRAME_GRANT,
         FRAME_GRANTED,
         FRAME_GONE,
+        FRAME_PROBE,
+        FRAME_PROBED,
         _FRAME_TYPE_MAX,
 };
 
@@ -67,6 +69,17 @@ struct frame_gone {
         struct xns_sid sid;             /* all zero, or a server of the sending host that is gone */
 };
 
+/* Is call still there? (after a reconnect); resync: probe mine too. */
+struct frame_probe {
+        uint64_t epoch, call;
+        bool resync;
+};
+
+struct frame_probed {
+        uint64_t epoch, call;
+        bool known;
+};
+
 struct frame {
         enum frame_type type;
         union {
@@ -76,6 +89,8 @@ struct frame {
                 struct frame_grant grant;
                 struct frame_granted granted;
                 struct frame_gone gone;
+                struct frame_probe probe;
+                struct frame_probed probed;
         };
 };
 
