@@ -498,7 +498,8 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
 
 static int event_from_pb(struct xns_event *e, const Xns__MonitorEvent *pb) {
         if ((pb->n_a != 0 && pb->n_a != 4) || pb->n_v > 5 || pb->n_v != pb->count ||
-            pb->server.len > XNS_NAME_MAX)
+            pb->server.len > XNS_NAME_MAX ||
+            (pb->host.len > 0 && !xns_host_valid((const char *)pb->host.data, pb->host.len)))
                 return -EBADMSG;
         *e = (struct xns_event){
                 .time_us = pb->time_us, .pid = pb->pid, .kind = pb->kind, .id = pb->id,
@@ -506,6 +507,8 @@ static int event_from_pb(struct xns_event *e, const Xns__MonitorEvent *pb) {
                 .latency_us = pb->latency_us, .dropped = pb->dropped,
         };
         name_from_pb(&e->server, pb->server);
+        if (pb->host.len > 0)
+                memcpy(e->host, pb->host.data, pb->host.len);
         if (pb->n_a)
                 memcpy(e->a, pb->a, sizeof(e->a));
         if (pb->n_v)
@@ -530,6 +533,7 @@ static void event_to_pb(Xns__MonitorEvent *pb, Xns__Sid *sid, const struct xns_e
         pb->v = (uint32_t *)e->v;
         pb->latency_us = e->latency_us;
         pb->dropped = e->dropped;
+        pb->host = (ProtobufCBinaryData){ strnlen(e->host, sizeof(e->host)), (uint8_t *)e->host };
 }
 
 static int gateway_event_from_pb(struct xns_gateway_event *e, const Xns__GatewayEvent *pb) {

@@ -267,6 +267,7 @@ struct xns_event {
         uint32_t count;                 /* reply words, 0..5 */
         uint32_t v[5];
         uint32_t latency_us, dropped;
+        char host[XNS_HOST_MAX + 1];    /* "": the caller is of this host */
 };
 
 struct xns_reply {

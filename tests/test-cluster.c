@@ -1224,9 +1224,35 @@ static bool status_gateway(unsigned host, const char *const *want, char *url, si
         return all;
 }
 
+/* On host b: a connection to svc.ctl (host a's), then waits for the parent. */
+static void ctl_client(void *p) {
+        xous_cid_t cid;
+
+        on_host(1);
+        EXPECT_OK(xous_request_connection_blocking("svc.ctl", &cid));
+        parent_send_u32(cid);
+        parent_recv_u32();
+}
+
+/* Whether host i's `xnsctl peers` shows process pid of host owner. */
+static bool peers_show(unsigned host, pid_t pid, const char *owner) {
+        json_t *j = xnsctl_json(host, "peers"), *p;
+        size_t i;
+        bool yes = false;
+
+        json_array_foreach(j ? json_object_get(j, "peers") : NULL, i, p) {
+                const char *h = json_string_value(json_object_get(p, "host"));
+
+                if (json_integer_value(json_object_get(p, "pid")) == pid && h && strcmp(h, owner) == 0)
+                        yes = true;
+        }
+        json_decref(j);
+        return yes;
+}
+
 START_TEST(xnsctl_shows_the_cluster) {
         static const char *const others[] = { "a", "c", NULL };
-        struct proc server;
+        struct proc server, client;
         char url[128];
         bool ok = false;
 
@@ -1243,6 +1269,13 @@ START_TEST(xnsctl_shows_the_cluster) {
         EXPECT_MSG(strncmp(url, "nats://", 7) == 0, "gateway's NATS server: '%s'", url);
         /* a local name shows as the host's own, with a pid */
         EXPECT(list_shows(0, "svc.ctl", "a") || list_shows(0, "svc.ctl", ""));
+        /* a process of b connected to it: host a's peers show it, as b's */
+        proc_start(&client, "ctl-client", ctl_client, NULL);
+        proc_recv_u32(&client);
+        EXPECT_MSG(peers_show(0, client.pid, "b"), "xnsctl peers on host a does not show pid %d of host b",
+                   (int)client.pid);
+        proc_send_u32(&client, 1);
+        proc_wait_exit(&client, 0);
         release(&server);
 }
 END_TEST

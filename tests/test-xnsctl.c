@@ -1306,7 +1306,7 @@ static unsigned json_event(const char *line, uint64_t t0, pid_t pid, const char 
 
         EXPECT_MSG(t >= t0 && t <= realtime_us(), "time_us %llu not in [%llu, now]", t, (unsigned long long)t0);
         snprintf(want, sizeof(want),
-                 "{\"time_us\":%llu,\"pid\":%d,\"server\":\"%s\",\"kind\":\"%s\",\"id\":%u,\"args\":[%u,%u,%u,%u],"
+                 "{\"time_us\":%llu,\"pid\":%d,\"host\":\"\",\"server\":\"%s\",\"kind\":\"%s\",\"id\":%u,\"args\":[%u,%u,%u,%u],"
                  "\"len\":%u,\"result\":\"%s\",\"reply\":[%s],\"latency_us\":%llu,\"dropped\":0}",
                  t, (int)pid, server, kind, id, a[0], a[1], a[2], a[3], len, result, reply, lat);
         EXPECT_STREQ(line, want);

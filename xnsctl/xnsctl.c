@@ -401,8 +401,8 @@ static void event_server_label(const struct xns_event *e, char *buf, size_t size
 }
 
 static json_t *event_json(const struct xns_event *e, const char *server) {
-        return json_pack("{s:I,s:I,s:o,s:s,s:I,s:o,s:I,s:s,s:o,s:I,s:I}", "time_us", JU(e->time_us),
-                         "pid", JU(e->pid), "server", text_json(server), "kind", kind_name(e->kind),
+        return json_pack("{s:I,s:I,s:o,s:o,s:s,s:I,s:o,s:I,s:s,s:o,s:I,s:I}", "time_us", JU(e->time_us),
+                         "pid", JU(e->pid), "host", text_json(e->host), "server", text_json(server), "kind", kind_name(e->kind),
                          "id", JU(e->id), "args", u32s_json(e->a, 4), "len", JU(e->len),
                          "result", e->error ? ctl_error_name(e->error) : "ok",
                          "reply", u32s_json(e->v, e->count), "latency_us", JU(e->latency_us),
@@ -424,8 +424,8 @@ static int print_event(const struct xns_event *e, bool json) {
 
         localtime_r(&secs, &tm);
         strftime(when, sizeof(when), "%H:%M:%S", &tm);
-        printf("%s.%06u  %u -> %s  %s #%u", when, (unsigned)(e->time_us % 1000000), e->pid, server,
-               kind_name(e->kind), e->id);
+        printf("%s.%06u  %s%s%u -> %s  %s #%u", when, (unsigned)(e->time_us % 1000000), e->host,
+               *e->host ? ":" : "", e->pid, server, kind_name(e->kind), e->id);
         if (e->kind >= XNS_KIND_SCALAR)
                 printf(" (%u, %u, %u, %u)", e->a[0], e->a[1], e->a[2], e->a[3]);
         else

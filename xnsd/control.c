@@ -433,6 +433,8 @@ void control_monitor_message(struct bus *bus, const struct message *m, int resul
                 e->server.len = strlen(server->name->str);
                 memcpy(e->server.str, server->name->str, e->server.len);
         }
+        if (m->from)            /* while the caller lives: a remote one's host */
+                memcpy(e->host, m->from->host, sizeof(e->host));
         if (answer && answer->body == XNS_BODY_SCALAR) {
                 e->count = answer->scalar.count;
                 memcpy(e->v, answer->scalar.v, sizeof(e->v));
