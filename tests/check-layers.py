@@ -32,13 +32,16 @@ def objects(build, sources):
     found = {}
     walks = [os.walk(os.path.join(build, d)) for d in sorted({os.path.dirname(s) for s in sources})]
     for dirpath, _, names in (entry for walk in walks for entry in walk):
+        # Only the part under the build root: the checkout's own path may
+        # well contain "test" or "fuzz".
+        rel = os.path.relpath(dirpath, build)
         for n in names:
             if not n.endswith(".c.o"):
                 continue
             src = n[:-2]
             for s in sources:
-                if os.path.basename(s) == src and os.path.dirname(s) in dirpath.replace(build, ""):
-                    if "test" in dirpath or "fuzz" in dirpath:
+                if os.path.basename(s) == src and os.path.dirname(s) in rel:
+                    if "test" in rel or "fuzz" in rel:
                         continue
                     found.setdefault(s, os.path.join(dirpath, n))
     return found
