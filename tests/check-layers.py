@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-# check-layers.py: fails when a file of xnsd calls or includes a file of a
-# higher layer than its own (the layers are in xnsd/layers.txt).
+# check-layers.py: fails when a file of a program calls or includes a file
+# of a higher layer than its own (the layers are in DIR/layers.txt: xnsd's
+# in xnsd/layers.txt, the gateway's in xnsgw/layers.txt).
 #
-#   check-layers.py SOURCE_ROOT BUILD_ROOT
+#   check-layers.py SOURCE_ROOT BUILD_ROOT [DIR...]     (default: xnsd)
+#
+# Each DIR is checked on its own: its files, and the files of other
+# directories its layers.txt names, against each other.
 #
 # Calls are read from the object files (nm: a symbol one object uses and
 # another defines), includes from the sources' #include "..." lines; a
@@ -14,7 +18,7 @@ import subprocess
 import sys
 
 
-def read_layers(path):
+def read_layers(path, directory):
     layers, order = {}, []
     for line in open(path):
         line = line.split("#", 1)[0].strip()
@@ -23,7 +27,7 @@ def read_layers(path):
         name, files = line.split(":", 1)
         order.append(name.strip())
         for f in files.split():
-            layers[f if "/" in f else "xnsd/" + f] = len(order) - 1
+            layers[f if "/" in f else directory + "/" + f] = len(order) - 1
     return layers, order
 
 
@@ -32,13 +36,16 @@ def objects(build, sources):
     found = {}
     walks = [os.walk(os.path.join(build, d)) for d in sorted({os.path.dirname(s) for s in sources})]
     for dirpath, _, names in (entry for walk in walks for entry in walk):
+        # Only the part under the build root: the checkout's own path may
+        # well contain "test" or "fuzz".
+        rel = os.path.relpath(dirpath, build)
         for n in names:
             if not n.endswith(".c.o"):
                 continue
             src = n[:-2]
             for s in sources:
-                if os.path.basename(s) == src and os.path.dirname(s) in dirpath.replace(build, ""):
-                    if "test" in dirpath or "fuzz" in dirpath:
+                if os.path.basename(s) == src and os.path.dirname(s) in rel:
+                    if "test" in rel or "fuzz" in rel:
                         continue
                     found.setdefault(s, os.path.join(dirpath, n))
     return found
@@ -59,19 +66,20 @@ def symbols(obj):
     return defined, undefined
 
 
-def main():
-    src, build = sys.argv[1], sys.argv[2]
-    layers, order = read_layers(os.path.join(src, "xnsd/layers.txt"))
+def check(src, build, directory):
+    """The layers of directory: True when they hold."""
+    layers_txt = f"{directory}/layers.txt"
+    layers, order = read_layers(os.path.join(src, layers_txt), directory)
     failed = False
 
     missing = [f for f in layers if not os.path.exists(os.path.join(src, f))]
     for f in missing:
-        print(f"check-layers: xnsd/layers.txt names {f}, which does not exist", file=sys.stderr)
+        print(f"check-layers: {layers_txt} names {f}, which does not exist", file=sys.stderr)
         failed = True
-    unlisted = [f"xnsd/{n}" for n in os.listdir(os.path.join(src, "xnsd"))
-                if n.endswith(".c") and f"xnsd/{n}" not in layers]
+    unlisted = [f"{directory}/{n}" for n in os.listdir(os.path.join(src, directory))
+                if n.endswith(".c") and f"{directory}/{n}" not in layers]
     for f in unlisted:
-        print(f"check-layers: {f} has no layer in xnsd/layers.txt", file=sys.stderr)
+        print(f"check-layers: {f} has no layer in {layers_txt}", file=sys.stderr)
         failed = True
 
     objs = objects(build, [f for f in layers if f not in missing])
@@ -110,7 +118,14 @@ def main():
                     print(f"check-layers: {path} ({order[l]}) includes {inc} ({order[header_layer[h]]})",
                           file=sys.stderr)
                     failed = True
-    return 1 if failed else 0
+    return not failed
+
+
+def main():
+    src, build = sys.argv[1], sys.argv[2]
+    directories = sys.argv[3:] or ["xnsd"]
+    results = [check(src, build, d) for d in directories]
+    return 0 if all(results) else 1
 
 
 if __name__ == "__main__":

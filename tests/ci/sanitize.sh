@@ -3,7 +3,7 @@
 # (build-asan: gcc, -Db_sanitize=address,undefined; UBSan findings are fatal,
 # LeakSanitizer checks every process at exit), then the libFuzzer targets of
 # tests/fuzz (build-fuzz: clang, -Dfuzz=true, same sanitizers): every seed of
-# tests/fuzz/corpus once, then both targets fuzzing side by side for
+# tests/fuzz/corpus once, then the targets fuzzing side by side for
 # XNS_FUZZ_SECONDS (default 60). Exits non-zero on any failure.
 #
 #   tests/ci/sanitize.sh            (from a fresh clone, after contrib/deps.sh;
@@ -60,10 +60,11 @@ CC=clang configure build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lun
 timeout 600 ninja -C build-fuzz
 timeout 300 meson test -C build-fuzz --suite fuzz --print-errorlogs
 
-step "fuzzing fuzz-route and fuzz-wire, ${fuzz_seconds} s each, side by side"
+targets="route wire frame"
+step "fuzzing fuzz-route, fuzz-wire and fuzz-frame, ${fuzz_seconds} s each, side by side"
 work=build-fuzz/fuzz-corpus
 artifacts=build-fuzz/fuzz-artifacts
-mkdir -p "$work/route" "$work/wire" "$artifacts"
+mkdir -p "$work/route" "$work/wire" "$work/frame" "$artifacts"
 # New inputs go to $work (kept between runs of one checkout); the seeds are
 # read from the source tree. -timeout: one input may take at most 10 s.
 fuzz() {
@@ -77,16 +78,20 @@ fuzz route 8192 &
 route_pid=$!
 fuzz wire 1100 &
 wire_pid=$!
+# A frame's head is at most 1 KiB; 70000 leaves room for a call of 16 pages.
+fuzz frame 70000 &
+frame_pid=$!
 status=0
 wait "$route_pid" || status=1
-wait "$wire_pid" || { status=$((status | 2)); }
+wait "$wire_pid" || status=1
+wait "$frame_pid" || status=1
 
-for name in route wire; do
+for name in $targets; do
         echo "-- fuzz-$name: $(grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units)' \
                 "build-fuzz/fuzz-$name.log" | tr -s ' \t' ' ' | tr '\n' ' ')"
 done
 if [ "$status" -ne 0 ]; then
-        for name in route wire; do
+        for name in $targets; do
                 echo "-- build-fuzz/fuzz-$name.log (tail):"
                 tail -n 60 "build-fuzz/fuzz-$name.log"
         done

@@ -1,8 +1,9 @@
 /* gen-corpus.c: writes the fuzzers' seed corpus (tests/fuzz/corpus/) from
  * valid frames: for fuzz-route, whole sessions in its record format (see
- * fuzz-route.c); for fuzz-wire, single requests and replies.
+ * fuzz-route.c); for fuzz-wire, single requests and replies; for fuzz-frame,
+ * one frame between gateways (or registry value) each, behind its type byte.
  *
- * Usage: gen-corpus DIR    (writes DIR/route/NAME and DIR/wire/NAME)
+ * Usage: gen-corpus DIR    (writes DIR/route/NAME, DIR/wire/NAME and DIR/frame/NAME)
  */
 #include <errno.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "frame.h"
 #include "wire.h"
 
 /* fuzz-route's record flags and links. */
@@ -368,6 +370,71 @@ static void wire_frames(void) {
                            .kind = XNS_KIND_BLOCKING_SCALAR, .id = 1, .count = 1, .v = { 7 } } });
 }
 
+/* fuzz-frame's input: the type byte (_FRAME_TYPE_MAX: a NameEntry), then the encoding. */
+static void frame_seed(const char *file, uint8_t type, int r, uint8_t *enc, size_t len) {
+        uint8_t *buf;
+
+        if (r < 0) {
+                errno = -r;
+                die(file);
+        }
+        buf = malloc(1 + len);
+        if (!buf)
+                die(file);
+        buf[0] = type;
+        memcpy(buf + 1, enc, len);
+        write_file("frame", file, buf, 1 + len);
+        free(buf);
+        free(enc);
+}
+
+static void frame_write(const char *file, struct frame f) {
+        uint8_t *enc = NULL;
+        size_t len = 0;
+        int r = frame_encode(&f, &enc, &len);
+
+        frame_seed(file, (uint8_t)f.type, r, enc, len);
+}
+
+static void frames(void) {
+        static uint8_t pages[2 * XNS_PAGE_SIZE];
+        const struct xns_sid sid = SID(1);
+        struct frame_name_entry entry = { .host = "host-b", .sid = sid, .max_conns = 4, .epoch = 77 };
+        uint8_t *enc = NULL;
+        size_t len = 0;
+        int r;
+
+        for (size_t i = 0; i < sizeof(pages); i++)
+                pages[i] = (uint8_t)(i * 7);
+        frame_write("hb", (struct frame){ .type = FRAME_HEARTBEAT, .hb = { "host-a", 0x1122334455667788, 3 } });
+        frame_write("call-scalar", (struct frame){
+                .type = FRAME_CALL,
+                .call = { .epoch = 77, .call = 1, .sid = sid, .pid = 100, .uid = 1000,
+                          .kind = XNS_KIND_BLOCKING_SCALAR, .id = 7, .a = { 1, 2, 3, 4 } } });
+        frame_write("call-borrow-2-pages", (struct frame){
+                .type = FRAME_CALL,
+                .call = { .epoch = 77, .call = 2, .sid = sid, .pid = 100, .uid = 1000,
+                          .kind = XNS_KIND_MUTABLE_BORROW, .id = 8, .len = sizeof(pages), .offset = 16,
+                          .valid = 100, .data = pages, .data_len = sizeof(pages) } });
+        frame_write("answer-scalar", (struct frame){
+                .type = FRAME_ANSWER, .answer = { .epoch = 77, .call = 1, .count = 5, .v = { 1, 2, 3, 4, 5 } } });
+        frame_write("answer-memory", (struct frame){
+                .type = FRAME_ANSWER,
+                .answer = { .epoch = 77, .call = 2, .offset = 16, .valid = 50, .data = pages,
+                            .data_len = XNS_PAGE_SIZE } });
+        frame_write("answer-error", (struct frame){ .type = FRAME_ANSWER, .answer = { .call = 3, .error = 9 } });
+        frame_write("grant-name", (struct frame){
+                .type = FRAME_GRANT, .grant = { .call = 4, .name = name("fuzz.frame"), .pid = 100, .uid = 1000 } });
+        frame_write("grant-sid", (struct frame){ .type = FRAME_GRANT, .grant = { .call = 5, .sid = sid, .pid = 100 } });
+        frame_write("granted", (struct frame){ .type = FRAME_GRANTED, .granted = { .call = 4, .sid = sid } });
+        frame_write("gone-pid", (struct frame){ .type = FRAME_GONE, .gone = { .pid = 100 } });
+        frame_write("gone-sid", (struct frame){ .type = FRAME_GONE, .gone = { .sid = sid } });
+        frame_write("probe", (struct frame){ .type = FRAME_PROBE, .probe = { 77, 2, true } });
+        frame_write("probed", (struct frame){ .type = FRAME_PROBED, .probed = { 77, 2, true } });
+        r = frame_name_entry_encode(&entry, &enc, &len);
+        frame_seed("name-entry", _FRAME_TYPE_MAX, r, enc, len);
+}
+
 int main(int argc, char **argv) {
         char path[512];
 
@@ -376,12 +443,13 @@ int main(int argc, char **argv) {
                 return 2;
         }
         out_dir = argv[1];
-        for (const char *const *sub = (const char *const[]){ "", "/route", "/wire", NULL }; *sub; sub++) {
+        for (const char *const *sub = (const char *const[]){ "", "/frame", "/route", "/wire", NULL }; *sub; sub++) {
                 snprintf(path, sizeof(path), "%s%s", out_dir, *sub);
                 if (mkdir(path, 0755) < 0 && errno != EEXIST)
                         die(path);
         }
         route_sessions();
         wire_frames();
+        frames();
         return 0;
 }
