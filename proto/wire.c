@@ -4,33 +4,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "arena.h"
 #include "macro.h"
 #include "utf8.h"
 #include "wire.h"
 #include "xns.pb-c.h"
 
-/* Decoding never touches the heap: protobuf-c allocates from this arena,
- * sized far above anything a XNS_FRAME_MAX frame can need, and a frame that
- * would need more is malformed. */
-struct arena {
-        size_t used;
-        max_align_t buf[16384 / sizeof(max_align_t)];
-};
-
-static void *arena_alloc(void *data, size_t size) {
-        struct arena *a = data;
-        size_t n = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
-
-        if (n > sizeof(a->buf) - a->used)
-                return NULL;
-        a->used += n;
-        return (char *)a->buf + a->used - n;
-}
-
-static void arena_free(void *data, void *ptr) {
-        (void)data;
-        (void)ptr;
-}
+/* Decoding never touches the heap: protobuf-c allocates from an arena
+ * (util/arena.h) sized far above anything a XNS_FRAME_MAX frame can need,
+ * and a frame that would need more is malformed. */
+#define ARENA_BYTES 16384
 
 #define ARENA_ALLOCATOR(a) { .alloc = arena_alloc, .free = arena_free, .allocator_data = (a) }
 
@@ -258,13 +241,13 @@ static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
  * that a bad name is answered with INVALID_STRING rather than dropped.
  */
 int xns_request_decode(struct xns_request *req, const void *buf, size_t len) {
-        struct arena arena;             /* no initializer: 16 KiB need no zeroing per frame */
+        max_align_t mem[ARENA_BYTES / sizeof(max_align_t)];    /* not zeroed: no need */
+        struct arena arena = ARENA_INIT(mem);
         ProtobufCAllocator alloc = ARENA_ALLOCATOR(&arena);
         Xns__Request *pb;
 
         if (len > XNS_FRAME_MAX)
                 return -EBADMSG;
-        arena.used = 0;
         pb = xns__request__unpack(&alloc, len, buf);
         if (!pb)
                 return -EBADMSG;
@@ -666,13 +649,13 @@ static int reply_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
 }
 
 int xns_reply_decode(struct xns_reply *reply, const void *buf, size_t len) {
-        struct arena arena;             /* no initializer: 16 KiB need no zeroing per frame */
+        max_align_t mem[ARENA_BYTES / sizeof(max_align_t)];    /* not zeroed: no need */
+        struct arena arena = ARENA_INIT(mem);
         ProtobufCAllocator alloc = ARENA_ALLOCATOR(&arena);
         Xns__Reply *pb;
 
         if (len > XNS_FRAME_MAX)
                 return -EBADMSG;
-        arena.used = 0;
         pb = xns__reply__unpack(&alloc, len, buf);
         if (!pb)
                 return -EBADMSG;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "cluster.pb-c.h"
 #include "frame.h"
 #include "macro.h"
@@ -264,25 +265,11 @@ int frame_encode(const struct frame *f, uint8_t **out, size_t *len) {
 
 /* --- decoding ------------------------------------------------------------ */
 
-/* protobuf-c allocates from this arena while decoding a frame's head: never
- * from the heap, and never more than a FRAME_HEAD_MAX head can need. */
-struct arena {
-        size_t used;
-        max_align_t buf[8192 / sizeof(max_align_t)];
-};
-
-static void *arena_alloc(void *data, size_t size) {
-        struct arena *a = data;
-        size_t n = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
-
-        if (n > sizeof(a->buf) - a->used)
-                return NULL;
-        a->used += n;
-        return (char *)a->buf + a->used - n;
-}
-
-static void arena_free(void *data, void *ptr) {
-}
+/* protobuf-c allocates from an arena (util/arena.h) while decoding a
+ * frame's head, never from the heap. A head of FRAME_HEAD_MAX bytes needs
+ * far less; one that needs more (many unknown fields, which protobuf-c
+ * keeps) is refused as malformed: our gateways send none. */
+#define ARENA_BYTES 8192
 
 static int varint_get(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v) {
         uint64_t r = 0;
@@ -380,13 +367,10 @@ static int host_from_pb(char host[FRAME_HOST_MAX + 1], ProtobufCBinaryData b) {
         return 0;
 }
 
-static int decode_heartbeat(struct frame_heartbeat *hb, const uint8_t *buf, size_t len) {
-        struct arena arena;
-        ProtobufCAllocator alloc = { .alloc = arena_alloc, .free = arena_free, .allocator_data = &arena };
+static int decode_heartbeat(ProtobufCAllocator *alloc, struct frame_heartbeat *hb, const uint8_t *buf, size_t len) {
         Xnsc__Heartbeat *pb;
 
-        arena.used = 0;
-        pb = xnsc__heartbeat__unpack(&alloc, len, buf);
+        pb = xnsc__heartbeat__unpack(alloc, len, buf);
         if (!pb)
                 return -EBADMSG;
         hb->epoch = pb->epoch;
@@ -394,13 +378,10 @@ static int decode_heartbeat(struct frame_heartbeat *hb, const uint8_t *buf, size
         return host_from_pb(hb->host, pb->host);
 }
 
-static int decode_call(struct frame_call *c, const uint8_t *buf, size_t len, const uint8_t *data, size_t data_len) {
-        struct arena arena;
-        ProtobufCAllocator alloc = { .alloc = arena_alloc, .free = arena_free, .allocator_data = &arena };
+static int decode_call(ProtobufCAllocator *alloc, struct frame_call *c, const uint8_t *buf, size_t len, const uint8_t *data, size_t data_len) {
         Xnsc__Call *pb;
 
-        arena.used = 0;
-        pb = xnsc__call__unpack(&alloc, len, buf);
+        pb = xnsc__call__unpack(alloc, len, buf);
         if (!pb)
                 return -EBADMSG;
         *c = (struct frame_call){
@@ -412,14 +393,11 @@ static int decode_call(struct frame_call *c, const uint8_t *buf, size_t len, con
         return sid_from_pb(&c->sid, pb->sid);
 }
 
-static int decode_answer(struct frame_answer *a, const uint8_t *buf, size_t len, const uint8_t *data,
+static int decode_answer(ProtobufCAllocator *alloc, struct frame_answer *a, const uint8_t *buf, size_t len, const uint8_t *data,
                          size_t data_len) {
-        struct arena arena;
-        ProtobufCAllocator alloc = { .alloc = arena_alloc, .free = arena_free, .allocator_data = &arena };
         Xnsc__Answer *pb;
 
-        arena.used = 0;
-        pb = xnsc__answer__unpack(&alloc, len, buf);
+        pb = xnsc__answer__unpack(alloc, len, buf);
         if (!pb)
                 return -EBADMSG;
         *a = (struct frame_answer){
@@ -430,13 +408,10 @@ static int decode_answer(struct frame_answer *a, const uint8_t *buf, size_t len,
         return 0;
 }
 
-static int decode_grant(struct frame_grant *g, const uint8_t *buf, size_t len) {
-        struct arena arena;
-        ProtobufCAllocator alloc = { .alloc = arena_alloc, .free = arena_free, .allocator_data = &arena };
+static int decode_grant(ProtobufCAllocator *alloc, struct frame_grant *g, const uint8_t *buf, size_t len) {
         Xnsc__Grant *pb;
 
-        arena.used = 0;
-        pb = xnsc__grant__unpack(&alloc, len, buf);
+        pb = xnsc__grant__unpack(alloc, len, buf);
         if (!pb || pb->name.len > XNS_NAME_MAX)
                 return -EBADMSG;
         *g = (struct frame_grant){ .call = pb->call, .pid = pb->pid, .uid = pb->uid };
@@ -446,45 +421,36 @@ static int decode_grant(struct frame_grant *g, const uint8_t *buf, size_t len) {
         return sid_from_pb(&g->sid, pb->sid);
 }
 
-static int decode_granted(struct frame_granted *g, const uint8_t *buf, size_t len) {
-        struct arena arena;
-        ProtobufCAllocator alloc = { .alloc = arena_alloc, .free = arena_free, .allocator_data = &arena };
+static int decode_granted(ProtobufCAllocator *alloc, struct frame_granted *g, const uint8_t *buf, size_t len) {
         Xnsc__Granted *pb;
 
-        arena.used = 0;
-        pb = xnsc__granted__unpack(&alloc, len, buf);
+        pb = xnsc__granted__unpack(alloc, len, buf);
         if (!pb)
                 return -EBADMSG;
         *g = (struct frame_granted){ .call = pb->call, .error = pb->error };
         return sid_from_pb(&g->sid, pb->sid);
 }
 
-static int decode_gone(struct frame_gone *g, const uint8_t *buf, size_t len) {
-        struct arena arena;
-        ProtobufCAllocator alloc = { .alloc = arena_alloc, .free = arena_free, .allocator_data = &arena };
+static int decode_gone(ProtobufCAllocator *alloc, struct frame_gone *g, const uint8_t *buf, size_t len) {
         Xnsc__Gone *pb;
 
-        arena.used = 0;
-        pb = xnsc__gone__unpack(&alloc, len, buf);
+        pb = xnsc__gone__unpack(alloc, len, buf);
         if (!pb)
                 return -EBADMSG;
         g->pid = pb->pid;
         return sid_from_pb(&g->sid, pb->sid);
 }
 
-static int decode_probe(struct frame *f, const uint8_t *buf, size_t len) {
-        struct arena arena;
-        ProtobufCAllocator alloc = { .alloc = arena_alloc, .free = arena_free, .allocator_data = &arena };
+static int decode_probe(ProtobufCAllocator *alloc, struct frame *f, const uint8_t *buf, size_t len) {
 
-        arena.used = 0;
         if (f->type == FRAME_PROBE) {
-                Xnsc__Probe *pb = xnsc__probe__unpack(&alloc, len, buf);
+                Xnsc__Probe *pb = xnsc__probe__unpack(alloc, len, buf);
 
                 if (!pb || pb->resync > 1)
                         return -EBADMSG;
                 f->probe = (struct frame_probe){ .epoch = pb->epoch, .call = pb->call, .resync = pb->resync };
         } else {
-                Xnsc__Probed *pb = xnsc__probed__unpack(&alloc, len, buf);
+                Xnsc__Probed *pb = xnsc__probed__unpack(alloc, len, buf);
 
                 if (!pb || pb->known > 1)
                         return -EBADMSG;
@@ -497,24 +463,24 @@ static unsigned payload_field(enum frame_type type) {
         return type == FRAME_CALL ? CALL_DATA_FIELD : type == FRAME_ANSWER ? ANSWER_DATA_FIELD : 0;
 }
 
-static int decode_head(struct frame *f, const uint8_t *head, size_t head_len, const uint8_t *data,
-                       size_t data_len) {
+static int decode_head(ProtobufCAllocator *alloc, struct frame *f, const uint8_t *head, size_t head_len,
+                       const uint8_t *data, size_t data_len) {
         switch (f->type) {
         case FRAME_HEARTBEAT:
-                return decode_heartbeat(&f->hb, head, head_len);
+                return decode_heartbeat(alloc, &f->hb, head, head_len);
         case FRAME_CALL:
-                return decode_call(&f->call, head, head_len, data, data_len);
+                return decode_call(alloc, &f->call, head, head_len, data, data_len);
         case FRAME_ANSWER:
-                return decode_answer(&f->answer, head, head_len, data, data_len);
+                return decode_answer(alloc, &f->answer, head, head_len, data, data_len);
         case FRAME_GRANT:
-                return decode_grant(&f->grant, head, head_len);
+                return decode_grant(alloc, &f->grant, head, head_len);
         case FRAME_GRANTED:
-                return decode_granted(&f->granted, head, head_len);
+                return decode_granted(alloc, &f->granted, head, head_len);
         case FRAME_GONE:
-                return decode_gone(&f->gone, head, head_len);
+                return decode_gone(alloc, &f->gone, head, head_len);
         case FRAME_PROBE:
         case FRAME_PROBED:
-                return decode_probe(f, head, head_len);
+                return decode_probe(alloc, f, head, head_len);
         default:
                 return -EBADMSG;
         }
@@ -527,7 +493,13 @@ static int decode_head(struct frame *f, const uint8_t *head, size_t head_len, co
  * buf. Everything else goes through protobuf-c from a bounded arena, and
  * the result must pass the same checks frame_encode() makes.
  */
+/* protobuf-c's allocator over arena a. */
+#define ARENA_ALLOCATOR(a) { .alloc = arena_alloc, .free = arena_free, .allocator_data = (a) }
+
 int frame_decode(struct frame *f, enum frame_type type, const uint8_t *buf, size_t len) {
+        max_align_t mem[ARENA_BYTES / sizeof(max_align_t)];
+        struct arena arena = ARENA_INIT(mem);
+        ProtobufCAllocator alloc = ARENA_ALLOCATOR(&arena);
         const uint8_t *data;
         size_t head_len, data_len;
         int r;
@@ -543,7 +515,7 @@ int frame_decode(struct frame *f, enum frame_type type, const uint8_t *buf, size
                 return -EBADMSG;
         memset(f, 0, sizeof(*f));
         f->type = type;
-        r = decode_head(f, buf, head_len, data, data_len);
+        r = decode_head(&alloc, f, buf, head_len, data, data_len);
         if (r < 0 || !frame_valid(f))
                 return -EBADMSG;
         return 0;
@@ -566,13 +538,13 @@ int frame_name_entry_encode(const struct frame_name_entry *e, uint8_t **out, siz
 }
 
 int frame_name_entry_decode(struct frame_name_entry *e, const uint8_t *buf, size_t len) {
-        struct arena arena;
-        ProtobufCAllocator alloc = { .alloc = arena_alloc, .free = arena_free, .allocator_data = &arena };
+        max_align_t mem[ARENA_BYTES / sizeof(max_align_t)];
+        struct arena arena = ARENA_INIT(mem);
+        ProtobufCAllocator alloc = ARENA_ALLOCATOR(&arena);
         Xnsc__NameEntry *pb;
 
         if (len > FRAME_HEAD_MAX || (!buf && len > 0))
                 return -EBADMSG;
-        arena.used = 0;
         pb = xnsc__name_entry__unpack(&alloc, len, buf ? buf : (const uint8_t *)"");
         if (!pb)
                 return -EBADMSG;
