@@ -367,6 +367,26 @@ END_TEST
 
 /* --- every kind across hosts -------------------------------------------------- */
 
+/*
+ * A buffer of pages pages filled from seed, lent (the server checks it by
+ * the seed it gets as offset; it comes back unchanged), then lent mutably
+ * (the server refills it from seed + 1 and answers offset 16, valid 1000).
+ */
+static void lend_both(xous_cid_t cid, uint32_t borrow_op, uint32_t mut_op, uint32_t pages, uint32_t seed) {
+        xous_buf_t *buf = xous_buf_new(pages * PAGE);
+        uint32_t offset = seed, valid = 0;
+
+        EXPECT(buf);
+        fill_pattern(xous_buf_data(buf), pages * PAGE, seed);
+        EXPECT_OK(xous_lend(cid, borrow_op, buf, seed, pages * PAGE));
+        EXPECT(check_pattern(xous_buf_data(buf), pages * PAGE, seed));
+        EXPECT_OK(xous_lend_mut(cid, mut_op, buf, &offset, &valid));
+        EXPECT(check_pattern(xous_buf_data(buf), pages * PAGE, seed + 1));
+        EXPECT_EQ(offset, 16);
+        EXPECT_EQ(valid, 1000);
+        xous_buf_free(buf);
+}
+
 static void remote_kinds_client(void *p) {
         xous_scalar_reply_t reply;
         xous_buf_t *buf;
@@ -391,18 +411,7 @@ static void remote_kinds_client(void *p) {
         EXPECT_OK(xous_blocking_scalar(cid, OP_REPORT, 0, 0, 0, 0, &reply));
         EXPECT_EQ(reply.v[0], 100);
         EXPECT_EQ(reply.v[1], getpid());
-        /* a Borrow comes back unchanged */
-        buf = xous_buf_new(3 * PAGE);
-        fill_pattern(xous_buf_data(buf), 3 * PAGE, 7);
-        EXPECT_OK(xous_lend(cid, OP_BORROW, buf, 7, 3 * PAGE));
-        EXPECT(check_pattern(xous_buf_data(buf), 3 * PAGE, 7));
-        /* a MutableBorrow brings the server's changes and offset/valid */
-        offset = 7;
-        EXPECT_OK(xous_lend_mut(cid, OP_MUT, buf, &offset, &valid));
-        EXPECT(check_pattern(xous_buf_data(buf), 3 * PAGE, 8));
-        EXPECT_EQ(offset, 16);
-        EXPECT_EQ(valid, 1000);
-        xous_buf_free(buf);
+        lend_both(cid, OP_BORROW, OP_MUT, 3, 7);
         /* a Move of 1 MiB + a page: more than one NATS message holds */
         buf = xous_buf_new((1u << 20) + PAGE);
         fill_pattern(xous_buf_data(buf), (1u << 20) + PAGE, 9);
@@ -679,8 +688,6 @@ static void forwarding_server(void *p) {
 
 static void forward_caller(void *p) {
         xous_scalar_reply_t reply;
-        xous_buf_t *buf;
-        uint32_t offset, valid = 0;
         xous_cid_t cid;
 
         on_host(*(unsigned *)p);
@@ -690,17 +697,7 @@ static void forward_caller(void *p) {
                 EXPECT_EQ(reply.count, 1);
                 EXPECT_EQ(reply.v[0], i + 9);
         }
-        buf = xous_buf_new(2 * PAGE);
-        fill_pattern(xous_buf_data(buf), 2 * PAGE, 5);
-        EXPECT_OK(xous_lend(cid, FWD_BORROW, buf, 5, 2 * PAGE));
-        EXPECT(check_pattern(xous_buf_data(buf), 2 * PAGE, 5));
-        /* the change made on host c reaches this buffer on host a */
-        offset = 5;
-        EXPECT_OK(xous_lend_mut(cid, FWD_MUT, buf, &offset, &valid));
-        EXPECT(check_pattern(xous_buf_data(buf), 2 * PAGE, 6));
-        EXPECT_EQ(offset, 16);
-        EXPECT_EQ(valid, 1000);
-        xous_buf_free(buf);
+        lend_both(cid, FWD_BORROW, FWD_MUT, 2, 5);      /* c's change reaches a's buffer */
         /* the quit goes on to c; c's answer comes back here */
         reply.v[0] = 77;
         EXPECT_OK(xous_blocking_scalar(cid, FWD_QUIT, 0, 0, 0, 0, &reply));
