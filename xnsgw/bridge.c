@@ -948,6 +948,7 @@ struct bridge *bridge_free(struct bridge *b) {
         }
         b->local = local_free(b->local);
         list_free_all(&b->asks, offsetof(struct ask, link));
+        list_free_all(&b->in_calls, offsetof(struct in_call, link));    /* local_free() ended their calls */
         list_free_all(&b->proxies, offsetof(struct proxy, link));
         list_free_all(&b->hosts, offsetof(struct known_host, link));
         tdestroy(b->callers, free);
