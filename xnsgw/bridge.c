@@ -798,6 +798,8 @@ static void on_host_up(void *userdata, const char *name, uint32_t tag, uint64_t 
                 snprintf(h->name, sizeof(h->name), "%s", name);
                 list_link_tail(&b->hosts, &h->link);
         }
+        if (h->tag != 0 && h->tag != tag)       /* its xnsd started again: old SIDs are gone */
+                proxies_remove_tag(b, h->tag);
         h->tag = tag;
         h->alive = true;
         fprintf(stderr, "xnsgw: host %s is up\n", name);
@@ -806,21 +808,25 @@ static void on_host_up(void *userdata, const char *name, uint32_t tag, uint64_t 
 }
 
 /*
- * A host fell silent (or restarted): every local caller waiting on it hears
+ * A host fell silent: every local caller waiting on it hears
  * SERVER_NOT_FOUND now, its proxies go, the sessions of its processes here
  * close, and what asked it for a connection hears SERVER_NOT_FOUND (a
- * blocking request waits on for the name).
+ * blocking lookup waits on). A host whose gateway started again (a new
+ * epoch, heard at once: it is alive) is asked instead which of our calls
+ * it has, as after a reconnect: those sent to the new one go on, those the
+ * old one took die with it.
  */
 static void on_host_down(void *userdata, const char *name, uint64_t epoch) {
         struct bridge *b = userdata;
         struct known_host *h = host_find(b, name);
+        bool restarted = cluster_host_alive(b->cluster, name);
         struct ask *a, *tmp;
 
-        fprintf(stderr, "xnsgw: host %s is down\n", name);
+        fprintf(stderr, "xnsgw: host %s is %s\n", name, restarted ? "back with a new gateway" : "down");
+        local_host_gone(b->local, name);
+        if (restarted)
+                return probe_host(b, name, false);
         out_calls_fail_host(b, name);
-        /* grants asked of it are lost: a blocking ask waits on (xnsd
-         * counts on it to), the others hear SERVER_NOT_FOUND; an ask whose
-         * lookup is under way is the registry's until it answers */
         list_for_each_entry_safe(a, tmp, &b->asks, link)
                 if (a->call != 0 && a->call != UINT64_MAX && strcmp(a->host, name) == 0)
                         ask_not_found(a);
@@ -828,7 +834,6 @@ static void on_host_down(void *userdata, const char *name, uint64_t epoch) {
                 h->alive = false;
                 proxies_remove_tag(b, h->tag);
         }
-        local_host_gone(b->local, name);
         view_changed(b);
 }
 
