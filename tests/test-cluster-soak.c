@@ -13,7 +13,7 @@
  * CLIENTS_PER_HOST clients per host, each calling servers of the other
  * hosts with a random kind: BlockingScalar, MutableBorrow or Scalar. The
  * test process injects one fault at a time, every FAULT_MIN_MS to
- * FAULT_MAX_MS: SIGKILL a gateway and start it again, SIGSTOP a gateway for
+ * FAULT_MAX_MS, each kind once in every four (shuffled): SIGKILL a gateway and start it again, SIGSTOP a gateway for
  * FREEZE_MS, SIGKILL a NATS node and start it again (on its ports; if one
  * cannot start again, it stays down and no other node is killed: two keep
  * the quorum), SIGKILL a server and start a new one on its name.
@@ -414,12 +414,32 @@ static void nats_kill_restart(uint64_t *rng) {
         EXPECT_MSG(r == 0, "NATS node %s: %s", nats.node[i].name, why);
 }
 
-static void inject_fault(uint64_t *rng) {
-        unsigned f = rnd_below(rng, FAULTS), h = rnd_below(rng, HOSTS), slot = rnd_below(rng, N_SERVERS);
+/* The next fault: each kind once in every FAULTS, in a shuffled order. */
+static unsigned next_fault(uint64_t *rng) {
+        static unsigned deck[FAULTS], dealt = FAULTS;
+
+        if (dealt == FAULTS) {
+                for (unsigned i = 0; i < FAULTS; i++)
+                        deck[i] = i;
+                for (unsigned i = FAULTS - 1; i > 0; i--) {
+                        unsigned j = rnd_below(rng, i + 1), t = deck[i];
+
+                        deck[i] = deck[j];
+                        deck[j] = t;
+                }
+                dealt = 0;
+        }
+        return deck[dealt++];
+}
+
+static void inject_fault(uint64_t *rng, uint64_t t0) {
+        unsigned f = next_fault(rng), h = rnd_below(rng, HOSTS), slot = rnd_below(rng, N_SERVERS);
 
         if (f == F_NATS_KILL && nats_restart_failed)
                 f = F_GW_STOP;
         faults[f]++;
+        fprintf(stderr, "%6.1f s: %s (host %s, svc.soak.%u)\n", (double)(now_ms() - t0) / 1000, fault_names[f],
+                host_names[h], slot);
         switch (f) {
         case F_GW_KILL:
                 gateway_restart(h);
@@ -501,7 +521,7 @@ static void stop_own(void) {
 }
 
 START_TEST(cluster_soak) {
-        uint64_t rng = seed, end;
+        uint64_t rng = seed, t0, end;
 
         sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         EXPECT(sh != MAP_FAILED);
@@ -511,10 +531,11 @@ START_TEST(cluster_soak) {
                 proc_start(&clients[i], "client", client_main, (void *)(uintptr_t)i);
                 last_step_ms[i] = now_ms();
         }
-        end = now_ms() + seconds * 1000ull;
+        t0 = now_ms();
+        end = t0 + seconds * 1000ull;
         while (now_ms() < end) {
                 watch_for(FAULT_MIN_MS + (int)rnd_below(&rng, FAULT_MAX_MS - FAULT_MIN_MS));
-                inject_fault(&rng);
+                inject_fault(&rng, t0);
         }
         wait_cluster_whole();
         sh->phase = PHASE_FINAL;
