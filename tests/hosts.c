@@ -253,9 +253,16 @@ int test_host_wait_dead(pid_t pid, int timeout_ms) {
         int status;
 
         for (;;) {
-                char st = process_state(pid);
+                pid_t r = waitpid(pid, &status, WNOHANG);
+                char st;
 
-                if (waitpid(pid, &status, WNOHANG) == pid || st == 0 || st == 'Z')
+                if (r == pid)
+                        return 0;
+                /* Not our child: dead once a zombie or gone. Our own is
+                 * reaped: its leader shows 'Z' while its other threads still
+                 * exit, and waitpid() cannot take it yet. */
+                st = r < 0 && errno == ECHILD ? process_state(pid) : 'R';
+                if (st == 0 || st == 'Z')
                         return 0;
                 if (now_ms() >= deadline)
                         return -ETIMEDOUT;

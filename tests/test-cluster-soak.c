@@ -403,6 +403,7 @@ static void nats_kill_restart(uint64_t *rng) {
         char why[600];
         int r;
 
+        fprintf(stderr, "         NATS node %s\n", nats.node[i].name);
         EXPECT(test_nats_signal(&nats, i, SIGKILL) == 0);
         watch_for(200 + (int)rnd_below(rng, 800));
         r = test_nats_restart(&nats, i, getenv("NATS_SERVER"), START_MS, why, sizeof(why));
@@ -497,6 +498,34 @@ static void report(void) {
                 fprintf(stderr, "  a NATS node could not start again and stayed down\n");
 }
 
+/* Fails the test when it left a child behind, saying which. */
+static void expect_no_children(void) {
+        char path[64], list[256] = "", comm[64] = "";
+        int status;
+        pid_t r;
+        FILE *f;
+
+        r = waitpid(-1, &status, WNOHANG);
+        if (r < 0 && errno == ECHILD)
+                return;
+        snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+        f = fopen(path, "re");
+        if (f) {
+                if (!fgets(list, sizeof(list), f))
+                        list[0] = 0;
+                fclose(f);
+        }
+        snprintf(path, sizeof(path), "/proc/%d/comm", atoi(list));
+        f = fopen(path, "re");
+        if (f) {
+                if (!fgets(comm, sizeof(comm), f))
+                        comm[0] = 0;
+                fclose(f);
+        }
+        harness_fail_at(__FILE__, __LINE__, "the test left child processes behind: reaped %d (status 0x%x), "
+                        "running: %s (first: %s)", (int)r, r > 0 ? status : 0, list, comm);
+}
+
 /* Stops what the test process started itself, by pid: its members, the
  * gateways and NATS nodes it started again (the runner stops the rest). */
 static void stop_own(void) {
@@ -517,7 +546,7 @@ static void stop_own(void) {
                                 wait_child(nats.node[i].pid, &status, 5000);
                         }
                 }
-        EXPECT_MSG(waitpid(-1, &status, WNOHANG) < 0 && errno == ECHILD, "the test left child processes behind");
+        expect_no_children();
 }
 
 START_TEST(cluster_soak) {
