@@ -89,6 +89,38 @@ int test_host_gateway_hosts(const char *sock, char *hosts, size_t size) {
         return query_status(sock, &pid, hosts, size);
 }
 
+/* Whether the hosts " a b" heard hold every host of others. */
+static bool heard_all(const char *heard, const char *const *others) {
+        for (size_t j = 0; others[j]; j++) {
+                char word[40];
+                const char *p;
+                size_t len;
+
+                len = (size_t)snprintf(word, sizeof(word), " %s", others[j]);
+                p = strstr(heard, word);
+                if (!p || (p[len] != ' ' && p[len] != '\0'))
+                        return false;
+        }
+        return true;
+}
+
+int test_host_wait_heard(const struct test_host *h, const char *const *others, int timeout_ms, char *why,
+                         size_t why_size) {
+        uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+
+        for (;;) {
+                char seen[128] = "";
+
+                if (test_host_gateway_hosts(h->xnsd.sock, seen, sizeof(seen)) == 0 && heard_all(seen, others))
+                        return 0;
+                if (now_ms() >= deadline) {
+                        snprintf(why, why_size, "host %s's gateway heard only '%s'", h->name, seen);
+                        return -ETIMEDOUT;
+                }
+                sleep_ms(10);
+        }
+}
+
 static _Noreturn void exec_gateway(const struct test_host *h) {
         const char *exe = getenv("XNSGW");
         const char *argv[32];
@@ -216,16 +248,81 @@ void test_host_gateway_signal(struct test_host *h, int sig) {
         }
 }
 
+int test_host_wait_dead(pid_t pid, int timeout_ms) {
+        uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+        int status;
+
+        for (;;) {
+                pid_t r = waitpid(pid, &status, WNOHANG);
+                char st;
+
+                if (r == pid)
+                        return 0;
+                /* Not our child: dead once a zombie or gone. Our own is
+                 * reaped: its leader shows 'Z' while its other threads still
+                 * exit, and waitpid() cannot take it yet. */
+                st = r < 0 && errno == ECHILD ? process_state(pid) : 'R';
+                if (st == 0 || st == 'Z')
+                        return 0;
+                if (now_ms() >= deadline)
+                        return -ETIMEDOUT;
+                sleep_ms(2);
+        }
+}
+
+/* Until xnsd of h shows no gateway attached: 0, or a negative errno. */
+static int wait_gateway_detached(const struct test_host *h, int timeout_ms, char *why, size_t why_size) {
+        uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+        pid_t pid = -1;
+        int r;
+
+        for (;;) {
+                r = test_host_gateway_attached(h->xnsd.sock, &pid);
+                if (r == 0 && pid == 0)
+                        return 0;
+                if (now_ms() >= deadline) {
+                        snprintf(why, why_size, "host %s: a gateway still attached (%d, pid %d)", h->name, r,
+                                 (int)pid);
+                        return -ETIMEDOUT;
+                }
+                sleep_ms(5);
+        }
+}
+
+int test_host_gateway_restart(struct test_host *h, int timeout_ms, char *why, size_t why_size) {
+        int r;
+
+        if (h->gw_pid > 0) {
+                kill(h->gw_pid, SIGKILL);
+                r = test_host_wait_dead(h->gw_pid, timeout_ms);
+                if (r < 0) {
+                        snprintf(why, why_size, "xnsgw %d of host %s still alive", (int)h->gw_pid, h->name);
+                        return r;
+                }
+                h->gw_pid = -1;
+        }
+        r = wait_gateway_detached(h, timeout_ms, why, why_size);
+        if (r < 0)
+                return r;
+        return test_host_gateway_start(h, timeout_ms, why, why_size);
+}
+
+void test_host_gateway_stop(struct test_host *h) {
+        int status;
+
+        if (h->gw_pid <= 0)
+                return;
+        kill(h->gw_pid, SIGCONT);
+        kill(h->gw_pid, SIGTERM);
+        if (wait_child(h->gw_pid, &status, 5000) == 0)
+                test_host_gateway_signal(h, SIGKILL);
+        h->gw_pid = -1;
+}
+
 void test_host_stop(struct test_host *h) {
         int status;
 
-        if (h->gw_pid > 0) {
-                kill(h->gw_pid, SIGCONT);
-                kill(h->gw_pid, SIGTERM);
-                if (wait_child(h->gw_pid, &status, 5000) == 0)
-                        test_host_gateway_signal(h, SIGKILL);
-                h->gw_pid = -1;
-        }
+        test_host_gateway_stop(h);
         if (h->xnsd.pid > 0)
                 test_daemon_stop(&h->xnsd, 5000, &status);
         if (h->xnsd.dir[0])

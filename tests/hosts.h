@@ -34,6 +34,14 @@ int test_host_start_args(struct test_host *h, const char *name, const char *nats
                          const char *const *xnsd_extra, int timeout_ms, char *why, size_t why_size);
 /* Starts the host's gateway again (after it was killed) and waits for it. */
 int test_host_gateway_start(struct test_host *h, int timeout_ms, char *why, size_t why_size);
+/* SIGKILLs the gateway (a child of this process or not), waits until xnsd
+ * let it go and starts a new one, a child of this process. */
+int test_host_gateway_restart(struct test_host *h, int timeout_ms, char *why, size_t why_size);
+/* Stops the gateway: SIGCONT and SIGTERM, then SIGKILL after 5 s. */
+void test_host_gateway_stop(struct test_host *h);
+/* Until process pid (a child of this process or not) is dead: 0, or
+ * -ETIMEDOUT after timeout_ms. */
+int test_host_wait_dead(pid_t pid, int timeout_ms);
 /* Sends sig to the gateway; SIGKILL waits until it is reaped. */
 void test_host_gateway_signal(struct test_host *h, int sig);
 /* Stops the gateway and xnsd (SIGTERM, then SIGKILL), removes the directory. */
@@ -43,5 +51,9 @@ int test_host_gateway_attached(const char *sock, pid_t *pid);
 /* The hosts the attached gateway's view holds, as " a b c" (xnsctl status
  * shows them; the gateway pushes its view to xnsd when it changes). */
 int test_host_gateway_hosts(const char *sock, char *hosts, size_t size);
+/* Until the view of h's gateway holds every host of others (NULL-terminated):
+ * 0, or -ETIMEDOUT after timeout_ms with why saying what it held. */
+int test_host_wait_heard(const struct test_host *h, const char *const *others, int timeout_ms, char *why,
+                         size_t why_size);
 /* The last lines of the gateway's log, for failure messages. */
 void test_host_gateway_log(const struct test_host *h, char *buf, size_t size);

@@ -477,6 +477,26 @@ int test_nats_signal(struct test_nats *c, unsigned i, int sig) {
         return 0;
 }
 
+int test_nats_restart(struct test_nats *c, unsigned i, const char *exe, int timeout_ms, char *why, size_t why_size) {
+        struct test_nats_config cfg = { .exe = exe };
+        int r;
+
+        if (i >= c->n || !c->node[i].down) {
+                snprintf(why, why_size, "node %u is not down", i);
+                return -EINVAL;
+        }
+        r = spawn_node(c, i, &cfg);
+        if (r < 0) {
+                snprintf(why, why_size, "fork: %s", strerror(-r));
+                return r;
+        }
+        c->node[i].down = false;
+        r = test_nats_wait_ready(c, timeout_ms, why, why_size);
+        if (r == -ECHILD)
+                c->node[i].down = true;
+        return r;
+}
+
 int test_nats_stop(struct test_nats *c, int timeout_ms) {
         int result = 1;
 

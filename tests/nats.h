@@ -58,6 +58,11 @@ int test_nats_wait_ready(struct test_nats *c, int timeout_ms, char *why, size_t 
  * process is dead (reaped when it is our child; the node counts as down),
  * SIGSTOP until it is stopped, SIGCONT until it runs again. */
 int test_nats_signal(struct test_nats *c, unsigned i, int sig);
+/* Starts node i again after a SIGKILL, on its ports and with its store
+ * (exe: nats-server), and waits up to timeout_ms until the live nodes are
+ * ready. The new process dies with the calling thread. -ECHILD when it
+ * exited (a port taken meanwhile): the node stays down. */
+int test_nats_restart(struct test_nats *c, unsigned i, const char *exe, int timeout_ms, char *why, size_t why_size);
 /* SIGTERM (and SIGCONT) to every node, up to timeout_ms for each to exit,
  * then SIGKILL. 1 when all exited in time, 0 when one had to be killed,
  * negative errno on failure. Leaves the directory. */

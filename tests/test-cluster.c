@@ -35,23 +35,6 @@ static char own_nats_urls[256];
 static const char *cur_urls = nats_urls;        /* the cluster the hosts join */
 static char policy_path[64];
 
-/* Whether the hosts " a b" heard hold every host but self. */
-static bool heard_all(const char *heard, unsigned self) {
-        for (unsigned j = 0; j < HOSTS; j++) {
-                char word[20];
-                const char *p;
-                size_t len;
-
-                if (j == self)
-                        continue;
-                len = (size_t)snprintf(word, sizeof(word), " %s", host_names[j]);
-                p = strstr(heard, word);
-                if (!p || (p[len] != ' ' && p[len] != '\0'))
-                        return false;
-        }
-        return true;
-}
-
 static void hosts_start_args(const char *const *xnsd_extra_a) {
         char why[1024];
 
@@ -61,17 +44,15 @@ static void hosts_start_args(const char *const *xnsd_extra_a) {
                         ck_abort_msg("host %s: %s", host_names[i], why);
         /* until every gateway has heard every host: a name of a host not
          * heard yet is not found */
-        for (unsigned i = 0; i < HOSTS; i++)
-                for (uint64_t deadline = now_ms() + START_MS;;) {
-                        char seen[64] = "";
+        for (unsigned i = 0; i < HOSTS; i++) {
+                const char *others[HOSTS] = { NULL };
 
-                        if (test_host_gateway_hosts(hosts[i].xnsd.sock, seen, sizeof(seen)) == 0 &&
-                            heard_all(seen, i))
-                                break;
-                        if (now_ms() >= deadline)
-                                ck_abort_msg("host %s's gateway heard only '%s'", host_names[i], seen);
-                        sleep_ms(10);
-                }
+                for (unsigned j = 0, n = 0; j < HOSTS; j++)
+                        if (j != i)
+                                others[n++] = host_names[j];
+                if (test_host_wait_heard(&hosts[i], others, START_MS, why, sizeof(why)) < 0)
+                        ck_abort_msg("%s", why);
+        }
 }
 
 static void hosts_start(void) {
@@ -1279,33 +1260,9 @@ END_TEST
 
 /* --- a gateway started again exports its host's names again ------------------------- */
 
-/* From a test: until xnsd of host i shows no gateway attached (bounded). */
-static void wait_gateway_detached(unsigned i) {
-        pid_t pid = -1;
-        int r;
-
-        for (uint64_t deadline = now_ms() + HARNESS_WAIT_MS;;) {
-                r = test_host_gateway_attached(hosts[i].xnsd.sock, &pid);
-                if (r == 0 && pid == 0)
-                        return;
-                EXPECT_MSG(now_ms() < deadline, "host %s: a gateway still attached (%d, pid %d)", host_names[i], r,
-                           (int)pid);
-                sleep_ms(5);
-        }
-}
-
 /* From a test: until process pid (the runner's child or ours) is dead. */
 static void wait_dead_pid(pid_t pid) {
-        int status;
-
-        for (uint64_t deadline = now_ms() + HARNESS_WAIT_MS;;) {
-                char st = process_state(pid);
-
-                if (waitpid(pid, &status, WNOHANG) == pid || st == 0 || st == 'Z')
-                        return;
-                EXPECT_MSG(now_ms() < deadline, "process %d still alive", (int)pid);
-                sleep_ms(2);
-        }
+        EXPECT_MSG(test_host_wait_dead(pid, HARNESS_WAIT_MS) == 0, "process %d still alive", (int)pid);
 }
 
 /* From a test: SIGKILLs host i's gateway, waits until its xnsd let it go
@@ -1314,28 +1271,12 @@ static void wait_dead_pid(pid_t pid) {
 static void gateway_restart(unsigned i) {
         char why[1024];
 
-        if (hosts[i].gw_pid > 0) {
-                kill(hosts[i].gw_pid, SIGKILL);
-                wait_dead_pid(hosts[i].gw_pid);
-                hosts[i].gw_pid = -1;
-        }
-        wait_gateway_detached(i);
-        EXPECT_MSG(test_host_gateway_start(&hosts[i], START_MS, why, sizeof(why)) == 0, "%s", why);
+        EXPECT_MSG(test_host_gateway_restart(&hosts[i], START_MS, why, sizeof(why)) == 0, "%s", why);
 }
 
 /* From a test: stops what it started itself on host i. */
 static void gateway_stop(unsigned i) {
-        int status;
-
-        if (hosts[i].gw_pid <= 0)
-                return;
-        kill(hosts[i].gw_pid, SIGCONT);
-        kill(hosts[i].gw_pid, SIGTERM);
-        if (wait_child(hosts[i].gw_pid, &status, 5000) == 0) {
-                kill(hosts[i].gw_pid, SIGKILL);
-                wait_child(hosts[i].gw_pid, &status, 5000);
-        }
-        hosts[i].gw_pid = -1;
+        test_host_gateway_stop(&hosts[i]);
 }
 
 /* Connects to a name (waiting for it), says so, calls it and says how
