@@ -102,12 +102,17 @@ struct mailbox *mailbox_free(struct mailbox *mb) {
         return NULL;
 }
 
+/* Only the first item of a burst rings: the dispatcher reads the eventfd
+ * before it takes items, and takes them until none is left. */
 void mailbox_post(struct mailbox *mb, struct mailbox_item *item) {
         uint64_t one = 1;
+        bool was_empty;
 
         pthread_mutex_lock(&mb->lock);
+        was_empty = list_is_empty(&mb->items);
         list_link_tail(&mb->items, &item->link);
         pthread_mutex_unlock(&mb->lock);
         /* Fails only when the counter would overflow: the loop wakes anyway. */
-        (void)!write(mb->efd, &one, sizeof(one));
+        if (was_empty)
+                (void)!write(mb->efd, &one, sizeof(one));
 }
