@@ -20,10 +20,10 @@
 # stopping the units on removal) is not tested here; deb-systemd-helper's
 # enable state and symlinks are.
 #
-# The packages' purge keeps the xns user and group (Debian does not delete
-# system users: files may still belong to them); this script deletes them at
-# the end if they did not exist before it ran, to leave the machine as it
-# found it. It also purges the runtime libraries the install pulled in. The
+# Purging xnsd deletes the xns user and group (debian/xnsd.postrm: purging
+# removes what the package created); this script creates them again at the
+# end if they existed before it ran, to leave the machine as it found it. It
+# also purges the runtime libraries the install pulled in. The
 # build tools (debhelper, lintian, the build dependencies) stay installed, as
 # contrib/deps.sh's do. It refuses to run if any xns package is installed.
 set -eu
@@ -73,6 +73,10 @@ cleanup() {
         [ -z "$left" ] || $apt purge $left >/dev/null || true
         [ "$had_user" -eq 1 ] || ! getent passwd xns >/dev/null || $sudo userdel xns || true
         [ "$had_group" -eq 1 ] || ! getent group xns >/dev/null || $sudo groupdel xns || true
+        # the purge took them: as they were before this script
+        [ "$had_group" -eq 0 ] || getent group xns >/dev/null || $sudo groupadd --system xns || true
+        [ "$had_user" -eq 0 ] || getent passwd xns >/dev/null ||
+                $sudo useradd --system --gid xns --home-dir / --shell /usr/sbin/nologin xns || true
         rm -rf "$workdir"
 }
 trap cleanup EXIT
@@ -287,8 +291,10 @@ fi
 for p in $packages; do
         ! present "$p" || fail "$p is still known to dpkg after purge"
 done
-if getent passwd xns >/dev/null; then
-        echo "deb.sh: purge keeps user and group xns (Debian keeps system users)"
+if getent passwd xns >/dev/null || getent group xns >/dev/null; then
+        fail "user or group xns left after purge"
+else
+        pass "purge: user and group xns gone"
 fi
 
 echo "deb.sh: $([ "$failed" -eq 0 ] && echo passed || echo FAILED) in $(($(date +%s) - start)) s"
