@@ -574,7 +574,7 @@ static int cmd_capture(const struct options *o, char **names, int n_names) {
                 r = capture_drain(o, &link);
         ctl_link_close(&link);
         if (r < 0) {
-                fprintf(stderr, "xnsctl: cannot write the capture: %s\n", strerror(-r));
+                fprintf(stderr, "xnsctl: capture failed: %s\n", strerror(-r));
                 return EXIT_FAILED;
         }
         return r;
