@@ -104,6 +104,7 @@ static int control_from_pb(struct xns_request *req, const Xns__Control *pb) {
                 return -EBADMSG;
         req->control.what = pb->what;
         req->control.n_names = (uint32_t)pb->n_names;
+        req->control.payloads = pb->payloads;
         for (size_t i = 0; i < pb->n_names; i++)
                 name_from_pb(&req->control.names[i], pb->names[i]);
         return 0;
@@ -470,6 +471,7 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
                 control.what = req->control.what;
                 control.n_names = req->control.n_names;
                 control.names = names;
+                control.payloads = req->control.payloads;
                 pb.op_case = XNS__REQUEST__OP_CONTROL;
                 pb.control = &control;
                 break;

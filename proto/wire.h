@@ -177,6 +177,7 @@ struct xns_request {
                         uint32_t what;
                         uint32_t n_names;
                         struct xns_name names[XNS_CONTROL_NAMES_MAX];
+                        uint32_t payloads;      /* monitor: memfds beside memory events */
                 } control;
         };
 };

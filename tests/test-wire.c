@@ -419,9 +419,11 @@ START_TEST(test_request_control) {
                 for (uint32_t k = 0; k < in.control.n_names; k++)
                         in.control.names[k].len = (size_t)snprintf(in.control.names[k].str, XNS_NAME_MAX + 1,
                                                                     "name-%u-%u", k, val(_i, k));
+                in.control.payloads = what == XNS_CONTROL_MONITOR;
                 request_round_trip(&in, &out);
                 ck_assert_uint_eq(out.control.what, what);
                 ck_assert_uint_eq(out.control.n_names, in.control.n_names);
+                ck_assert_uint_eq(out.control.payloads, in.control.payloads);
                 for (uint32_t k = 0; k < in.control.n_names; k++) {
                         ck_assert_uint_eq(out.control.names[k].len, in.control.names[k].len);
                         ck_assert_str_eq(out.control.names[k].str, in.control.names[k].str);

@@ -1002,6 +1002,10 @@ START_TEST(peers_and_monitor_need_privilege) {
         CTL_HOW(&c, &nobody, "--json", "monitor", "privsrv");
         EXPECT_EXIT(&c, 1);
         EXPECT_CONTAINS(c.err, "access denied");
+        CTL_HOW(&c, &nobody, "capture");
+        EXPECT_EXIT(&c, 1);
+        EXPECT_STREQ(c.out, "");        /* not even the pcapng header */
+        EXPECT_CONTAINS(c.err, "access denied");
 
         /* ...who still sees status, list and show. */
         CTL_HOW(&c, &nobody, "--json", "status");

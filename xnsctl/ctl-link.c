@@ -50,7 +50,8 @@ void ctl_link_close(struct ctl_link *link) {
         link->fd = safe_close(link->fd);
 }
 
-/* Reads one reply frame; timeout_ms < 0 waits for ever (a monitor). */
+/* Reads one reply frame; timeout_ms < 0 waits for ever (a monitor), 0 only
+ * looks: -EAGAIN, quietly, when nothing is there. */
 static int ctl_link_read(struct ctl_link *link, struct xns_reply *reply, int *fd, int timeout_ms) {
         uint8_t buf[XNS_FRAME_MAX];
         struct pollfd p = { .fd = link->fd, .events = POLLIN };
@@ -61,6 +62,8 @@ static int ctl_link_read(struct ctl_link *link, struct xns_reply *reply, int *fd
         r = ppoll(&p, 1, timeout_ms < 0 ? NULL : &ts, link->wait_mask);
         if (r < 0)
                 return -errno;
+        if (r == 0 && timeout_ms == 0)
+                return -EAGAIN;
         if (r == 0) {
                 fprintf(stderr, "xnsctl: xnsd at %s did not answer\n", link->path);
                 return EXIT_UNREACHABLE;
@@ -83,15 +86,9 @@ static int ctl_link_read(struct ctl_link *link, struct xns_reply *reply, int *fd
         return EXIT_OK;
 }
 
-/*
- * ctl_link_ask() - send a control request and read its answer.
- *
- * Returns EXIT_OK with *reply (and the descriptor that came with it in *fd,
- * or -1); a daemon error is printed and gives EXIT_FAILED.
- */
-int ctl_link_ask(struct ctl_link *link, uint32_t what, const char *const *names, uint32_t n_names,
-                 struct xns_reply *reply, int *fd) {
-        struct xns_request req = { .seq = 1, .op = XNS_OP_CONTROL, .control = { .what = what } };
+/* Sends req (its names from names) and reads the answer, as ctl_link_ask(). */
+static int ctl_link_ask_req(struct ctl_link *link, struct xns_request *req, const char *const *names,
+                            uint32_t n_names, struct xns_reply *reply, int *fd) {
         uint8_t buf[XNS_FRAME_MAX];
         ssize_t n;
         int r;
@@ -109,11 +106,11 @@ int ctl_link_ask(struct ctl_link *link, uint32_t what, const char *const *names,
                                 names[i], XNS_NAME_MAX);
                         return EXIT_USAGE;
                 }
-                req.control.names[i].len = len;
-                memcpy(req.control.names[i].str, names[i], len);
+                req->control.names[i].len = len;
+                memcpy(req->control.names[i].str, names[i], len);
         }
-        req.control.n_names = n_names;
-        n = xns_request_encode(&req, buf, sizeof(buf));
+        req->control.n_names = n_names;
+        n = xns_request_encode(req, buf, sizeof(buf));
         if (n < 0)
                 return EXIT_USAGE;
         r = xns_frame_send(link->fd, buf, (size_t)n, -1, false);
@@ -134,6 +131,32 @@ int ctl_link_ask(struct ctl_link *link, uint32_t what, const char *const *names,
         else
                 fprintf(stderr, "xnsctl: xnsd answered %s\n", ctl_error_name(reply->error));
         return EXIT_FAILED;
+}
+
+/*
+ * ctl_link_ask() - send a control request and read its answer.
+ *
+ * Returns EXIT_OK with *reply (and the descriptor that came with it in *fd,
+ * or -1); a daemon error is printed and gives EXIT_FAILED.
+ */
+int ctl_link_ask(struct ctl_link *link, uint32_t what, const char *const *names, uint32_t n_names,
+                 struct xns_reply *reply, int *fd) {
+        struct xns_request req = { .seq = 1, .op = XNS_OP_CONTROL, .control = { .what = what } };
+
+        return ctl_link_ask_req(link, &req, names, n_names, reply, fd);
+}
+
+/* Starts a monitor trace of these names (none: all); with payloads, memory
+ * messages' memfds come beside their events. */
+int ctl_monitor(struct ctl_link *link, const char *const *names, uint32_t n_names, bool payloads) {
+        struct xns_request req = { .seq = 1, .op = XNS_OP_CONTROL,
+                                   .control = { .what = XNS_CONTROL_MONITOR, .payloads = payloads } };
+        struct xns_reply reply;
+        int fd, r;
+
+        r = ctl_link_ask_req(link, &req, names, n_names, &reply, &fd);
+        safe_close(fd);
+        return r;
 }
 
 /* Asks for a snapshot and unpacks it from the sealed memfd it comes in. */
@@ -168,18 +191,27 @@ int ctl_snapshot(struct ctl_link *link, uint32_t what, const char *name, Xns__Sn
         return EXIT_OK;
 }
 
-/* The next monitor event; -EINTR when a signal came first. */
-int ctl_next_event(struct ctl_link *link, struct xns_event *event) {
+/*
+ * ctl_next_event() - the next monitor event, and in *fd (when fd is not
+ * NULL) the descriptor beside it or -1; -EINTR when a signal came first.
+ * Without wait, -EAGAIN when none is there yet.
+ */
+int ctl_next_event(struct ctl_link *link, struct xns_event *event, int *fd, bool wait) {
         struct xns_reply reply;
-        int r;
+        int r, rfd;
 
         for (;;) {
-                r = ctl_link_read(link, &reply, NULL, -1);
+                r = ctl_link_read(link, &reply, &rfd, wait ? -1 : 0);
                 if (r != EXIT_OK)
                         return r;
                 if (reply.body == XNS_BODY_EVENT) {
                         *event = reply.event;
+                        if (fd)
+                                *fd = rfd;
+                        else
+                                safe_close(rfd);
                         return EXIT_OK;
                 }
+                safe_close(rfd);
         }
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "control.pb-c.h"
@@ -26,6 +27,7 @@ void ctl_link_close(struct ctl_link *link);
 int ctl_link_ask(struct ctl_link *link, uint32_t what, const char *const *names, uint32_t n_names,
                  struct xns_reply *reply, int *fd);
 int ctl_snapshot(struct ctl_link *link, uint32_t what, const char *name, Xns__Snapshot **out);
-int ctl_next_event(struct ctl_link *link, struct xns_event *event);
+int ctl_monitor(struct ctl_link *link, const char *const *names, uint32_t n_names, bool payloads);
+int ctl_next_event(struct ctl_link *link, struct xns_event *event, int *fd, bool wait);
 
 const char *ctl_error_name(uint32_t error);

@@ -1,5 +1,6 @@
 /* xnsctl.c: xnsctl, the command line to see inside xnsd (modelled on busctl):
- * status, list, peers, show, monitor, and call to poke a server by hand. */
+ * status, list, peers, show, monitor, capture, and call to poke a server by
+ * hand. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <jansson.h>
 #include <xous/xous.h>
 
+#include "capture.h"
 #include "ctl-link.h"
 #include "macro.h"
 #include "parse.h"
@@ -23,6 +25,7 @@ struct options {
         bool json;
         bool no_reply;
         unsigned timeout_s;             /* call: 0 = wait for ever */
+        uint32_t snaplen;               /* capture: bytes of a memory message's buffer */
 };
 
 static void usage(FILE *f) {
@@ -37,6 +40,8 @@ static void usage(FILE *f) {
                 "  show NAME                  one name in detail\n"
                 "  monitor [NAME]...          trace routed messages (to these names) until Ctrl-C\n"
                 "                             (xnsd's user or root)\n"
+                "  capture [NAME]...          write routed messages (to these names) as pcapng\n"
+                "                             to standard output until Ctrl-C (xnsd's user or root)\n"
                 "  call NAME OPCODE [ARG]...  send a BlockingScalar (up to 4 args) and print\n"
                 "                             the reply words; numbers are decimal or 0x hex\n"
                 "\n"
@@ -45,12 +50,14 @@ static void usage(FILE *f) {
                 "  -j, --json          print JSON: one object, or one per line for monitor\n"
                 "  -n, --no-reply      call: send a Scalar, which has no reply\n"
                 "  -t, --timeout SEC   call: give up after SEC seconds\n"
+                "  -S, --snaplen N     capture: the first N bytes of memory messages (default\n"
+                "                      %u, 0: none)\n"
                 "  -h, --help          show this help and exit\n"
                 "  -V, --version       show the version and exit\n"
                 "\n"
                 "Exit status: 0 success, 1 the operation failed, 2 bad usage,\n"
                 "3 xnsd cannot be reached.\n",
-                XNS_DEFAULT_SOCKET);
+                XNS_DEFAULT_SOCKET, CAPTURE_SNAPLEN_DEFAULT);
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -443,39 +450,47 @@ static int print_event(const struct xns_event *e, bool json) {
         return EXIT_OK;
 }
 
-static int cmd_monitor(const struct options *o, char **names, int n_names) {
+/* Starts a monitor trace on a new link, with SIGINT and SIGTERM held back
+ * except while waiting for xnsd (link->wait_mask): between the check of
+ * interrupted and the wait, none is lost. */
+static int monitor_start(const struct options *o, char **names, int n_names, bool payloads,
+                         struct ctl_link *link, sigset_t *stop, sigset_t *waiting) {
         struct sigaction sa = { .sa_handler = on_interrupt };   /* no SA_RESTART: poll returns */
-        sigset_t stop, waiting;
-        struct ctl_link link;
-        struct xns_reply reply;
-        struct xns_event e;
-        int fd, r;
+        int r;
 
-        r = ctl_link_open(&link, o->socket_path);
+        r = ctl_link_open(link, o->socket_path);
         if (r == EXIT_OK)
-                r = ctl_link_ask(&link, XNS_CONTROL_MONITOR, (const char *const *)names, (uint32_t)n_names,
-                                 &reply, &fd);
+                r = ctl_monitor(link, (const char *const *)names, (uint32_t)n_names, payloads);
         if (r != EXIT_OK) {
-                ctl_link_close(&link);
+                ctl_link_close(link);
                 return r;
         }
-        safe_close(fd);
-        /* Between the check of interrupted and the wait, Ctrl-C is held
-         * back and let in by ppoll(): none is lost until the next event. */
-        sigemptyset(&stop);
-        sigaddset(&stop, SIGINT);
-        sigaddset(&stop, SIGTERM);
-        sigprocmask(SIG_BLOCK, &stop, &waiting);
-        sigdelset(&waiting, SIGINT);
-        sigdelset(&waiting, SIGTERM);
-        link.wait_mask = &waiting;
+        sigemptyset(stop);
+        sigaddset(stop, SIGINT);
+        sigaddset(stop, SIGTERM);
+        sigprocmask(SIG_BLOCK, stop, waiting);
+        sigdelset(waiting, SIGINT);
+        sigdelset(waiting, SIGTERM);
+        link->wait_mask = waiting;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
+        return EXIT_OK;
+}
+
+static int cmd_monitor(const struct options *o, char **names, int n_names) {
+        sigset_t stop, waiting;
+        struct ctl_link link;
+        struct xns_event e;
+        int r;
+
+        r = monitor_start(o, names, n_names, false, &link, &stop, &waiting);
+        if (r != EXIT_OK)
+                return r;
         setvbuf(stdout, NULL, _IOLBF, 0);
         if (!o->json)
                 fprintf(stderr, "Monitoring %s; Ctrl-C ends.\n", n_names ? "the names given" : "every message");
         while (!interrupted) {
-                r = ctl_next_event(&link, &e);
+                r = ctl_next_event(&link, &e, NULL, true);
                 if (r == -EINTR)
                         continue;
                 if (r != EXIT_OK)
@@ -488,6 +503,81 @@ static int cmd_monitor(const struct options *o, char **names, int n_names) {
         }
         ctl_link_close(&link);
         return interrupted ? EXIT_OK : r;
+}
+
+/* --- capture --------------------------------------------------------------- */
+
+/* Writes one event, with the first bytes of the buffer in fd (a copy of
+ * the message's memfd, read here: xnsd never maps it). */
+static int capture_event(const struct options *o, const struct xns_event *e, int fd) {
+        uint32_t want = e->len < o->snaplen ? e->len : o->snaplen;
+        _cleanup_free_ uint8_t *payload = NULL;
+        ssize_t n = 0;
+        int r;
+
+        if (fd >= 0 && want > 0) {
+                payload = malloc(want);
+                if (!payload)
+                        return -ENOMEM;
+                n = pread(fd, payload, want, 0);
+                if (n < 0)
+                        n = 0;
+        }
+        r = capture_write_event(STDOUT_FILENO, e, payload, (uint32_t)n);
+        return r;
+}
+
+/* Writes what xnsd had already sent when the capture was stopped. */
+static int capture_drain(const struct options *o, struct ctl_link *link) {
+        struct xns_event e;
+        int fd, r;
+
+        for (;;) {
+                r = ctl_next_event(link, &e, &fd, false);
+                if (r != EXIT_OK)
+                        return r == -EAGAIN || r == -EINTR || r == EXIT_UNREACHABLE ? 0 : r;
+                r = capture_event(o, &e, fd);
+                safe_close(fd);
+                if (r < 0)
+                        return r;
+        }
+}
+
+static int cmd_capture(const struct options *o, char **names, int n_names) {
+        sigset_t stop, waiting;
+        struct ctl_link link;
+        struct xns_event e;
+        int fd, r;
+
+        if (isatty(STDOUT_FILENO)) {
+                fprintf(stderr, "xnsctl: capture writes pcapng, not text: redirect it to a file or a pipe\n");
+                return EXIT_USAGE;
+        }
+        signal(SIGPIPE, SIG_IGN);       /* a reader that went away is a write error */
+        r = monitor_start(o, names, n_names, o->snaplen > 0, &link, &stop, &waiting);
+        if (r != EXIT_OK)
+                return r;
+        r = capture_write_header(STDOUT_FILENO);
+        fprintf(stderr, "Capturing %s; Ctrl-C ends.\n", n_names ? "the names given" : "every message");
+        while (r == 0 && !interrupted) {
+                r = ctl_next_event(&link, &e, &fd, true);
+                if (r == -EINTR) {
+                        r = 0;
+                        continue;
+                }
+                if (r != EXIT_OK)
+                        break;
+                r = capture_event(o, &e, fd);      /* whole: signals wait (held back) */
+                safe_close(fd);
+        }
+        if (r == 0)
+                r = capture_drain(o, &link);
+        ctl_link_close(&link);
+        if (r < 0) {
+                fprintf(stderr, "xnsctl: capture failed: %s\n", strerror(-r));
+                return EXIT_FAILED;
+        }
+        return r;
 }
 
 /* --- call ------------------------------------------------------------------ */
@@ -566,6 +656,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
                 { "json", no_argument, NULL, 'j' },
                 { "no-reply", no_argument, NULL, 'n' },
                 { "timeout", required_argument, NULL, 't' },
+                { "snaplen", required_argument, NULL, 'S' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -574,7 +665,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
         int c;
 
         /* Options may come before or after the command; "--" ends them. */
-        while ((c = getopt_long(argc, argv, "s:jnt:hV", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "s:jnt:S:hV", options, NULL)) >= 0) {
                 switch (c) {
                 case 's':
                         o->socket_path = optarg;
@@ -589,6 +680,11 @@ static int parse_options(int argc, char **argv, struct options *o) {
                         if (parse_u32(optarg, &v) < 0 || v == 0 || v > 86400)
                                 return usage_error("--timeout wants seconds from 1 to 86400, not '%s'", optarg);
                         o->timeout_s = v;
+                        break;
+                case 'S':
+                        if (parse_u32(optarg, &v) < 0 || v > CAPTURE_SNAPLEN_MAX)
+                                return usage_error("--snaplen wants bytes from 0 to 262144, not '%s'", optarg);
+                        o->snaplen = v;
                         break;
                 case 'h':
                         usage(stdout);
@@ -607,7 +703,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
 }
 
 int main(int argc, char **argv) {
-        struct options o = { 0 };
+        struct options o = { .snaplen = CAPTURE_SNAPLEN_DEFAULT };
         const char *cmd;
         int r, nargs;
         char **args;
@@ -622,6 +718,8 @@ int main(int argc, char **argv) {
         nargs = argc - optind - 1;
         if (strcmp(cmd, "monitor") == 0)
                 return cmd_monitor(&o, args, nargs);
+        if (strcmp(cmd, "capture") == 0)
+                return cmd_capture(&o, args, nargs);
         if (strcmp(cmd, "call") == 0)
                 return cmd_call(&o, args, nargs);
         if (strcmp(cmd, "show") == 0) {

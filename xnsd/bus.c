@@ -298,6 +298,7 @@ void bus_conn_disconnect(struct conn *conn) {
         if (conn->monitor) {
                 list_unlink(&conn->monitor_link);
                 bus->n_monitors--;
+                bus->n_payload_monitors -= conn->payloads;
         }
         conn->dead = true;
         list_unlink(&conn->dirty_link);

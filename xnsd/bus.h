@@ -65,6 +65,7 @@ struct bus {
         uint32_t n_conns;
         uint32_t n_peers;
         uint32_t n_monitors;
+        uint32_t n_payload_monitors;    /* ... that asked for memory messages' memfds */
         uint64_t started_us;            /* CLOCK_MONOTONIC */
         uint32_t tag;                   /* w0 of the SIDs made here, never 0 */
         struct bus_gateway gw;

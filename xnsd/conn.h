@@ -67,6 +67,7 @@ struct conn {
         uint32_t n_watch;               /* monitor: names to watch, 0 = all */
         struct xns_name *watch;
         uint32_t dropped;               /* monitor: events lost since the last one sent */
+        bool payloads;                  /* monitor: memory messages' memfds beside their events */
         struct xns_ring *ring;          /* posted Scalars (ring.c), or NULL */
         uint32_t ring_tail;             /* ours; the shared copy is only written */
         struct message *ring_stalled;   /* the ring waits until it has room */

@@ -321,10 +321,12 @@ static void control_monitor_start(struct conn *conn, const struct xns_request *r
                 conn->n_watch = n;
         }
         conn->monitor = true;
+        conn->payloads = req->control.payloads != 0;
         list_link_tail(&bus->monitors, &conn->monitor_link);
         bus->n_monitors++;
+        bus->n_payload_monitors += conn->payloads;
         bus->observer = control_monitor_message;
-        log_debug("pid %d: monitoring", (int)conn->pid);
+        log_debug("pid %d: monitoring%s", (int)conn->pid, conn->payloads ? " with payloads" : "");
         conn_reply_result(conn, req->seq, 0);
 }
 
@@ -409,12 +411,21 @@ static bool monitor_watches(const struct conn *conn, const struct server *server
         return false;
 }
 
+/* A copy of the message's memfd for a monitor that wants payloads, or -1. */
+static int monitor_payload_fd(const struct conn *conn, const struct message *m) {
+        if (!conn->payloads || m->fd < 0)
+                return -1;
+        return fcntl(m->fd, F_DUPFD_CLOEXEC, 3);
+}
+
 /*
  * control_monitor_message() - tell every monitor about a finished message.
  *
  * Called once per message: answered, delivered (kinds without an answer) or
  * failed; m->server is still set. A monitor that does not keep up loses
  * events (counted in the next one it gets) rather than slowing the bus.
+ * One that asked for payloads gets a copy of a memory message's memfd beside
+ * its event, for it to read: xnsd never maps it.
  */
 void control_monitor_message(struct bus *bus, const struct message *m, int result,
                              const struct xns_reply *answer) {
@@ -447,7 +458,7 @@ void control_monitor_message(struct bus *bus, const struct message *m, int resul
                         continue;
                 }
                 e->dropped = conn->dropped;
-                if (conn_queue_reply(conn, &reply, -1) == 0)
+                if (conn_queue_reply(conn, &reply, monitor_payload_fd(conn, m)) == 0)
                         conn->dropped = 0;
         }
 }

@@ -33,6 +33,7 @@ struct message {
         uint32_t a[4];
         uint32_t len, offset, valid;
         int fd;                         /* memfd for memory kinds, else -1 */
+        bool keep_fd;                   /* a monitor wants the memfd: delivery passes a copy */
 
         uint64_t sent_us;               /* CLOCK_MONOTONIC, only while a monitor watches */
 

@@ -323,6 +323,7 @@ static struct message *message_from_send(const struct xns_send *s, struct conn *
         m->sender_uid = (uint32_t)conn->peer->uid;
         if (conn->bus->n_monitors > 0)
                 m->sent_us = clock_us(CLOCK_MONOTONIC);
+        m->keep_fd = m->fd >= 0 && conn->bus->n_payload_monitors > 0;
         if (xns_kind_blocks(s->kind)) {
                 m->caller = conn;
                 m->caller_seq = seq;
@@ -598,6 +599,7 @@ static void route_forward(struct conn *conn, const struct xns_request *req, int 
         server_answered(m->server, m);
         m->id = f->id;
         m->fd = TAKE_FD(*fd);
+        m->keep_fd = m->fd >= 0 && conn->bus->n_payload_monitors > 0;
         if (server_submit(target, m, true) < 0) {
                 if (m->caller)
                         conn_wake_result(m->caller, -EAGAIN);

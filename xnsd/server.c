@@ -1,6 +1,7 @@
 /* server.c: a server (a SID) and its bounded queue: waiting messages,
  * senders waiting for room, and its threads waiting to receive. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -139,6 +140,18 @@ static void delivery_fill(struct xns_delivery *d, const struct message *m) {
         };
 }
 
+/* The memfd the server gets; a copy when a monitor wants the message's
+ * payload (the message keeps the original for its event), else the message's
+ * own. Without a descriptor to spare, the monitor goes without. */
+static int server_take_fd(struct message *m) {
+        int fd;
+
+        if (!m->keep_fd || m->fd < 0)
+                return TAKE_FD(m->fd);
+        fd = fcntl(m->fd, F_DUPFD_CLOEXEC, 3);
+        return fd >= 0 ? fd : TAKE_FD(m->fd);
+}
+
 /* A message that needs no answer has reached its server: it is done. */
 static void server_done(struct server *server, struct message *m) {
         server->served++;
@@ -204,7 +217,7 @@ static void server_deliver_one(struct server *server) {
         }
         list_unlink(&m->link);
         delivery_fill(&reply.delivery, m);
-        fd = TAKE_FD(m->fd);
+        fd = server_take_fd(m);
         if (blocks) {
                 server->served++;
                 m->state = MESSAGE_DELIVERED;
