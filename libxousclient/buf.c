@@ -1,6 +1,7 @@
 /* buf.c: buffers for memory messages: sealed memfds, mapped once, lent again and again. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -79,7 +80,35 @@ _public_ size_t xous_buf_len(const xous_buf_t *buf) {
         return buf ? buf->len : 0;
 }
 
-/* xous_buf_free() - unmap and close; NULL is fine. */
+/* Whether xnsd still holds the message of a lend that timed out: its end
+ * of the pipe closes once the server has returned it or is gone. */
+static bool buf_release_pending(int busy_fd) {
+        struct pollfd p = { .fd = busy_fd, .events = POLLIN };
+
+        return busy_fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
+/* buf_busy() - as xous_buf_busy(), forgetting the pipe once it has said so. */
+bool buf_busy(xous_buf_t *buf) {
+        if (buf->busy_fd >= 0 && !buf_release_pending(buf->busy_fd))
+                buf->busy_fd = safe_close(buf->busy_fd);
+        return buf->busy_fd >= 0;
+}
+
+/*
+ * xous_buf_busy() - the buffer is still lent: a lend of it timed out and its
+ * server has not dropped the envelope yet (nor gone away).
+ */
+_public_ bool xous_buf_busy(const xous_buf_t *buf) {
+        return buf && buf_release_pending(buf->busy_fd);
+}
+
+/*
+ * xous_buf_free() - unmap and close; NULL is fine.
+ *
+ * A busy buffer is freed too: the pages are shared memory, which the kernel
+ * frees once the server, the last to hold them, lets them go.
+ */
 _public_ void xous_buf_free(xous_buf_t *buf) {
         if (!buf)
                 return;
@@ -87,6 +116,7 @@ _public_ void xous_buf_free(xous_buf_t *buf) {
                 munmap(buf->data, buf->len);
         safe_close(buf->fd);
         safe_close(buf->ro_fd);
+        safe_close(buf->busy_fd);
         free(buf);
 }
 

@@ -14,7 +14,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "clock.h"
 #include "xous-internal.h"
 
 struct held {
@@ -103,6 +105,23 @@ static bool held_pop(struct held *h, uint64_t generation, struct xns_scalar *out
         return true;
 }
 
+/* Waits for held_cond (h stays: the caller counts in it), until deadline
+ * at most; ETIMEDOUT once it has passed. held_cond runs on CLOCK_REALTIME. */
+static int held_wait_locked(uint64_t deadline) {
+        struct timespec ts;
+        uint64_t now = now_ms(), ns;
+
+        if (deadline == UINT64_MAX)
+                return pthread_cond_wait(&held_cond, &held_lock);
+        if (now >= deadline)
+                return ETIMEDOUT;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ns = (uint64_t)ts.tv_nsec + (deadline - now) * 1000000;
+        ts.tv_sec += (time_t)(ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        return pthread_cond_timedwait(&held_cond, &held_lock, &ts);
+}
+
 /*
  * held_enter() - start a receive on sid.
  *
@@ -111,9 +130,10 @@ static bool held_pop(struct held *h, uint64_t generation, struct xns_scalar *out
  * (then held_leave() must follow it), or -EAGAIN when another receive that
  * takes Scalars along is on its way and wait is false: a receive that waits
  * in xnsd for (nowait), or one that must send something first (!nowait).
- * Otherwise it waits here until that receive is back.
+ * Otherwise it waits here until that receive is back, or until deadline
+ * (ms on CLOCK_MONOTONIC; UINT64_MAX: none) has passed: -ETIMEDOUT.
  */
-int held_enter(uint64_t generation, const struct xns_sid *sid, bool nowait, bool wait,
+int held_enter(uint64_t generation, const struct xns_sid *sid, bool nowait, bool wait, uint64_t deadline,
                struct xns_scalar *out, bool *batch) {
         struct held *h;
         int r;
@@ -141,7 +161,10 @@ int held_enter(uint64_t generation, const struct xns_sid *sid, bool nowait, bool
                         r = -EAGAIN;
                         break;
                 }
-                pthread_cond_wait(&held_cond, &held_lock);     /* h stays: we count in it */
+                if (held_wait_locked(deadline) == ETIMEDOUT) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
         }
         h->receiving--;
         held_forget_idle_locked(h);

@@ -1,6 +1,7 @@
 /* link.c: one SOCK_SEQPACKET link to xnsd: connect, HELLO, request/reply. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -8,9 +9,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "memfd.h"
 #include "socket-path.h"
 #include "xous-internal.h"
+
+#define LINK_FOREVER UINT64_MAX
 
 /* Errors from sendmsg() that mean the daemon is gone. */
 static bool errno_is_disconnect(int r) {
@@ -125,15 +129,42 @@ int link_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply) {
         return (int)n;
 }
 
-/* Reads frames until the reply to seq; anything else is stale and dropped
- * together with its descriptor. The link is unusable after any failure
- * here: a lost or garbled frame may have been the awaited reply. */
-static int link_wait_reply(struct link *l, uint32_t seq, struct xns_reply *reply, int *reply_fd) {
+/* Waits until the link has a frame or deadline (ms on CLOCK_MONOTONIC,
+ * LINK_FOREVER: none) has passed: 0, or -ETIMEDOUT. */
+static int link_poll(struct link *l, uint64_t deadline) {
+        struct pollfd p = { .fd = l->fd, .events = POLLIN };
+
+        if (deadline == LINK_FOREVER)
+                return 0;
+        for (;;) {
+                uint64_t now = now_ms();
+                int n;
+
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                n = poll(&p, 1, deadline - now > INT32_MAX ? INT32_MAX : (int)(deadline - now));
+                if (n > 0)
+                        return 0;
+                if (n < 0 && errno != EINTR)
+                        return -errno;
+        }
+}
+
+/* Reads frames until the reply to seq, or until deadline (-ETIMEDOUT, the
+ * link still good); anything else is stale and dropped together with its
+ * descriptor. The link is unusable after any other failure here: a lost or
+ * garbled frame may have been the awaited reply. */
+static int link_wait_reply(struct link *l, uint32_t seq, uint64_t deadline, struct xns_reply *reply,
+                           int *reply_fd) {
         for (;;) {
                 _cleanup_close_ int fd = -1;
                 ssize_t n;
 
-                n = link_read(l, reply, &fd);
+                n = link_poll(l, deadline);
+                if (n == -ETIMEDOUT)
+                        return (int)n;
+                if (n == 0)
+                        n = link_read(l, reply, &fd);
                 if (n < 0) {
                         l->broken = true;
                         return (int)n;
@@ -164,7 +195,59 @@ int link_call(struct link *l, struct xns_request *req, int fd, struct xns_reply 
         r = link_send(l, req, fd);
         if (r < 0)
                 return r;
-        return link_wait_reply(l, req->seq, reply, reply_fd);
+        return link_wait_reply(l, req->seq, LINK_FOREVER, reply, reply_fd);
+}
+
+/* Abandons request seq: a Cancel, with the write end of a new pipe when
+ * release_fd asks for one (its read end goes there; see link_call_timeout()). */
+static int link_cancel(struct link *l, uint32_t seq, int *release_fd) {
+        struct xns_request req = { .op = XNS_OP_CANCEL, .cancel = seq };
+        _cleanup_close_ int w = -1;
+        int p[2], r;
+
+        if (release_fd) {
+                if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+                        return -errno;
+                *release_fd = p[0];
+                w = p[1];
+        }
+        r = link_post(l, &req, w);
+        if (r < 0 && release_fd)
+                *release_fd = safe_close(*release_fd);
+        return r;
+}
+
+/*
+ * link_call_timeout() - link_call(), giving up after timeout_ms.
+ *
+ * Past the limit the request is cancelled and its one answer read: TIMEOUT
+ * (XOUS_ERR_TIMEOUT is returned), or the real one if it crossed the Cancel.
+ * With release_fd, a request that timed out sets it to a descriptor that
+ * reads EOF once xnsd is done with the message (its server returned it or
+ * is gone); else it is -1.
+ */
+int link_call_timeout(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd,
+                      uint32_t timeout_ms, int *release_fd) {
+        int r;
+
+        if (reply_fd)
+                *reply_fd = -1;
+        if (release_fd)
+                *release_fd = -1;
+        req->seq = link_next_seq(l);
+        r = link_send(l, req, fd);
+        if (r < 0)
+                return r;
+        r = link_wait_reply(l, req->seq, now_ms() + timeout_ms, reply, reply_fd);
+        if (r != -ETIMEDOUT)
+                return r;
+        r = link_cancel(l, req->seq, release_fd);
+        if (r < 0)
+                return r;
+        r = link_wait_reply(l, req->seq, LINK_FOREVER, reply, reply_fd);
+        if (r != XOUS_ERR_TIMEOUT && release_fd)
+                *release_fd = safe_close(*release_fd);
+        return r;
 }
 
 /* Sends a fire-and-forget request (seq 0, no reply). */

@@ -4,7 +4,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "xous-internal.h"
+
+#define RECEIVE_FOREVER UINT64_MAX
 
 DEFINE_CLEANUP(xous_envelope_t *, envelope_free)
 
@@ -123,12 +126,24 @@ static int receive_more(struct link *l, struct xns_request *req, const struct xn
         return 0;
 }
 
-static int receive_from_daemon(struct link *l, struct xns_request *req, xous_envelope_t **ret) {
+/* What is left until deadline, as a timeout for a call (UINT32_MAX: none). */
+static uint32_t receive_timeout_left(uint64_t deadline) {
+        uint64_t now;
+
+        if (deadline == RECEIVE_FOREVER)
+                return UINT32_MAX;
+        now = now_ms();
+        if (now >= deadline)
+                return 0;
+        return deadline - now >= UINT32_MAX ? UINT32_MAX - 1 : (uint32_t)(deadline - now);
+}
+
+static int receive_from_daemon(struct link *l, struct xns_request *req, uint64_t deadline, xous_envelope_t **ret) {
         _cleanup_close_ int fd = -1;
         struct xns_reply reply;
         int r;
 
-        r = session_call(l, req, -1, &reply, &fd);
+        r = session_call_timeout(l, req, -1, &reply, &fd, receive_timeout_left(deadline), NULL);
         if (r != 0)
                 return r;
         if (reply.body == XNS_BODY_NONE && req->receive.nowait)
@@ -151,8 +166,10 @@ static int receive_from_daemon(struct link *l, struct xns_request *req, xous_env
  * it go. A receive that must wait for another thread's sends its answer
  * first, so that its caller is not kept waiting meanwhile. A nowait receive
  * while another thread waits in xnsd for what it takes along finds nothing.
+ * Past deadline (ms on CLOCK_MONOTONIC; RECEIVE_FOREVER: none):
+ * XOUS_ERR_TIMEOUT.
  */
-static int receive_call(struct xns_request *req, xous_envelope_t **ret) {
+static int receive_call(struct xns_request *req, uint64_t deadline, xous_envelope_t **ret) {
         const struct xns_sid *sid = &req->receive.sid;
         struct xns_scalar s;
         struct link *l;
@@ -162,21 +179,23 @@ static int receive_call(struct xns_request *req, xous_envelope_t **ret) {
         r = session_link(&l);
         if (r != 0)
                 return r;
-        r = held_enter(l->generation, sid, req->receive.nowait, !req->receive.has_ret, &s, &batch);
+        r = held_enter(l->generation, sid, req->receive.nowait, !req->receive.has_ret, deadline, &s, &batch);
         if (r == -EAGAIN && req->receive.has_ret) {
                 r = receive_send_return(l, req);
                 if (r != 0)
                         return r;
-                r = held_enter(l->generation, sid, req->receive.nowait, true, &s, &batch);
+                r = held_enter(l->generation, sid, req->receive.nowait, true, deadline, &s, &batch);
         }
         if (r == -EAGAIN)
                 return 0;
+        if (r == -ETIMEDOUT)
+                return XOUS_ERR_TIMEOUT;
         if (r < 0)
                 return r;
         if (r == 1)
                 return receive_held(l, req, &s, ret);
         req->receive.batch = batch;
-        r = receive_from_daemon(l, req, ret);
+        r = receive_from_daemon(l, req, deadline, ret);
         held_leave(sid, batch);
         return r;
 }
@@ -195,7 +214,27 @@ _public_ xous_error_t xous_receive_message(xous_sid_t sid, xous_envelope_t **env
         if (!env)
                 return XOUS_ERR_INVALID_ARGUMENT;
         *env = NULL;
-        return xous_error_from_result(receive_call(&req, env));
+        return xous_error_from_result(receive_call(&req, RECEIVE_FOREVER, env));
+}
+
+/*
+ * xous_receive_message_timeout() - as xous_receive_message(), for up to
+ * timeout_ms (0: only what is there now; UINT32_MAX: forever); TIMEOUT with
+ * *env NULL past it. A message that arrives as time runs out is taken,
+ * never lost.
+ */
+_public_ xous_error_t xous_receive_message_timeout(xous_sid_t sid, xous_envelope_t **env, uint32_t timeout_ms) {
+        struct xns_request req = receive_request(sid, timeout_ms == 0);
+        xous_error_t e;
+
+        if (!env)
+                return XOUS_ERR_INVALID_ARGUMENT;
+        *env = NULL;
+        e = xous_error_from_result(receive_call(&req, timeout_ms == UINT32_MAX ? RECEIVE_FOREVER
+                                                                               : now_ms() + timeout_ms, env));
+        if (e == XOUS_OK && !*env)
+                e = XOUS_ERR_TIMEOUT;
+        return e;
 }
 
 /* xous_try_receive_message() - the next message if one is queued, else XOUS_OK with *env NULL. */
@@ -205,7 +244,7 @@ _public_ xous_error_t xous_try_receive_message(xous_sid_t sid, xous_envelope_t *
         if (!env)
                 return XOUS_ERR_INVALID_ARGUMENT;
         *env = NULL;
-        return xous_error_from_result(receive_call(&req, env));
+        return xous_error_from_result(receive_call(&req, RECEIVE_FOREVER, env));
 }
 
 /*
@@ -223,5 +262,5 @@ _public_ xous_error_t xous_reply_and_receive_next(xous_sid_t sid, xous_envelope_
                 req.receive.has_ret = envelope_build_return(*env, &req.receive.ret);
                 envelope_free(TAKE_PTR(*env));
         }
-        return xous_error_from_result(receive_call(&req, env));
+        return xous_error_from_result(receive_call(&req, RECEIVE_FOREVER, env));
 }

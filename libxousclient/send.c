@@ -48,6 +48,31 @@ static bool buf_usable(const xous_buf_t *buf) {
         return buf && buf->data && buf->fd >= 0 && buf->ro_fd >= 0;
 }
 
+/* A buffer that can be lent or sent now: INVALID_ARGUMENT, MEMORY_IN_USE
+ * (a lend of it timed out and its server still has it), or 0. */
+static int validate_buf(xous_buf_t *buf) {
+        if (!buf_usable(buf))
+                return XOUS_ERR_INVALID_ARGUMENT;
+        if (buf_busy(buf))
+                return XOUS_ERR_MEMORY_IN_USE;
+        return 0;
+}
+
+/* A blocking call on the thread's link, giving up after timeout_ms
+ * (UINT32_MAX: never); release_fd as session_call_timeout(). */
+static int send_call(struct xns_request *req, int fd, struct xns_reply *reply, uint32_t timeout_ms,
+                     int *release_fd) {
+        struct link *l;
+        int r;
+
+        if (release_fd)
+                *release_fd = -1;
+        r = session_link(&l);
+        if (r != 0)
+                return r;
+        return session_call_timeout(l, req, fd, reply, NULL, timeout_ms, release_fd);
+}
+
 /*
  * xous_send_scalar() - four words, posted: returns once the frame is on its
  * way to xnsd, without a round trip (see link_post_scalar()). If xnsd could
@@ -78,9 +103,11 @@ _public_ xous_error_t xous_try_send_scalar(xous_cid_t cid, uint32_t id, uint32_t
         return xous_error_from_result(send_nonblocking(&req, -1));
 }
 
-/* xous_blocking_scalar() - four words, waiting for 1, 2 or 5 words back. */
-_public_ xous_error_t xous_blocking_scalar(xous_cid_t cid, uint32_t id, uint32_t a1, uint32_t a2, uint32_t a3,
-                                           uint32_t a4, xous_scalar_reply_t *reply) {
+/* xous_blocking_scalar_timeout() - four words, waiting up to timeout_ms
+ * (UINT32_MAX: forever) for 1, 2 or 5 words back; TIMEOUT past it. */
+_public_ xous_error_t xous_blocking_scalar_timeout(xous_cid_t cid, uint32_t id, uint32_t a1, uint32_t a2,
+                                                   uint32_t a3, uint32_t a4, xous_scalar_reply_t *reply,
+                                                   uint32_t timeout_ms) {
         struct xns_request req = send_request(cid, XOUS_MSG_BLOCKING_SCALAR, id);
         struct xns_reply r_reply;
         int r;
@@ -88,7 +115,7 @@ _public_ xous_error_t xous_blocking_scalar(xous_cid_t cid, uint32_t id, uint32_t
         if (!reply)
                 return XOUS_ERR_INVALID_ARGUMENT;
         send_set_args(&req, a1, a2, a3, a4);
-        r = xns_call(&req, -1, &r_reply, NULL);
+        r = send_call(&req, -1, &r_reply, timeout_ms, NULL);
         if (r == 0 && (r_reply.body != XNS_BODY_SCALAR || r_reply.scalar.count == 0))
                 r = -EBADMSG;
         if (r != 0)
@@ -98,13 +125,20 @@ _public_ xous_error_t xous_blocking_scalar(xous_cid_t cid, uint32_t id, uint32_t
         return XOUS_OK;
 }
 
+/* xous_blocking_scalar() - four words, waiting for 1, 2 or 5 words back. */
+_public_ xous_error_t xous_blocking_scalar(xous_cid_t cid, uint32_t id, uint32_t a1, uint32_t a2, uint32_t a3,
+                                           uint32_t a4, xous_scalar_reply_t *reply) {
+        return xous_blocking_scalar_timeout(cid, id, a1, a2, a3, a4, reply, UINT32_MAX);
+}
+
 /* xous_send() - Move: the buffer goes to the server and, on XOUS_OK, is freed here. */
 _public_ xous_error_t xous_send(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t offset, uint32_t valid) {
         struct xns_request req = send_request(cid, XOUS_MSG_MOVE, id);
         int r;
 
-        if (!buf_usable(buf))
-                return XOUS_ERR_INVALID_ARGUMENT;
+        r = validate_buf(buf);
+        if (r != 0)
+                return r;
         send_set_buf(&req, buf, offset, valid);
         r = send_nonblocking(&req, buf->fd);
         if (r == 0)
@@ -112,28 +146,53 @@ _public_ xous_error_t xous_send(xous_cid_t cid, uint32_t id, xous_buf_t *buf, ui
         return xous_error_from_result(r);
 }
 
-/* xous_lend() - Borrow: the server sees the buffer read-only until it drops the envelope. */
-_public_ xous_error_t xous_lend(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t offset, uint32_t valid) {
-        struct xns_request req = send_request(cid, XOUS_MSG_BORROW, id);
-        struct xns_reply reply;
+/* A lend that timed out leaves the buffer with the server until it returns it. */
+static int lend_call(struct xns_request *req, xous_buf_t *buf, int fd, struct xns_reply *reply,
+                     uint32_t timeout_ms) {
+        int release_fd, r;
 
-        if (!buf_usable(buf))
-                return XOUS_ERR_INVALID_ARGUMENT;
-        send_set_buf(&req, buf, offset, valid);
-        return xous_error_from_result(xns_call(&req, buf->ro_fd, &reply, NULL));
+        r = send_call(req, fd, reply, timeout_ms, &release_fd);
+        if (r == XOUS_ERR_TIMEOUT && release_fd >= 0)
+                buf->busy_fd = release_fd;
+        return r;
 }
 
-/* xous_lend_mut() - MutableBorrow: the server may write the buffer and
- * change *offset and *valid, which come back here. */
-_public_ xous_error_t xous_lend_mut(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t *offset, uint32_t *valid) {
+/* xous_lend_timeout() - Borrow, waiting up to timeout_ms (UINT32_MAX:
+ * forever) for it to come back; past it TIMEOUT, and the buffer is busy. */
+_public_ xous_error_t xous_lend_timeout(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t offset,
+                                        uint32_t valid, uint32_t timeout_ms) {
+        struct xns_request req = send_request(cid, XOUS_MSG_BORROW, id);
+        struct xns_reply reply;
+        int r;
+
+        r = validate_buf(buf);
+        if (r != 0)
+                return r;
+        send_set_buf(&req, buf, offset, valid);
+        return xous_error_from_result(lend_call(&req, buf, buf->ro_fd, &reply, timeout_ms));
+}
+
+/* xous_lend() - Borrow: the server sees the buffer read-only until it drops the envelope. */
+_public_ xous_error_t xous_lend(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t offset, uint32_t valid) {
+        return xous_lend_timeout(cid, id, buf, offset, valid, UINT32_MAX);
+}
+
+/* xous_lend_mut_timeout() - MutableBorrow, waiting up to timeout_ms
+ * (UINT32_MAX: forever); past it TIMEOUT, *offset and *valid unchanged,
+ * and the buffer busy. */
+_public_ xous_error_t xous_lend_mut_timeout(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t *offset,
+                                            uint32_t *valid, uint32_t timeout_ms) {
         struct xns_request req = send_request(cid, XOUS_MSG_MUTABLE_BORROW, id);
         struct xns_reply reply;
         int r;
 
-        if (!buf_usable(buf) || !offset || !valid)
+        if (!offset || !valid)
                 return XOUS_ERR_INVALID_ARGUMENT;
+        r = validate_buf(buf);
+        if (r != 0)
+                return r;
         send_set_buf(&req, buf, *offset, *valid);
-        r = xns_call(&req, buf->fd, &reply, NULL);
+        r = lend_call(&req, buf, buf->fd, &reply, timeout_ms);
         if (r == 0 && reply.body != XNS_BODY_MEMORY)
                 r = -EBADMSG;
         if (r != 0)
@@ -141,4 +200,10 @@ _public_ xous_error_t xous_lend_mut(xous_cid_t cid, uint32_t id, xous_buf_t *buf
         *offset = reply.memory.offset;
         *valid = reply.memory.valid;
         return XOUS_OK;
+}
+
+/* xous_lend_mut() - MutableBorrow: the server may write the buffer and
+ * change *offset and *valid, which come back here. */
+_public_ xous_error_t xous_lend_mut(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t *offset, uint32_t *valid) {
+        return xous_lend_mut_timeout(cid, id, buf, offset, valid, UINT32_MAX);
 }

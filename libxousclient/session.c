@@ -285,6 +285,17 @@ int session_call(struct link *l, struct xns_request *req, int fd, struct xns_rep
         return session_after(l, link_call(l, req, fd, reply, reply_fd));
 }
 
+/* session_call() giving up after timeout_ms (UINT32_MAX: never); see link_call_timeout(). */
+int session_call_timeout(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd,
+                         uint32_t timeout_ms, int *release_fd) {
+        if (timeout_ms == UINT32_MAX) {
+                if (release_fd)
+                        *release_fd = -1;
+                return session_call(l, req, fd, reply, reply_fd);
+        }
+        return session_after(l, link_call_timeout(l, req, fd, reply, reply_fd, timeout_ms, release_fd));
+}
+
 int session_post(struct link *l, struct xns_request *req, int fd) {
         return session_after(l, link_post(l, req, fd));
 }

@@ -37,6 +37,8 @@ struct link *link_free(struct link *l);
 int link_connect(struct link *l);
 int link_hello(struct link *l, const uint8_t *token, uint8_t *token_out);
 int link_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
+int link_call_timeout(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd,
+                      uint32_t timeout_ms, int *release_fd);
 int link_post(struct link *l, struct xns_request *req, int fd);
 int link_post_scalar(struct link *l, struct xns_request *req);
 bool link_posting(const struct link *l);
@@ -63,6 +65,8 @@ void cid_set_deinit(struct cid_set *set);
 int session_link(struct link **ret);
 uint64_t session_generation(void);
 int session_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
+int session_call_timeout(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd,
+                         uint32_t timeout_ms, int *release_fd);
 int session_post(struct link *l, struct xns_request *req, int fd);
 int session_post_scalar(struct link *l, struct xns_request *req);
 int session_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply);
@@ -85,8 +89,11 @@ struct xous_buf {
         size_t len;
         int fd;                         /* read-write memfd: MutableBorrow, Move */
         int ro_fd;                      /* read-only reopening: Borrow */
+        int busy_fd;                    /* a lend timed out: EOF here once the server gave it back */
 };
-#define XOUS_BUF_INIT { .fd = -1, .ro_fd = -1 }
+#define XOUS_BUF_INIT { .fd = -1, .ro_fd = -1, .busy_fd = -1 }
+
+bool buf_busy(xous_buf_t *buf);
 
 /* A received message (envelope.c, receive.c). */
 struct xous_envelope {
@@ -111,7 +118,7 @@ bool envelope_build_return(const xous_envelope_t *env, struct xns_return *ret);
 xous_envelope_t *envelope_free(xous_envelope_t *env);
 
 /* Receives per server, and the Scalars handed over behind a delivery (held.c). */
-int held_enter(uint64_t generation, const struct xns_sid *sid, bool nowait, bool wait,
+int held_enter(uint64_t generation, const struct xns_sid *sid, bool nowait, bool wait, uint64_t deadline,
                struct xns_scalar *out, bool *batch);
 int held_put(uint64_t generation, const struct xns_sid *sid, const struct xns_scalar *v, size_t n);
 void held_leave(const struct xns_sid *sid, bool batch);

@@ -229,6 +229,10 @@ static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
         case XNS__REQUEST__OP_GATEWAY_VIEW:
                 req->op = XNS_OP_GATEWAY_VIEW;
                 return 0;
+        case XNS__REQUEST__OP_CANCEL:
+                req->op = XNS_OP_CANCEL;
+                req->cancel = pb->cancel;
+                return 0;
         default:
                 return -EBADMSG;
         }
@@ -423,6 +427,10 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
         case XNS_OP_DISCONNECT:
                 pb.op_case = XNS__REQUEST__OP_DISCONNECT;
                 pb.disconnect = req->cid;
+                break;
+        case XNS_OP_CANCEL:
+                pb.op_case = XNS__REQUEST__OP_CANCEL;
+                pb.cancel = req->cancel;
                 break;
         case XNS_OP_SEND:
                 if (req->send.kind >= _XNS_KIND_MAX)
@@ -933,6 +941,8 @@ uint32_t xns_error_from_errno(int r) {
                 return XNS_ERR_INVALID_STRING;
         case -ESHUTDOWN:
                 return XNS_ERR_UNAVAILABLE;
+        case -ETIMEDOUT:
+                return XNS_ERR_TIMEOUT;
         default:
                 return XNS_ERR_INTERNAL_ERROR;
         }

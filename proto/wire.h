@@ -45,6 +45,7 @@ enum xns_op {
         XNS_OP_GATEWAY_ATTACH,          /* the gateway: from the daemon's uid or root */
         XNS_OP_GATEWAY_ANSWER,
         XNS_OP_GATEWAY_VIEW,            /* memfd of a ClusterView beside the frame */
+        XNS_OP_CANCEL,                  /* seq 0; a pipe's write end may come beside the frame */
 };
 
 /* What a control request asks (xns_request.control.what). */
@@ -163,6 +164,7 @@ struct xns_request {
                 } connect;
                 struct xns_sid sid;     /* UNREGISTER_SERVER, DESTROY_SERVER */
                 uint32_t cid;           /* DISCONNECT */
+                uint32_t cancel;        /* CANCEL: the seq abandoned */
                 struct xns_send send;
                 struct {
                         struct xns_sid sid;

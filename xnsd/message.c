@@ -37,6 +37,7 @@ struct message *message_new(void) {
         list_init(&m->link);
         list_init(&m->sent_link);
         m->fd = -1;
+        m->release_fd = -1;
         return m;
 }
 
@@ -45,6 +46,7 @@ struct message *message_free(struct message *m) {
         if (!m)
                 return NULL;
         safe_close(m->fd);
+        safe_close(m->release_fd);
         if (m->from) {
                 m->from->n_sent--;
                 list_unlink(&m->sent_link);

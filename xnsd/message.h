@@ -34,6 +34,7 @@ struct message {
         uint32_t len, offset, valid;
         int fd;                         /* memfd for memory kinds, else -1 */
         bool keep_fd;                   /* a monitor wants the memfd: delivery passes a copy */
+        int release_fd;                 /* a caller that timed out: closed when the message is done */
 
         uint64_t sent_us;               /* CLOCK_MONOTONIC, only while a monitor watches */
 

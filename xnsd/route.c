@@ -608,6 +608,34 @@ static void route_forward(struct conn *conn, const struct xns_request *req, int 
         conn_reply_result(conn, req->seq, 0);
 }
 
+/*
+ * route_cancel() - the link's client gave up waiting on request seq.
+ *
+ * A call's message stays where it is (queued or delivered) but loses its
+ * caller, as when the caller dies: the server's answer goes nowhere. A
+ * receive stops waiting. Either way the request is answered once, now,
+ * with TIMEOUT. A Cancel that comes after the answer went out (the two
+ * crossed), or for a wait that cannot be abandoned, does nothing: the
+ * client reads the one answer there is. The pipe end that may come with
+ * it stays with the message until the message is done (message_free()).
+ */
+static void route_cancel(struct conn *conn, const struct xns_request *req, int *fd) {
+        if (conn->wait_seq != req->cancel)
+                return;
+        switch (conn->wait) {
+        case CONN_WAIT_REPLY:
+                conn->wait_msg->caller = NULL;
+                if (xns_kind_is_memory(conn->wait_msg->kind) && conn->wait_msg->release_fd < 0)
+                        conn->wait_msg->release_fd = TAKE_FD(*fd);
+                break;
+        case CONN_WAIT_RECEIVE:
+                break;
+        default:
+                return;
+        }
+        conn_wake_result(conn, -ETIMEDOUT);
+}
+
 static void route_receive(struct conn *conn, const struct xns_request *req) {
         struct server *server;
 
@@ -691,6 +719,8 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
                 return gateway_answer(conn, req);
         case XNS_OP_GATEWAY_VIEW:
                 return control_gateway_view(conn, *fd);
+        case XNS_OP_CANCEL:
+                return route_cancel(conn, req, fd);
         default:
                 return;
         }
@@ -699,7 +729,7 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
 /* A descriptor may only come with a memory send or a forward. */
 static bool request_may_carry_fd(const struct xns_request *req) {
         return (req->op == XNS_OP_SEND && xns_kind_is_memory(req->send.kind)) || req->op == XNS_OP_FORWARD ||
-               req->op == XNS_OP_RING || req->op == XNS_OP_GATEWAY_VIEW;
+               req->op == XNS_OP_RING || req->op == XNS_OP_GATEWAY_VIEW || req->op == XNS_OP_CANCEL;
 }
 
 /*
@@ -714,7 +744,7 @@ int route_frame(struct conn *conn, const void *buf, size_t len, int fd) {
 
         if (xns_request_decode(&req, buf, len) < 0)
                 return -EPROTO;
-        if (conn->wait != CONN_IDLE)
+        if (conn->wait != CONN_IDLE && req.op != XNS_OP_CANCEL)
                 return -EPROTO;         /* one request at a time per link */
         if (owned_fd >= 0 && !request_may_carry_fd(&req))
                 return -EPROTO;

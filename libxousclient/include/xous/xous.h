@@ -77,7 +77,11 @@ xous_error_t xous_disconnect(xous_cid_t cid);
 xous_buf_t *xous_buf_new(size_t len);   /* NULL on failure (errno set) */
 void *xous_buf_data(xous_buf_t *buf);
 size_t xous_buf_len(const xous_buf_t *buf);
-void xous_buf_free(xous_buf_t *buf);    /* NULL is fine */
+void xous_buf_free(xous_buf_t *buf);    /* NULL is fine; a busy buffer too */
+/* A lend of buf timed out and its server has not given it back yet: until
+ * then lending or sending it answers XOUS_ERR_MEMORY_IN_USE, and its bytes
+ * are the server's (do not touch them). */
+bool xous_buf_busy(const xous_buf_t *buf);
 void xous_buf_freep(xous_buf_t **buf);
 #define XOUS_BUF_AUTO __attribute__((cleanup(xous_buf_freep)))
 
@@ -96,6 +100,12 @@ void xous_buf_freep(xous_buf_t **buf);
  * destroyed or its process dies) before answering, and with
  * XOUS_ERR_INTERNAL_ERROR when the server drops a BlockingScalar without
  * answering it. The caller's buffer is always left intact and its own.
+ *
+ * The _timeout variants give up after timeout_ms (0: at once; UINT32_MAX:
+ * never) with XOUS_ERR_TIMEOUT. The message stays with the server, who is
+ * not told: to it the caller went away, and its answer goes nowhere. After
+ * a lend timed out the buffer stays lent (xous_buf_busy()) until the server
+ * drops the envelope or goes away.
  */
 xous_error_t xous_send_scalar(xous_cid_t cid, uint32_t id, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t a4);
 xous_error_t xous_try_send_scalar(xous_cid_t cid, uint32_t id, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t a4);
@@ -104,6 +114,12 @@ xous_error_t xous_blocking_scalar(xous_cid_t cid, uint32_t id, uint32_t a1, uint
 xous_error_t xous_send(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t offset, uint32_t valid);
 xous_error_t xous_lend(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t offset, uint32_t valid);
 xous_error_t xous_lend_mut(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t *offset, uint32_t *valid);
+xous_error_t xous_blocking_scalar_timeout(xous_cid_t cid, uint32_t id, uint32_t a1, uint32_t a2, uint32_t a3,
+                                          uint32_t a4, xous_scalar_reply_t *reply, uint32_t timeout_ms);
+xous_error_t xous_lend_timeout(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t offset, uint32_t valid,
+                               uint32_t timeout_ms);
+xous_error_t xous_lend_mut_timeout(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_t *offset,
+                                   uint32_t *valid, uint32_t timeout_ms);
 
 /*
  * Receiving. xous_receive_message() blocks (no CPU) until a message arrives
@@ -115,6 +131,8 @@ xous_error_t xous_lend_mut(xous_cid_t cid, uint32_t id, xous_buf_t *buf, uint32_
  * response: the caller stays blocked while the server goes on serving.
  */
 xous_error_t xous_receive_message(xous_sid_t sid, xous_envelope_t **env);
+/* Waits timeout_ms at most (0: only what is there; UINT32_MAX: forever): XOUS_ERR_TIMEOUT, *env NULL. */
+xous_error_t xous_receive_message_timeout(xous_sid_t sid, xous_envelope_t **env, uint32_t timeout_ms);
 xous_error_t xous_try_receive_message(xous_sid_t sid, xous_envelope_t **env); /* OK with *env = NULL if none */
 xous_error_t xous_reply_and_receive_next(xous_sid_t sid, xous_envelope_t **env); /* drops *env if set, waits for next */
 xous_msg_kind_t xous_envelope_kind(const xous_envelope_t *env);
