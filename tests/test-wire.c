@@ -318,6 +318,14 @@ START_TEST(test_request_disconnect) {
 }
 END_TEST
 
+START_TEST(test_request_cancel) {
+        struct xns_request in = { .seq = 0, .op = XNS_OP_CANCEL, .cancel = val(_i, 1) }, out;
+
+        request_round_trip(&in, &out);
+        ck_assert_uint_eq(out.cancel, in.cancel);
+}
+END_TEST
+
 START_TEST(test_request_send) {
         for (uint32_t kind = 0; kind < _XNS_KIND_MAX; kind++) {
                 struct xns_request in = { .seq = val(_i, 0), .op = XNS_OP_SEND }, out;
@@ -1422,6 +1430,7 @@ static Suite *wire_suite(void) {
         tcase_add_loop_test(tc, test_request_empty_ops, 0, N_PATTERNS);
         tcase_add_loop_test(tc, test_request_connect, 0, N_PATTERNS);
         tcase_add_loop_test(tc, test_request_disconnect, 0, N_PATTERNS);
+        tcase_add_loop_test(tc, test_request_cancel, 0, N_PATTERNS);
         tcase_add_loop_test(tc, test_request_send, 0, N_PATTERNS);
         tcase_add_loop_test(tc, test_request_return, 0, N_PATTERNS);
         tcase_add_loop_test(tc, test_request_receive, 0, N_PATTERNS);
