@@ -670,6 +670,90 @@ END_TEST
 
 static xous_buf_t *shared_buf;
 
+/* Timed calls: the answer that crosses the Cancel is taken; a lend that
+ * timed out leaves the buffer busy until xnsd closes the pipe it was given. */
+static void client_timeouts(void *arg) {
+        xous_scalar_reply_t reply = { 0 };
+        uint32_t offset = 1, valid = 2;
+        xous_cid_t cid = 0;
+
+        ck_assert_int_eq(xous_connect(test_sid, &cid), XOUS_OK);
+        ck_assert_int_eq(xous_blocking_scalar_timeout(5, 20, 0, 0, 0, 0, &reply, 20), XOUS_OK);
+        ck_assert_uint_eq(reply.count, 1);
+        ck_assert_uint_eq(reply.v[0], 21);
+        ck_assert_int_eq(xous_blocking_scalar_timeout(5, 21, 0, 0, 0, 0, &reply, 0), XOUS_ERR_TIMEOUT);
+        ck_assert_int_eq(xous_lend_mut_timeout(5, 22, shared_buf, &offset, &valid, 20), XOUS_OK);
+        ck_assert_uint_eq(offset, 7);
+        ck_assert(!xous_buf_busy(shared_buf));
+        ck_assert_int_eq(xous_lend_timeout(5, 23, shared_buf, 0, 0, 20), XOUS_ERR_TIMEOUT);
+        ck_assert(xous_buf_busy(shared_buf));
+        ck_assert_int_eq(xous_lend(5, 24, shared_buf, 0, 0), XOUS_ERR_MEMORY_IN_USE);
+        wait_gate();                            /* xnsd let the message go */
+        ck_assert(!xous_buf_busy(shared_buf));
+        ck_assert_int_eq(xous_lend(5, 25, shared_buf, 0, 0), XOUS_OK);
+}
+
+/* Expects the Cancel of seq; its descriptor (a pipe's write end) in *fd. */
+static void fake_expect_cancel(int conn, uint32_t seq, int *fd) {
+        struct xns_request req;
+
+        fake_recv(conn, &req, fd);
+        ck_assert_int_eq(req.op, XNS_OP_CANCEL);
+        ck_assert_uint_eq(req.seq, 0);
+        ck_assert_uint_eq(req.cancel, seq);
+}
+
+START_TEST(test_timeouts_cancel) {
+        struct xns_request req;
+        struct client c;
+        int conn, fd, pipe_fd;
+
+        shared_buf = xous_buf_new(PAGE);
+        ck_assert_ptr_nonnull(shared_buf);
+        ck_assert_int_eq(pipe(gate), 0);
+        client_start(&c, client_timeouts, NULL);
+        conn = fake_hello(false);
+        fake_grant_cid(conn, 5);
+
+        fake_expect(conn, XNS_OP_SEND, &req);   /* answered only after the Cancel: crossed */
+        ck_assert_uint_eq(req.send.kind, XNS_KIND_BLOCKING_SCALAR);
+        fake_expect_cancel(conn, req.seq, NULL);
+        fake_send(conn, &(struct xns_reply){ .seq = req.seq, .body = XNS_BODY_SCALAR,
+                                             .scalar = { .count = 1, .v = { 21 } } }, -1);
+
+        fake_expect(conn, XNS_OP_SEND, &req);   /* 0 ms: cancelled at once */
+        fake_expect_cancel(conn, req.seq, NULL);
+        fake_answer(conn, req.seq, XOUS_ERR_TIMEOUT);
+
+        fake_recv(conn, &req, &fd);             /* a lend whose answer crosses: the pipe is dropped */
+        close(fd);
+        fake_expect_cancel(conn, req.seq, &pipe_fd);
+        ck_assert_int_ge(pipe_fd, 0);
+        fake_send(conn, &(struct xns_reply){ .seq = req.seq, .body = XNS_BODY_MEMORY, .memory = { 7, 8 } }, -1);
+        close(pipe_fd);
+
+        fake_recv(conn, &req, &fd);             /* a lend that times out: busy while xnsd holds the pipe */
+        close(fd);
+        ck_assert_uint_eq(req.send.kind, XNS_KIND_BORROW);
+        fake_expect_cancel(conn, req.seq, &pipe_fd);
+        ck_assert_int_ge(pipe_fd, 0);
+        fake_answer(conn, req.seq, XOUS_ERR_TIMEOUT);
+        ck_assert(!readable(conn, 100));        /* MEMORY_IN_USE is the library's own answer */
+        close(pipe_fd);
+        open_gate();
+        fake_recv(conn, &req, &fd);
+        close(fd);
+        ck_assert_uint_eq(req.send.id, 25);
+        fake_answer(conn, req.seq, XOUS_OK);
+        client_join(&c);
+        xous_buf_free(shared_buf);
+        shared_buf = NULL;
+        close(gate[0]);
+        close(gate[1]);
+        close(conn);
+}
+END_TEST
+
 static void client_send_kinds(void *arg) {
         xous_scalar_reply_t reply;
         uint32_t offset = 1, valid = 2;
@@ -1275,6 +1359,7 @@ static Suite *client_suite(void) {
         tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
         tcase_add_test(tc, test_links_share_token_and_pool);
         tcase_add_test(tc, test_send_kinds);
+        tcase_add_test(tc, test_timeouts_cancel);
         tcase_add_test(tc, test_receive_borrow_read_only_and_return);
         tcase_add_test(tc, test_scalar_answers);
         tcase_add_test(tc, test_unmappable_delivery_is_returned);
