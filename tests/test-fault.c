@@ -754,6 +754,62 @@ static uint32_t raw_call(int fd, struct xns_request *req) {
         return reply.error;
 }
 
+/* Nothing comes on the link within ms. */
+static void expect_silence(int fd, int ms) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+        EXPECT_MSG(poll(&pfd, 1, ms) == 0, "xnsd sent something");
+}
+
+/*
+ * A Cancel for nothing (an idle link, a seq not waiting, a second one) is
+ * ignored, with any descriptor it brings; a Cancel of a waiting receive
+ * answers it once, with TIMEOUT; the link goes on working throughout.
+ */
+START_TEST(stray_cancels_are_harmless) {
+        struct xns_request req = { .op = XNS_OP_CANCEL, .cancel = 7 };
+        char frame[XNS_FRAME_MAX];
+        struct xns_reply reply;
+        unsigned baseline = count_fds(harness_daemon_pid());
+        uint64_t deadline;
+        int fd = raw_connect();
+        ssize_t n;
+
+        raw_hello(fd);
+        raw_send(fd, frame, encode(&req, frame, sizeof(frame)), 1);
+        expect_silence(fd, 100);
+        req = (struct xns_request){ .op = XNS_OP_TRUSTED_INIT_DONE };
+        EXPECT_ERR(raw_call(fd, &req), XOUS_OK);
+        req = (struct xns_request){ .op = XNS_OP_CREATE_SERVER };
+        raw_ask(fd, &req, -1, &reply);
+        EXPECT_ERR(reply.error, XOUS_OK);
+        req = (struct xns_request){ .seq = 7, .op = XNS_OP_RECEIVE, .receive = { .sid = reply.sid } };
+        raw_send(fd, frame, encode(&req, frame, sizeof(frame)), 0);
+        req = (struct xns_request){ .op = XNS_OP_CANCEL, .cancel = 6 };
+        raw_send(fd, frame, encode(&req, frame, sizeof(frame)), 0);
+        expect_silence(fd, 100);
+        req.cancel = 7;
+        raw_send(fd, frame, encode(&req, frame, sizeof(frame)), 1);
+        raw_send(fd, frame, encode(&req, frame, sizeof(frame)), 0);
+        EXPECT(poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, 2000) == 1);
+        n = recv(fd, frame, sizeof(frame), 0);
+        EXPECT(n > 0);
+        EXPECT_EQ(xns_reply_decode(&reply, frame, (size_t)n), 0);
+        EXPECT_EQ(reply.seq, 7);
+        EXPECT_ERR(reply.error, XOUS_ERR_TIMEOUT);
+        expect_silence(fd, 100);
+        req = (struct xns_request){ .op = XNS_OP_TRUSTED_INIT_DONE };
+        EXPECT_ERR(raw_call(fd, &req), XOUS_OK);
+        close(fd);
+        deadline = now_ms() + 2000;
+        while (count_fds(harness_daemon_pid()) > baseline) {
+                EXPECT_MSG(now_ms() < deadline, "xnsd holds %u descriptors, %u before",
+                           count_fds(harness_daemon_pid()), baseline);
+                sleep_ms(10);
+        }
+}
+END_TEST
+
 /*
  * A process may receive on, destroy and unregister only servers it created;
  * a guessed SID finds nothing; a CID it was never granted reaches nothing;
@@ -922,6 +978,7 @@ int main(void) {
         HARNESS_ADD(s, daemon_killed_under_blocked_caller);
         HARNESS_ADD(s, daemon_stopped_answers_parked_requests);
         HARNESS_ADD(s, garbage_frames_disconnect);
+        HARNESS_ADD(s, stray_cancels_are_harmless);
         HARNESS_ADD(s, only_your_own);
         HARNESS_ADD(s, unsafe_memory_refused);
         return harness_run(s);
