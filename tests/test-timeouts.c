@@ -193,6 +193,46 @@ START_TEST(receive_gets_message_in_time) {
 }
 END_TEST
 
+struct pool_receiver {
+        xous_sid_t sid;
+        uint32_t id;
+};
+
+static void *receive_forever(void *arg) {
+        struct pool_receiver *r = arg;
+        xous_envelope_t *env = NULL;
+
+        EXPECT_OK(xous_receive_message(r->sid, &env));
+        r->id = xous_envelope_id(env);
+        xous_envelope_drop(env);
+        return NULL;
+}
+
+/* A second thread of a pool waits in the library behind the one waiting in
+ * xnsd: its timeout holds there too, and takes nothing from the first. */
+START_TEST(receive_times_out_behind_another_thread) {
+        struct pool_receiver r = { .id = 0 };
+        xous_envelope_t *env = NULL;
+        xous_cid_t cid;
+        pthread_t t;
+        uint64_t t0;
+
+        EXPECT_OK(xous_register_name(SERVER, 0, &r.sid));
+        EXPECT_OK(xous_request_connection(SERVER, &cid));
+        thread_start(&t, receive_forever, &r);
+        harness_wait_name(SERVER, 0, 0, 1);
+        t0 = now_ms();
+        EXPECT_ERR(xous_receive_message_timeout(r.sid, &env, 150), XOUS_ERR_TIMEOUT);
+        EXPECT_MSG(now_ms() - t0 >= 150, "after %llu ms", (unsigned long long)(now_ms() - t0));
+        EXPECT_ERR(xous_receive_message_timeout(r.sid, &env, 0), XOUS_ERR_TIMEOUT);
+        EXPECT(!env);
+        EXPECT_OK(xous_send_scalar(cid, 45, 0, 0, 0, 0));
+        thread_join(t, HARNESS_WAIT_MS);
+        EXPECT_EQ(r.id, 45);
+        EXPECT_OK(xous_unregister_server(r.sid));
+}
+END_TEST
+
 static void wait_not_busy(xous_buf_t *buf) {
         uint64_t t0 = now_ms();
 
@@ -317,6 +357,7 @@ int main(void) {
         HARNESS_ADD(s, answer_around_the_timeout);
         HARNESS_ADD(s, receive_times_out);
         HARNESS_ADD(s, receive_gets_message_in_time);
+        HARNESS_ADD(s, receive_times_out_behind_another_thread);
         HARNESS_ADD(s, lend_timeout_leaves_buffer_busy);
         HARNESS_ADD(s, lend_mut_timeout_server_writes_before_release);
         HARNESS_ADD(s, busy_buffer_released_when_server_dies);
