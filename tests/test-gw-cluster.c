@@ -26,10 +26,10 @@ static struct test_nats nats = TEST_NATS_INIT;
 
 /* --- fixture: one NATS cluster for the cluster tests, owned by the runner -- */
 
-static void nats_start(void) {
+static void nats_start_nodes(unsigned nodes) {
         struct test_nats_config cfg = {
                 .exe = getenv("NATS_SERVER"),
-                .nodes = 3,
+                .nodes = nodes,
                 .jetstream = true,
                 .dir_template = "/tmp/xns-gwc-XXXXXX",
                 .timeout_ms = START_MS,
@@ -40,18 +40,12 @@ static void nats_start(void) {
                 ck_abort_msg("%s", why);
 }
 
-static void nats_start_one(void) {
-        struct test_nats_config cfg = {
-                .exe = getenv("NATS_SERVER"),
-                .nodes = 1,
-                .jetstream = true,
-                .dir_template = "/tmp/xns-gwc-XXXXXX",
-                .timeout_ms = START_MS,
-        };
-        char why[600];
+static void nats_start(void) {
+        nats_start_nodes(3);
+}
 
-        if (test_nats_start(&nats, &cfg, why, sizeof(why)) < 0)
-                ck_abort_msg("%s", why);
+static void nats_start_one(void) {
+        nats_start_nodes(1);
 }
 
 static void nats_stop(void) {
