@@ -39,16 +39,19 @@ static void loop_drain(struct loop *lp, xous_sid_t sid) {
 static void on_service_readable(evutil_socket_t fd, short what, void *arg) {
         struct loop *lp = arg;
 
+        (void)fd, (void)what;
         loop_drain(lp, lp->svc->sid);
 }
 
 static void on_ticks_readable(evutil_socket_t fd, short what, void *arg) {
         struct loop *lp = arg;
 
+        (void)fd, (void)what;
         loop_drain(lp, lp->svc->tick_sid);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
+        (void)what;
         say("%s: leaving the loop", strsignal(sig));
         loop_leave(arg, 0);
 }

@@ -25,16 +25,19 @@ static int loop_drain(sd_event_source *source, xous_sid_t sid, struct service *s
 static int on_service_readable(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         struct service *svc = userdata;
 
+        (void)fd, (void)revents;
         return loop_drain(source, svc->sid, svc);
 }
 
 static int on_ticks_readable(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         struct service *svc = userdata;
 
+        (void)fd, (void)revents;
         return loop_drain(source, svc->tick_sid, svc);
 }
 
 static int on_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
+        (void)userdata;
         say("%s: leaving the loop", strsignal((int)si->ssi_signo));
         return sd_event_exit(sd_event_source_get_event(source), 0);
 }
