@@ -146,15 +146,13 @@ else
         case " $flags " in
         *"$src"* | *"$build"*) fail "pkg-config flags point into the source or build tree: $flags" ;;
         esac
+        # shellcheck disable=SC2046,SC2086 # the flags are words
         (
                 cd "$tmp/examples/src" &&
-                # shellcheck disable=SC2086 # the flags are words
                 cc -Wall -Wextra -o ../myservice-server main.c serve.c ticker.c $flags $sanitize -pthread &&
                 cc -Wall -Wextra -o ../myservice-caller caller.c myservice.c $flags $sanitize -pthread &&
-                # shellcheck disable=SC2046 # the flags are words
                 cc -Wall -Wextra -o ../myservice-server-libevent main-libevent.c serve.c ticker.c $flags \
                         $(pkg-config --cflags --libs libevent_core) $sanitize -pthread &&
-                # shellcheck disable=SC2046 # the flags are words
                 cc -Wall -Wextra -o ../myservice-server-sd-event main-sd-event.c serve.c ticker.c $flags \
                         $(pkg-config --cflags --libs libsystemd) $sanitize -pthread
         ) >"$tmp/cc.log" 2>&1

@@ -11,30 +11,9 @@ xnsd=$1 xnsctl=$2
 shift 2
 name="xns example: myservice, the four caller idioms"   # examples/myservice/api.h
 
-# Retries a command for up to 10 s.
-wait_until() {
-        for _ in $(seq 100); do
-                "$@" && return 0
-                sleep 0.1
-        done
-        return 1
-}
-
-exited() {
-        ! kill -0 "$1" 2>/dev/null
-}
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/xns-loop-signals.XXXXXX")
-pids=()
-cleanup() {
-        set +e
-        for pid in "${pids[@]}"; do
-                kill "$pid" 2>/dev/null && ! wait_until exited "$pid" && kill -KILL "$pid" 2>/dev/null
-        done
-        wait 2>/dev/null
-        rm -rf "$dir"
-}
-trap cleanup EXIT
+# shellcheck source=procs.sh
+. "$(dirname "$0")/procs.sh"
+procs_setup xns-loop-signals
 export XOUS_SOCKET=$dir/xns.sock
 
 fail() {
