@@ -28,13 +28,13 @@ fail() {
 pids+=("$!")
 wait_until "$xnsctl" status >/dev/null 2>&1 || fail "xnsd does not answer on $XOUS_SOCKET"
 
-# OP_ADD (3) answered: the server is in its loop, which watches the signals by then.
-serving() {
-        [ "$("$xnsctl" call "$name" 3 2 40 2>/dev/null)" = 42 ]
+registered() {
+        "$xnsctl" show "$name" >/dev/null 2>&1
 }
 
-name_gone() {
-        ! "$xnsctl" show "$name" >/dev/null 2>&1
+# OP_ADD (3) answered: the server is in its loop, which watches the signals by then.
+serving() {
+        [ "$("$xnsctl" call --timeout 5 "$name" 3 2 40 2>/dev/null)" = 42 ]
 }
 
 # A shell starts background programs with SIGINT ignored; a terminal's Ctrl-C finds it at its
@@ -46,14 +46,15 @@ for server in "$@"; do
                 env --default-signal=INT,TERM "$server" >"$log" 2>&1 &
                 pid=$!
                 pids+=("$pid")
-                wait_until serving || fail "$prog does not answer OP_ADD"
+                wait_until registered || fail "$prog did not register \"$name\""
+                serving || fail "$prog does not answer OP_ADD"
                 kill -"$sig" "$pid"
                 wait_until exited "$pid" || fail "$prog still runs 10 s after SIG$sig"
                 status=0
                 wait "$pid" || status=$?
                 [ "$status" -eq 0 ] || fail "$prog exited $status on SIG$sig"
                 grep -q '^\[myservice\] unregistered, exiting$' "$log" || fail "$prog did not say it unregistered"
-                name_gone || fail "\"$name\" is still registered after $prog exited"
+                ! registered || fail "\"$name\" is still registered after $prog exited"
                 echo "check-loop-signals: $prog left its loop on SIG$sig, exited 0, unregistered"
         done
 done

@@ -26,6 +26,7 @@ static const xous_msg_kind_t opcode_kind[] = {
         [OP_TIMER] = XOUS_MSG_SCALAR,
 };
 
+/* The service's account of what it does, on stdout. */
 void say(const char *fmt, ...) {
         va_list ap;
 
@@ -334,7 +335,8 @@ static int service_start_ticker(struct service *svc) {
         return 0;
 }
 
-/* Registers the name; the ticker sends to the service's own server. */
+/* Registers the name and starts the ticker, stopped, sending to the service's own server.
+ * Prints what failed and returns -1. */
 int service_init(struct service *svc) {
         if (service_register(svc) < 0)
                 return -1;
@@ -346,7 +348,8 @@ int service_init(struct service *svc) {
         return 0;
 }
 
-/* Registers the name; the ticker sends to an anonymous server of ours, which no caller knows. */
+/* The same, but the ticker sends to an anonymous server of ours, tick_sid, which no caller knows
+ * and the loop watches beside sid: ticks never queue behind callers' messages. */
 int service_init_private_ticks(struct service *svc) {
         xous_error_t e;
 

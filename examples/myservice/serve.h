@@ -32,12 +32,6 @@ struct service {
         uint32_t waiter_first, waiter_last;
 };
 
-/*
- * Register the name and start the ticker, stopped. service_init() has it send
- * OP_TIMER to the service's own server; service_init_private_ticks() to an
- * anonymous server of its own, tick_sid, which a loop watches beside sid.
- * Both print what failed and return -1.
- */
 int service_init(struct service *svc);
 int service_init_private_ticks(struct service *svc);
 void service_deinit(struct service *svc);
@@ -45,11 +39,7 @@ void service_deinit(struct service *svc);
 __attribute__((format(printf, 1, 2)))
 void say(const char *fmt, ...);
 
-/* Handles one message from sid or tick_sid and may take it (*envp = NULL); false after OP_QUIT. */
 bool service_handle(struct service *svc, xous_envelope_t **envp);
-
-/* For event loops, when sid's descriptor (xous_server_get_fd()) polls readable: handles its
- * messages, taken with xous_try_receive_message() until none waits, or until OP_QUIT (*quit). */
 xous_error_t service_drain(struct service *svc, xous_sid_t sid, bool *quit);
 
 #endif
