@@ -78,7 +78,9 @@ struct inbound {
 /* The batch of frames waiting for the end of the loop pass, for one host. */
 struct outbox {
         struct list link;
-        char subject[SUBJECT_MAX];      /* "": empty */
+        char host[FRAME_HOST_MAX + 1];  /* where it goes, while n > 0 */
+        enum frame_type type;
+        char subject[SUBJECT_MAX];
         uint8_t *buf;                   /* CHUNK_PREFIX, then the records */
         size_t len;
         uint32_t n;
@@ -355,6 +357,11 @@ static int publish_chunked(struct cluster *c, const char *subject, const uint8_t
         return 0;
 }
 
+/* The subject of frames of type from us to host. */
+static void frame_subject(const struct cluster *c, char subject[SUBJECT_MAX], const char *host, enum frame_type type) {
+        snprintf(subject, SUBJECT_MAX, "xns.%s.%s.%s", host, c->host, frame_type_name(type));
+}
+
 /* Publishes what box holds, as one frame or a batch, and empties it. */
 static int outbox_flush(struct cluster *c, struct outbox *box) {
         int r = 0;
@@ -374,7 +381,6 @@ static int outbox_flush(struct cluster *c, struct outbox *box) {
                 fprintf(stderr, "xnsgw: %u frames to %s lost: %s\n", box->n, box->subject, strerror(-r));
         box->n = 0;
         box->len = 0;
-        box->subject[0] = '\0';
         return r;
 }
 
@@ -386,13 +392,12 @@ static void outboxes_flush(evutil_socket_t fd, short what, void *arg) {
                 (void)outbox_flush(c, box);
 }
 
-/* The outbox of the host of subject "xns.<host>.", made when there is none. */
+/* The outbox of host, made when there is none. */
 static struct outbox *outbox_get(struct cluster *c, const char *host) {
-        size_t n = strlen(host);
         struct outbox *box;
 
         list_for_each_entry(box, &c->outboxes, link)
-                if (box->n > 0 && !strncmp(box->subject + 4, host, n) && box->subject[4 + n] == '.')
+                if (box->n > 0 && !strcmp(box->host, host))
                         return box;
         list_for_each_entry(box, &c->outboxes, link)
                 if (box->n == 0)
@@ -419,13 +424,16 @@ static void outboxes_free(struct cluster *c) {
         }
 }
 
-/* Adds a frame of len bytes to box, sending what waited first when it
- * must: another subject, or no room. */
-static int outbox_add(struct cluster *c, struct outbox *box, const char *subject, const uint8_t *buf, size_t len) {
-        if (box->n > 0 && (strcmp(box->subject, subject) || box->len + BATCH_RECORD + len > CHUNK_PREFIX + BATCH_BYTES_MAX))
+/* Adds a frame of len bytes for host to box, sending what waited first
+ * when it must: another type (subject), or no room. */
+static int outbox_add(struct cluster *c, struct outbox *box, const char *host, enum frame_type type,
+                      const uint8_t *buf, size_t len) {
+        if (box->n > 0 && (box->type != type || box->len + BATCH_RECORD + len > CHUNK_PREFIX + BATCH_BYTES_MAX))
                 (void)outbox_flush(c, box);
         if (box->n == 0) {
-                snprintf(box->subject, sizeof(box->subject), "%s", subject);
+                snprintf(box->host, sizeof(box->host), "%s", host);
+                box->type = type;
+                frame_subject(c, box->subject, host, type);
                 box->len = CHUNK_PREFIX;
         }
         put_le(box->buf + box->len, len, BATCH_RECORD);
@@ -456,13 +464,13 @@ int cluster_send(struct cluster *c, const char *host, const struct frame *f) {
         r = frame_encode(f, &buf, &len);
         if (r < 0)
                 return r;
-        snprintf(subject, sizeof(subject), "xns.%s.%s.%s", host, c->host, frame_type_name(f->type));
         box = outbox_get(c, host);
         if (!box)
                 return -ENOMEM;
         if (BATCH_RECORD + len <= BATCH_BYTES_MAX)
-                return outbox_add(c, box, subject, buf, len);
+                return outbox_add(c, box, host, f->type, buf, len);
         (void)outbox_flush(c, box);
+        frame_subject(c, subject, host, f->type);
         return publish_chunked(c, subject, buf, len);
 }
 
