@@ -10,33 +10,22 @@
 #include <time.h>
 
 #include "clock.h"
+#include "chunks.h"
 #include "cluster.h"
 #include "list.h"
 #include "macro.h"
 #include "mailbox.h"
 
 /*
- * Every NATS message we send starts with a chunk prefix, little-endian:
- *   u64 message id (per sender, counting up), u32 index, u32 count.
- * A frame that fits is one message with index 0, count 1; a bigger one is
- * count messages with the same id and indices 0..count-1, published back to
- * back from the loop thread, so a receiver sees them in order and never
- * interleaved with another frame of the same sender (NATS keeps the order
- * per publisher).
- *
- * Small frames to one host, of one type, that the loop sends in one pass
- * travel together: count 0 marks a batch, whose payload is records of u32
- * length and a frame's bytes, in the order sent. A frame of another type
- * (another subject), a big one, or a full batch sends what waited first,
- * so a receiver sees every frame of a sender in the order sent.
+ * Frames travel in NATS messages as chunks.h says: alone, in parts, or in
+ * batches. Small frames to one host, of one type, that the loop sends in one
+ * pass travel together as a batch; a frame of another type (another
+ * subject), a big one, or a full batch sends what waited first, so a
+ * receiver sees every frame of a sender in the order sent (NATS keeps the
+ * order per publisher).
  */
-#define CHUNK_PREFIX 16
 #define BATCH_BYTES_MAX (64u << 10)             /* a batch's payload; bigger frames go alone */
-#define BATCH_RECORD 4
 #define CHUNK_MARGIN 64                         /* below the server's max_payload, for safety */
-#define CHUNK_FRAME_MAX (FRAME_DATA_MAX + 4096) /* a reassembled frame: payload and head */
-#define REASSEMBLY_BYTES_MAX (256u << 20)       /* all partial frames together */
-#define REASSEMBLY_TIMEOUT_MS 5000
 #define INBOUND_BYTES_MAX (256u << 20)          /* messages waiting for the loop thread */
 #define LIVENESS_TICK_MS 100
 #define HOSTS_MAX 4096                          /* hosts heard at once: more are not listened to */
@@ -52,18 +41,6 @@ struct host {
         uint32_t tag;
         uint64_t epoch;
         uint64_t heard_ms;
-};
-
-/* The chunks of one frame so far, from one sender: at most one per sender. */
-struct reassembly {
-        struct list link;
-        char from[FRAME_HOST_MAX + 1];
-        enum frame_type type;
-        uint64_t id;
-        uint32_t next, count;
-        uint8_t *buf;
-        size_t len, size;
-        uint64_t started_ms;
 };
 
 /* What a libnats thread hands the loop: a message, or a change of the connection. */
@@ -101,8 +78,7 @@ struct cluster {
         struct list outboxes;           /* struct outbox, one per host written to */
         struct list hosts;
         size_t n_hosts;
-        struct list reassemblies;
-        size_t reassembly_bytes;
+        struct chunks *chunks;          /* frames arriving in parts */
         atomic_size_t inbound_bytes;    /* libnats threads add, the loop takes off */
         uint64_t next_msg_id;
         char url[256];
@@ -140,19 +116,6 @@ static int errno_from_nats(natsStatus s) {
         default:
                 return -EIO;
         }
-}
-
-static void put_le(uint8_t *p, uint64_t v, unsigned bytes) {
-        for (unsigned i = 0; i < bytes; i++)
-                p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned bytes) {
-        uint64_t v = 0;
-
-        for (unsigned i = 0; i < bytes; i++)
-                v |= (uint64_t)p[i] << (8 * i);
-        return v;
 }
 
 /* --- libnats threads: hand everything to the loop ------------------------- */
@@ -231,24 +194,6 @@ static struct host *host_find(struct cluster *c, const char *name) {
         return NULL;
 }
 
-static struct reassembly *reassembly_find(struct cluster *c, const char *from) {
-        struct reassembly *r;
-
-        list_for_each_entry(r, &c->reassemblies, link)
-                if (!strcmp(r->from, from))
-                        return r;
-        return NULL;
-}
-
-static void reassembly_free(struct cluster *c, struct reassembly *r) {
-        if (!r)
-                return;
-        list_unlink(&r->link);
-        c->reassembly_bytes -= r->size;
-        free(r->buf);
-        free(r);
-}
-
 /* A heartbeat from another host: up when new or with a new epoch (after a
  * down for the old one). */
 static void host_heard(struct cluster *c, const struct frame_heartbeat *hb) {
@@ -265,7 +210,7 @@ static void host_heard(struct cluster *c, const struct frame_heartbeat *hb) {
                 h->epoch = hb->epoch;
                 h->tag = hb->tag;
                 h->heard_ms = c->seen_ms;
-                reassembly_free(c, reassembly_find(c, h->name));
+                chunks_forget(c->chunks, h->name);
                 if (c->hooks.host_down)
                         c->hooks.host_down(c->hooks.userdata, h->name, old_epoch);
         } else {
@@ -296,15 +241,9 @@ static void liveness_check(evutil_socket_t fd, short what, void *arg) {
         struct cluster *c = arg;
         uint64_t now = now_ms();
         uint64_t clock = atomic_load(&c->inbound_bytes) > 0 ? c->seen_ms : now;
-        struct reassembly *r;
         struct list *pos, *next;
 
-        for (pos = c->reassemblies.next; pos != &c->reassemblies; pos = next) {
-                next = pos->next;
-                r = list_entry(pos, struct reassembly, link);
-                if (now - r->started_ms > REASSEMBLY_TIMEOUT_MS)
-                        reassembly_free(c, r);
-        }
+        chunks_expire(c->chunks, now);
         for (pos = c->hosts.next; pos != &c->hosts; pos = next) {
                 struct host *h = list_entry(pos, struct host, link);
                 char name[FRAME_HOST_MAX + 1];
@@ -314,7 +253,7 @@ static void liveness_check(evutil_socket_t fd, short what, void *arg) {
                 if (clock <= h->heard_ms || clock - h->heard_ms <= CLUSTER_DEAD_MS)
                         continue;
                 snprintf(name, sizeof(name), "%s", h->name);
-                reassembly_free(c, reassembly_find(c, name));
+                chunks_forget(c->chunks, name);
                 list_unlink(&h->link);
                 free(h);
                 c->n_hosts--;
@@ -345,9 +284,7 @@ static int publish_chunked(struct cluster *c, const char *subject, const uint8_t
                 size_t off = i * chunk, n = len - off < chunk ? len - off : chunk;
                 natsStatus s;
 
-                put_le(msg, id, 8);
-                put_le(msg + 8, i, 4);
-                put_le(msg + 12, count, 4);
+                chunk_prefix_put(msg, id, (uint32_t)i, (uint32_t)count);
                 if (n > 0)
                         memcpy(msg + CHUNK_PREFIX, buf + off, n);
                 s = natsConnection_Publish(c->nc, subject, msg, (int)(CHUNK_PREFIX + n));
@@ -368,12 +305,10 @@ static int outbox_flush(struct cluster *c, struct outbox *box) {
         natsStatus s;
 
         if (box->n == 1) {
-                r = publish_chunked(c, box->subject, box->buf + CHUNK_PREFIX + BATCH_RECORD,
-                                    box->len - CHUNK_PREFIX - BATCH_RECORD);
+                r = publish_chunked(c, box->subject, box->buf + CHUNK_PREFIX + CHUNK_RECORD,
+                                    box->len - CHUNK_PREFIX - CHUNK_RECORD);
         } else if (box->n > 1) {
-                put_le(box->buf, ++c->next_msg_id, 8);
-                put_le(box->buf + 8, 0, 4);
-                put_le(box->buf + 12, 0, 4);
+                chunk_prefix_put(box->buf, ++c->next_msg_id, 0, 0);
                 s = natsConnection_Publish(c->nc, box->subject, box->buf, (int)box->len);
                 r = errno_from_nats(s);
         }
@@ -428,7 +363,7 @@ static void outboxes_free(struct cluster *c) {
  * when it must: another type (subject), or no room. */
 static int outbox_add(struct cluster *c, struct outbox *box, const char *host, enum frame_type type,
                       const uint8_t *buf, size_t len) {
-        if (box->n > 0 && (box->type != type || box->len + BATCH_RECORD + len > CHUNK_PREFIX + BATCH_BYTES_MAX))
+        if (box->n > 0 && (box->type != type || box->len + CHUNK_RECORD + len > CHUNK_PREFIX + BATCH_BYTES_MAX))
                 (void)outbox_flush(c, box);
         if (box->n == 0) {
                 snprintf(box->host, sizeof(box->host), "%s", host);
@@ -436,9 +371,8 @@ static int outbox_add(struct cluster *c, struct outbox *box, const char *host, e
                 frame_subject(c, box->subject, host, type);
                 box->len = CHUNK_PREFIX;
         }
-        put_le(box->buf + box->len, len, BATCH_RECORD);
-        memcpy(box->buf + box->len + BATCH_RECORD, buf, len);
-        box->len += BATCH_RECORD + len;
+        chunk_record_put(box->buf + box->len, buf, len);
+        box->len += CHUNK_RECORD + len;
         box->n++;
         event_active(c->ev_flush, EV_TIMEOUT, 0);
         return 0;
@@ -467,7 +401,7 @@ int cluster_send(struct cluster *c, const char *host, const struct frame *f) {
         box = outbox_get(c, host);
         if (!box)
                 return -ENOMEM;
-        if (BATCH_RECORD + len <= BATCH_BYTES_MAX)
+        if (CHUNK_RECORD + len <= BATCH_BYTES_MAX)
                 return outbox_add(c, box, host, f->type, buf, len);
         (void)outbox_flush(c, box);
         frame_subject(c, subject, host, f->type);
@@ -549,111 +483,26 @@ static void frame_arrived(struct cluster *c, const struct route *rt, const uint8
                 c->hooks.frame(c->hooks.userdata, rt->from, &f);
 }
 
-static int reassembly_start(struct cluster *c, const struct route *rt, uint64_t id, uint32_t count,
-                            struct reassembly **out) {
-        struct reassembly *r = calloc(1, sizeof(*r));
+/* A whole frame of a message on the subject rt names. */
+struct arrival {
+        struct cluster *c;
+        const struct route *rt;
+};
 
-        if (!r)
-                return -ENOMEM;
-        snprintf(r->from, sizeof(r->from), "%s", rt->from);
-        r->type = rt->type;
-        r->id = id;
-        r->count = count;
-        r->started_ms = now_ms();
-        list_link_tail(&c->reassemblies, &r->link);
-        *out = r;
-        return 0;
-}
+static void arrival_frame(void *userdata, const uint8_t *buf, size_t len) {
+        const struct arrival *a = userdata;
 
-/* Appends n bytes, within the per-frame and overall bounds. */
-static int reassembly_append(struct cluster *c, struct reassembly *r, const uint8_t *p, size_t n) {
-        size_t want = r->len + n, size;
-        uint8_t *buf;
-
-        if (n > CHUNK_FRAME_MAX - r->len)
-                return -EMSGSIZE;
-        if (want > r->size) {
-                size = r->size ? r->size : 1u << 20;
-                while (size < want)
-                        size *= 2;
-                if (size > CHUNK_FRAME_MAX)
-                        size = CHUNK_FRAME_MAX;
-                if (size - r->size > REASSEMBLY_BYTES_MAX - c->reassembly_bytes)
-                        return -ENOBUFS;
-                buf = realloc(r->buf, size);
-                if (!buf)
-                        return -ENOMEM;
-                c->reassembly_bytes += size - r->size;
-                r->buf = buf;
-                r->size = size;
-        }
-        memcpy(r->buf + r->len, p, n);
-        r->len += n;
-        return 0;
-}
-
-/* One chunk of a frame sent in count > 1 parts. They come in order: a gap,
- * another id or a type change drops what was gathered. */
-static void chunk_arrived(struct cluster *c, const struct route *rt, uint64_t id, uint32_t index, uint32_t count,
-                          const uint8_t *p, size_t n) {
-        struct reassembly *r = reassembly_find(c, rt->from);
-
-        if (r && (r->id != id || r->next != index || r->count != count || r->type != rt->type)) {
-                reassembly_free(c, r);
-                r = NULL;
-        }
-        if (!r && (index != 0 || reassembly_start(c, rt, id, count, &r) < 0))
-                return;
-        if (n == 0 || reassembly_append(c, r, p, n) < 0) {
-                reassembly_free(c, r);
-                return;
-        }
-        if (++r->next < r->count)
-                return;
-        /* Complete: off the list before the hook runs (it may free c). */
-        list_unlink(&r->link);
-        c->reassembly_bytes -= r->size;
-        frame_arrived(c, rt, r->buf, r->len);
-        free(r->buf);
-        free(r);
-}
-
-/* The frames of a batch, in order; a record that does not fit ends it. */
-static void batch_arrived(struct cluster *c, const struct route *rt, const uint8_t *p, size_t len) {
-        while (len >= BATCH_RECORD) {
-                size_t n = (size_t)get_le(p, BATCH_RECORD);
-
-                if (n > len - BATCH_RECORD)
-                        return;
-                frame_arrived(c, rt, p + BATCH_RECORD, n);
-                p += BATCH_RECORD + n;
-                len -= BATCH_RECORD + n;
-        }
+        frame_arrived(a->c, a->rt, buf, len);
 }
 
 static void msg_arrived(struct cluster *c, natsMsg *msg) {
-        const uint8_t *p = (const uint8_t *)natsMsg_GetData(msg);
-        size_t len = (size_t)natsMsg_GetDataLength(msg);
-        uint32_t index, count;
         struct route rt;
-        uint64_t id;
+        struct arrival a = { .c = c, .rt = &rt };
 
-        if (route_parse(c, natsMsg_GetSubject(msg), &rt) < 0 || len < CHUNK_PREFIX || !p)
+        if (route_parse(c, natsMsg_GetSubject(msg), &rt) < 0)
                 return;
-        id = get_le(p, 8);
-        index = (uint32_t)get_le(p + 8, 4);
-        count = (uint32_t)get_le(p + 12, 4);
-        if (count == 0 && index == 0 && rt.type != FRAME_HEARTBEAT) {
-                batch_arrived(c, &rt, p + CHUNK_PREFIX, len - CHUNK_PREFIX);
-                return;
-        }
-        if (count == 0 || index >= count || (rt.type == FRAME_HEARTBEAT && count != 1))
-                return;
-        if (count == 1) {
-                frame_arrived(c, &rt, p + CHUNK_PREFIX, len - CHUNK_PREFIX);
-                return;
-        }
-        chunk_arrived(c, &rt, id, index, count, p + CHUNK_PREFIX, len - CHUNK_PREFIX);
+        chunks_arrived(c->chunks, rt.from, rt.type, rt.type == FRAME_HEARTBEAT, (const uint8_t *)natsMsg_GetData(msg),
+                       (size_t)natsMsg_GetDataLength(msg), now_ms(), arrival_frame, &a);
 }
 
 static void inbound_handle(void *userdata, struct mailbox_item *item) {
@@ -823,12 +672,13 @@ int cluster_new(struct cluster **out, struct event_base *base, const struct clus
         c->epoch = epoch;
         snprintf(c->host, sizeof(c->host), "%s", opt->host);
         list_init(&c->hosts);
-        list_init(&c->reassemblies);
         list_init(&c->outboxes);
         atomic_init(&c->inbound_bytes, 0);
         pthread_mutex_init(&c->lock, NULL);
         pthread_cond_init(&c->cond, NULL);
-        r = mailbox_new(&c->mailbox, base, inbound_handle, inbound_drop, c);
+        r = chunks_new(&c->chunks);
+        if (r >= 0)
+                r = mailbox_new(&c->mailbox, base, inbound_handle, inbound_drop, c);
         if (r >= 0)
                 r = connect_and_subscribe(c, opt, why, why_size);
         if (r >= 0)
@@ -882,8 +732,7 @@ struct cluster *cluster_free(struct cluster *c) {
                 natsConnection_Destroy(c->nc);
         }
         mailbox_free(c->mailbox);
-        while (!list_is_empty(&c->reassemblies))
-                reassembly_free(c, list_first_entry(&c->reassemblies, struct reassembly, link));
+        chunks_free(c->chunks);
         while (!list_is_empty(&c->hosts)) {
                 struct host *h = list_first_entry(&c->hosts, struct host, link);
 

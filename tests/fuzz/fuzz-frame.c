@@ -5,18 +5,23 @@
  * Whatever decodes must encode again, decode once more to the same fields,
  * and encode the second time to the same bytes.
  *
- * The 16-byte chunk prefix in front of each NATS message, and the
- * reassembly of big frames, are not reached from here: they live in
- * cluster.c's static msg_arrived()/chunk_arrived(), on a natsMsg and a
- * connected struct cluster. */
+ *
+ * At FUZZ_CHUNKS, the rest is a run of NATS messages between gateways, each
+ * a header (sender and frame type in one byte, a u16 little-endian length,
+ * a step of the clock in 100 ms) and its payload, as chunks.c takes them
+ * apart: prefix, batches, parts of big frames put together again. Every
+ * frame that comes out is checked as above. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunks.h"
 #include "frame.h"
 
-#define FUZZ_TYPES (_FRAME_TYPE_MAX + 1)        /* every frame type, and NameEntry */
+#define FUZZ_CHUNKS (_FRAME_TYPE_MAX + 1)
+#define FUZZ_TYPES (_FRAME_TYPE_MAX + 2)        /* every frame type, NameEntry, and NATS messages */
+#define CHUNKS_HEADER 4
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -129,6 +134,58 @@ static void check_name_entry(const uint8_t *buf, size_t len) {
         free(out);
 }
 
+struct chunks_arrival {
+        enum frame_type type;
+};
+
+static void chunks_frame(void *userdata, const uint8_t *buf, size_t len) {
+        const struct chunks_arrival *a = userdata;
+        uint8_t *copy;
+
+        if (len > CHUNK_FRAME_MAX)
+                fail(frame_type_name(a->type), "a frame longer than CHUNK_FRAME_MAX came out");
+        copy = len > 0 ? malloc(len) : NULL;    /* exactly its size, for ASan */
+        if (len > 0 && !copy)
+                abort();
+        if (copy)
+                memcpy(copy, buf, len);
+        check_frame(a->type, copy, len);
+        free(copy);
+}
+
+/* Messages from up to four senders, each payload in a buffer of its own size. */
+static void check_chunks(const uint8_t *p, size_t size) {
+        static const char *const senders[] = { "host-a", "host-b", "host-c", "host-d" };
+        struct chunks *ch;
+        uint64_t now = 1;
+
+        if (chunks_new(&ch) < 0)
+                abort();
+        while (size >= CHUNKS_HEADER) {
+                size_t len = p[1] | (size_t)p[2] << 8;
+                struct chunks_arrival a = { .type = (enum frame_type)((p[0] >> 2) % _FRAME_TYPE_MAX) };
+                const char *from = senders[p[0] & 3];
+                uint8_t *msg;
+
+                now += (uint64_t)p[3] * 100;
+                p += CHUNKS_HEADER;
+                size -= CHUNKS_HEADER;
+                if (len > size)
+                        len = size;
+                msg = len > 0 ? malloc(len) : NULL;
+                if (len > 0 && !msg)
+                        abort();
+                if (msg)
+                        memcpy(msg, p, len);
+                chunks_expire(ch, now);
+                chunks_arrived(ch, from, a.type, a.type == FRAME_HEARTBEAT, msg, len, now, chunks_frame, &a);
+                free(msg);
+                p += len;
+                size -= len;
+        }
+        chunks_free(ch);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         unsigned what;
         uint8_t *buf;
@@ -136,6 +193,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size < 1)
                 return 0;
         what = data[0] % FUZZ_TYPES;
+        if (what == FUZZ_CHUNKS) {
+                check_chunks(data + 1, size - 1);
+                return 0;
+        }
         /* A copy of exactly the frame's size: ASan sees any read past it. An
          * empty frame is NULL, as a NATS message without data may give. */
         buf = size > 1 ? malloc(size - 1) : NULL;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "chunks.h"
 #include "frame.h"
 #include "wire.h"
 
@@ -430,6 +431,54 @@ static void frame_write(const char *file, struct frame f) {
         frame_seed(file, (uint8_t)f.type, r, enc, len);
 }
 
+/* fuzz-frame's NATS messages (FUZZ_CHUNKS): header, then the payload. */
+struct chunks_seed {
+        uint8_t buf[1 << 16];
+        size_t len;
+};
+
+static void chunks_msg(struct chunks_seed *cs, unsigned sender, enum frame_type type, const uint8_t *payload,
+                       size_t n) {
+        if (cs->len + 4 + n > sizeof(cs->buf) || n > UINT16_MAX)
+                die("chunks seed");
+        cs->buf[cs->len] = (uint8_t)(type << 2 | sender);
+        cs->buf[cs->len + 1] = (uint8_t)n;
+        cs->buf[cs->len + 2] = (uint8_t)(n >> 8);
+        cs->buf[cs->len + 3] = 0;
+        memcpy(cs->buf + cs->len + 4, payload, n);
+        cs->len += 4 + n;
+}
+
+/* A batch of a frame twice, the frame alone, and the frame in three parts. */
+static void chunks_seeds(const struct frame *f) {
+        static struct chunks_seed cs;
+        static uint8_t msg[1 << 15];
+        uint8_t *enc = NULL;
+        size_t len = 0, part;
+
+        if (frame_encode(f, &enc, &len) < 0 || CHUNK_PREFIX + 2 * (CHUNK_RECORD + len) > sizeof(msg))
+                die("chunks seed");
+        cs.len = 0;
+        cs.buf[cs.len++] = _FRAME_TYPE_MAX + 1;
+        chunk_prefix_put(msg, 1, 0, 0);
+        chunk_record_put(msg + CHUNK_PREFIX, enc, len);
+        chunk_record_put(msg + CHUNK_PREFIX + CHUNK_RECORD + len, enc, len);
+        chunks_msg(&cs, 0, f->type, msg, CHUNK_PREFIX + 2 * (CHUNK_RECORD + len));
+        chunk_prefix_put(msg, 2, 0, 1);
+        memcpy(msg + CHUNK_PREFIX, enc, len);
+        chunks_msg(&cs, 1, f->type, msg, CHUNK_PREFIX + len);
+        part = (len + 2) / 3;
+        for (uint32_t i = 0; i < 3; i++) {
+                size_t off = i * part, n = off >= len ? 0 : len - off < part ? len - off : part;
+
+                chunk_prefix_put(msg, 3, i, 3);
+                memcpy(msg + CHUNK_PREFIX, enc + off, n);
+                chunks_msg(&cs, 2, f->type, msg, CHUNK_PREFIX + n);
+        }
+        write_file("frame", f->type == FRAME_CALL ? "chunks-call" : "chunks-answer", cs.buf, cs.len);
+        free(enc);
+}
+
 static void frames(void) {
         static uint8_t pages[2 * XNS_PAGE_SIZE];
         const struct xns_sid sid = SID(1);
@@ -467,6 +516,13 @@ static void frames(void) {
         frame_write("probed", (struct frame){ .type = FRAME_PROBED, .probed = { 77, 2, true } });
         r = frame_name_entry_encode(&entry, &enc, &len);
         frame_seed("name-entry", _FRAME_TYPE_MAX, r, enc, len);
+        chunks_seeds(&(struct frame){
+                .type = FRAME_CALL,
+                .call = { .epoch = 77, .call = 9, .sid = sid, .pid = 100, .uid = 1000,
+                          .kind = XNS_KIND_BORROW, .id = 8, .len = XNS_PAGE_SIZE, .data = pages,
+                          .data_len = XNS_PAGE_SIZE } });
+        chunks_seeds(&(struct frame){
+                .type = FRAME_ANSWER, .answer = { .epoch = 77, .call = 1, .count = 2, .v = { 1, 2 } } });
 }
 
 int main(int argc, char **argv) {
