@@ -271,6 +271,21 @@ static void release(struct proc *p) {
         proc_wait_exit(p, 0);
 }
 
+/* Registers name on host as soon as the cluster lets it (SERVER_EXISTS
+ * until then), within limit_ms; p then holds it. */
+static void register_once_free(struct proc *p, unsigned host, const char *name, unsigned limit_ms) {
+        for (uint64_t deadline = now_ms() + limit_ms;;) {
+                xous_error_t e = register_on(p, host, name);
+
+                if (e == XOUS_OK)
+                        return;
+                EXPECT_ERR(e, XOUS_ERR_SERVER_EXISTS);
+                release(p);
+                EXPECT_MSG(now_ms() < deadline, "%s still taken after %u ms", name, limit_ms);
+                sleep_ms(50);
+        }
+}
+
 START_TEST(exported_name_is_unique_across_hosts) {
         struct proc a, b, la, lb;
 
@@ -330,16 +345,7 @@ START_TEST(released_name_may_move) {
         release(&a);
         /* the owner is gone: its host released the name (retry until the
          * release is through, bounded) */
-        for (uint64_t deadline = now_ms() + 5000;;) {
-                xous_error_t e = register_on(&b, 1, "svc.moving");
-
-                if (e == XOUS_OK)
-                        break;
-                EXPECT_ERR(e, XOUS_ERR_SERVER_EXISTS);
-                release(&b);
-                EXPECT_MSG(now_ms() < deadline, "svc.moving still taken 5 s after its owner died");
-                sleep_ms(20);
-        }
+        register_once_free(&b, 1, "svc.moving", 5000);
         proc_start(&c, "lookup", lookup_not_found, &host);
         proc_wait_exit(&c, 0);
         release(&b);
@@ -1357,16 +1363,7 @@ START_TEST(dead_host_names_may_be_taken) {
         release(&b);
         test_host_gateway_signal(&hosts[0], SIGKILL);
         /* refused while host a may be alive yet, then taken (bounded) */
-        for (uint64_t deadline = now_ms() + 10000;;) {
-                xous_error_t e = register_on(&b, 1, "svc.orphan");
-
-                if (e == XOUS_OK)
-                        break;
-                EXPECT_ERR(e, XOUS_ERR_SERVER_EXISTS);
-                release(&b);
-                EXPECT_MSG(now_ms() < deadline, "svc.orphan still taken 10 s after its host's gateway died");
-                sleep_ms(100);
-        }
+        register_once_free(&b, 1, "svc.orphan", 10000);
         EXPECT_ERR(register_on(&c, 2, "svc.orphan"), XOUS_ERR_SERVER_EXISTS);  /* host b's, alive */
         release(&c);
         release(&b);
