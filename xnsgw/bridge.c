@@ -48,6 +48,16 @@ struct ask {
         struct xns_sid sid;             /* what we asked the host for */
 };
 
+/* Calls of kinds without an answer from one host's gateway (epoch), now
+ * queued here: acknowledged together at the end of the loop pass. */
+struct queued_acks {
+        struct list link;
+        char host[FRAME_HOST_MAX + 1];
+        uint64_t epoch;
+        uint32_t n;
+        uint64_t calls[FRAME_QUEUED_MAX];
+};
+
 /* A call (or grant) from another host, in a server here. */
 struct in_call {
         struct list link;               /* in bridge->in_calls: a probe asks for it */
@@ -105,6 +115,8 @@ struct bridge {
         uint64_t heard_since;           /* ms: NATS up since (0: down), so silent hosts are dead ones */
         void *callers;                  /* tsearch tree of struct caller */
         struct event *ev_view;          /* tells xnsd the cluster view, once per loop pass */
+        struct list acks;               /* struct queued_acks, one per host and epoch */
+        struct event *ev_acks;          /* sends them, at the end of the pass */
         bool failed;
 };
 
@@ -524,28 +536,46 @@ static void on_local_message(void *userdata, struct local_msg *m) {
 
 /* The far side's answer to a local caller's message: dropped unless it is
  * for a call still waiting, of this gateway's epoch, from its host. */
+/* The call to host waiting for its answer, off the list; NULL if none.
+ * Answers come mostly in the order sent: the oldest first. */
+static struct out_call *out_call_take(struct bridge *b, const char *host, uint64_t call) {
+        struct out_call *c;
+
+        list_for_each_entry(c, &b->out_calls, link)
+                if (c->call == call && strcmp(c->host, host) == 0) {
+                        list_unlink(&c->link);
+                        return c;
+                }
+        return NULL;
+}
+
 static void on_answer(struct bridge *b, const char *from, const struct frame_answer *ans) {
         struct out_call *c;
+        struct local_msg *m;
 
         if (ans->epoch != b->epoch)
                 return;
-        list_for_each_entry(c, &b->out_calls, link) {
-                struct local_msg *m = c->m;
-
-                if (c->call != ans->call || strcmp(c->host, from) != 0)
-                        continue;
-                list_unlink(&c->link);
-                free(c);
-                if (!m->blocking)               /* queued there: the proxy may take more */
-                        local_msg_done(b->local, m);
-                else if (ans->error != XNS_OK)
-                        local_msg_fail(b->local, m, ans->error);
-                else if (m->kind == XNS_KIND_BLOCKING_SCALAR)
-                        local_msg_answer_scalar(b->local, m, ans->count, ans->v);
-                else
-                        local_msg_answer_memory(b->local, m, ans->data, ans->data_len, ans->offset, ans->valid);
-                return;
+        for (uint32_t i = 0; i < ans->n_queued; i++) {     /* queued there: the proxy may take more */
+                c = out_call_take(b, from, ans->queued[i]);
+                if (c && !c->m->blocking)
+                        local_msg_done(b->local, c->m);
+                else if (c)                     /* not one without an answer: it waits on */
+                        list_link_tail(&b->out_calls, &c->link);
+                if (c && !c->m->blocking)
+                        free(c);
         }
+        if (ans->call == 0 || !(c = out_call_take(b, from, ans->call)))
+                return;
+        m = c->m;
+        free(c);
+        if (!m->blocking)
+                local_msg_done(b->local, m);
+        else if (ans->error != XNS_OK)
+                local_msg_fail(b->local, m, ans->error);
+        else if (m->kind == XNS_KIND_BLOCKING_SCALAR)
+                local_msg_answer_scalar(b->local, m, ans->count, ans->v);
+        else
+                local_msg_answer_memory(b->local, m, ans->data, ans->data_len, ans->offset, ans->valid);
 }
 
 /* Every call waiting on host fails: it fell silent, or its server went. */
@@ -604,6 +634,52 @@ static void sent_answer_keep(struct bridge *b, const char *to, const struct fram
 /* A call from another host ended here: its caller's host hears the answer,
  * or for kinds without one that the message is queued (its proxy may take
  * more), or the error. */
+static void acks_send_one(struct bridge *b, struct queued_acks *q) {
+        struct frame f = { .type = FRAME_ANSWER };
+
+        f.answer = (struct frame_answer){ .epoch = q->epoch, .n_queued = q->n };
+        memcpy(f.answer.queued, q->calls, q->n * sizeof(q->calls[0]));
+        send_frame(b, q->host, &f);
+        q->n = 0;
+}
+
+static void acks_send(evutil_socket_t fd, short what, void *arg) {
+        struct bridge *b = arg;
+        struct queued_acks *q, *tmp;
+
+        list_for_each_entry_safe(q, tmp, &b->acks, link) {
+                if (q->n > 0)
+                        acks_send_one(b, q);
+                list_unlink(&q->link);
+                free(q);
+        }
+}
+
+/* Call of epoch from host is queued here: its caller's gateway hears so
+ * with the others of this pass (or at once, without memory for that). */
+static void ack_queued(struct bridge *b, const char *host, uint64_t epoch, uint64_t call) {
+        struct queued_acks *q;
+
+        list_for_each_entry(q, &b->acks, link)
+                if (q->epoch == epoch && !strcmp(q->host, host))
+                        goto found;
+        q = calloc(1, sizeof(*q));
+        if (!q) {
+                struct frame f = { .type = FRAME_ANSWER, .answer = { .epoch = epoch, .call = call } };
+
+                send_frame(b, host, &f);
+                return;
+        }
+        snprintf(q->host, sizeof(q->host), "%s", host);
+        q->epoch = epoch;
+        list_link_tail(&b->acks, &q->link);
+        event_active(b->ev_acks, EV_TIMEOUT, 0);
+found:
+        q->calls[q->n++] = call;
+        if (q->n == FRAME_QUEUED_MAX)
+                acks_send_one(b, q);
+}
+
 static void in_call_done(void *userdata, const struct local_result *r) {
         struct in_call *ic = userdata;
         struct bridge *b = ic->b;
@@ -617,6 +693,12 @@ static void in_call_done(void *userdata, const struct local_result *r) {
                 struct frame gone = { .type = FRAME_GONE, .gone = { .sid = ic->sid } };
 
                 send_frame(b, ic->from, &gone);
+        }
+        if (error == XNS_OK && !xns_kind_blocks(ic->kind)) {
+                ack_queued(b, ic->from, ic->epoch, ic->call);
+                list_unlink(&ic->link);
+                free(ic);
+                return;
         }
         f.answer = (struct frame_answer){
                 .epoch = ic->epoch, .call = ic->call, .error = error, .count = r->count,
@@ -931,6 +1013,7 @@ int bridge_new(struct bridge **out, struct event_base *base, const struct bridge
         list_init(&b->proxies);
         list_init(&b->in_calls);
         list_init(&b->sent_answers);
+        list_init(&b->acks);
         while (b->epoch == 0)
                 if (getrandom(&b->epoch, sizeof(b->epoch), 0) != sizeof(b->epoch))
                         b->epoch = 1;
@@ -953,7 +1036,8 @@ int bridge_new(struct bridge **out, struct event_base *base, const struct bridge
                 goto fail;
         }
         b->ev_view = event_new(base, -1, 0, view_send, b);
-        if (!b->ev_view) {
+        b->ev_acks = event_new(base, -1, 0, acks_send, b);
+        if (!b->ev_view || !b->ev_acks) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -983,6 +1067,10 @@ struct bridge *bridge_free(struct bridge *b) {
                 return NULL;
         if (b->ev_view)
                 event_free(b->ev_view);
+        if (b->ev_acks) {
+                acks_send(-1, 0, b);
+                event_free(b->ev_acks);
+        }
         b->registry = registry_free(b->registry);
         b->cluster = cluster_free(b->cluster);
         list_for_each_entry_safe(c, tmp, &b->out_calls, link) {

@@ -82,6 +82,8 @@ static bool call_valid(const struct frame_call *c) {
 static bool answer_valid(const struct frame_answer *a) {
         if (a->count != 0 && a->count != 1 && a->count != 2 && a->count != 5)
                 return false;
+        if (a->n_queued > FRAME_QUEUED_MAX)
+                return false;
         for (unsigned i = a->count; i < 5; i++)
                 if (a->v[i] != 0)
                         return false;
@@ -192,6 +194,8 @@ static int encode_answer(const struct frame_answer *a, uint8_t **out, size_t *le
         pb.v5 = a->v[4];
         pb.offset = a->offset;
         pb.valid = a->valid;
+        pb.n_queued = a->n_queued;
+        pb.queued = (uint64_t *)a->queued;
         return pack_with_data(&pb.base, ANSWER_DATA_FIELD, a->data, a->data_len, out, len);
 }
 
@@ -398,13 +402,16 @@ static int decode_answer(ProtobufCAllocator *alloc, struct frame_answer *a, cons
         Xnsc__Answer *pb;
 
         pb = xnsc__answer__unpack(alloc, len, buf);
-        if (!pb)
+        if (!pb || pb->n_queued > FRAME_QUEUED_MAX)
                 return -EBADMSG;
         *a = (struct frame_answer){
                 .epoch = pb->epoch, .call = pb->call, .error = pb->error, .count = pb->count,
                 .v = { pb->v1, pb->v2, pb->v3, pb->v4, pb->v5 },
                 .offset = pb->offset, .valid = pb->valid, .data = data, .data_len = data_len,
+                .n_queued = (uint32_t)pb->n_queued,
         };
+        if (pb->n_queued > 0)
+                memcpy(a->queued, pb->queued, pb->n_queued * sizeof(a->queued[0]));
         return 0;
 }
 

@@ -41,14 +41,18 @@ struct frame_call {
         size_t data_len;
 };
 
+#define FRAME_QUEUED_MAX 96             /* calls acknowledged together in one Answer */
+
 struct frame_answer {
-        uint64_t epoch, call;
+        uint64_t epoch, call;           /* call 0: only the queued ones */
         uint32_t error;                 /* xous_error_t, 0 = answered */
         uint32_t count;                 /* scalar reply words 0, 1, 2 or 5 */
         uint32_t v[5];
         uint32_t offset, valid;
         const uint8_t *data;            /* MutableBorrow: the buffer as the server left it */
         size_t data_len;
+        uint32_t n_queued;              /* Scalars and Moves of epoch now in their server's queue */
+        uint64_t queued[FRAME_QUEUED_MAX];
 };
 
 struct frame_grant {

@@ -48,7 +48,8 @@ static bool call_eq(const struct frame_call *a, const struct frame_call *b) {
 static bool answer_eq(const struct frame_answer *a, const struct frame_answer *b) {
         return a->epoch == b->epoch && a->call == b->call && a->error == b->error && a->count == b->count &&
                !memcmp(a->v, b->v, sizeof(a->v)) && a->offset == b->offset && a->valid == b->valid &&
-               data_eq(a->data, a->data_len, b->data, b->data_len);
+               data_eq(a->data, a->data_len, b->data, b->data_len) && a->n_queued == b->n_queued &&
+               !memcmp(a->queued, b->queued, a->n_queued * sizeof(a->queued[0]));
 }
 
 static bool grant_eq(const struct frame_grant *a, const struct frame_grant *b) {
