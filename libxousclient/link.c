@@ -150,25 +150,32 @@ static int link_poll(struct link *l, uint64_t deadline) {
         }
 }
 
-/* Reads frames until the reply to seq, or until deadline (-ETIMEDOUT, the
- * link still good); anything else is stale and dropped together with its
- * descriptor. The link is unusable after any other failure here: a lost or
- * garbled frame may have been the awaited reply. */
+/* One frame as link_read(), or none by deadline (-ETIMEDOUT, the link
+ * still good). The link is unusable after any other failure here: a lost
+ * or garbled frame may have been an awaited reply. */
+static ssize_t link_read_by(struct link *l, uint64_t deadline, struct xns_reply *reply, int *fd) {
+        ssize_t n = link_poll(l, deadline);
+
+        if (n == -ETIMEDOUT)
+                return n;
+        if (n == 0)
+                n = link_read(l, reply, fd);
+        if (n < 0)
+                l->broken = true;
+        return n;
+}
+
+/* Reads frames until the reply to seq, or until deadline (-ETIMEDOUT);
+ * anything else is stale and dropped together with its descriptor. */
 static int link_wait_reply(struct link *l, uint32_t seq, uint64_t deadline, struct xns_reply *reply,
                            int *reply_fd) {
         for (;;) {
                 _cleanup_close_ int fd = -1;
                 ssize_t n;
 
-                n = link_poll(l, deadline);
-                if (n == -ETIMEDOUT)
+                n = link_read_by(l, deadline, reply, &fd);
+                if (n < 0)
                         return (int)n;
-                if (n == 0)
-                        n = link_read(l, reply, &fd);
-                if (n < 0) {
-                        l->broken = true;
-                        return (int)n;
-                }
                 if (n > 0 || reply->seq != seq)
                         continue;
                 if (reply->error != XOUS_OK)
@@ -319,16 +326,8 @@ static int link_ring_wait_ack(struct link *l, uint64_t deadline) {
         n = link_ring_kick(l);
         if (n < 0)
                 return (int)n;
-        n = link_poll(l, deadline);
-        if (n == -ETIMEDOUT)
-                return (int)n;
-        if (n == 0)
-                n = link_read(l, &reply, &fd);
-        if (n < 0) {
-                l->broken = true;
-                return (int)n;
-        }
-        return 0;
+        n = link_read_by(l, deadline, &reply, &fd);
+        return n < 0 ? (int)n : 0;
 }
 
 /* The ring is full: ask for an Ack when xnsd has taken some, and wait. */
