@@ -150,25 +150,32 @@ static int link_poll(struct link *l, uint64_t deadline) {
         }
 }
 
-/* Reads frames until the reply to seq, or until deadline (-ETIMEDOUT, the
- * link still good); anything else is stale and dropped together with its
- * descriptor. The link is unusable after any other failure here: a lost or
- * garbled frame may have been the awaited reply. */
+/* One frame as link_read(), or none by deadline (-ETIMEDOUT, the link
+ * still good). The link is unusable after any other failure here: a lost
+ * or garbled frame may have been an awaited reply. */
+static ssize_t link_read_by(struct link *l, uint64_t deadline, struct xns_reply *reply, int *fd) {
+        ssize_t n = link_poll(l, deadline);
+
+        if (n == -ETIMEDOUT)
+                return n;
+        if (n == 0)
+                n = link_read(l, reply, fd);
+        if (n < 0)
+                l->broken = true;
+        return n;
+}
+
+/* Reads frames until the reply to seq, or until deadline (-ETIMEDOUT);
+ * anything else is stale and dropped together with its descriptor. */
 static int link_wait_reply(struct link *l, uint32_t seq, uint64_t deadline, struct xns_reply *reply,
                            int *reply_fd) {
         for (;;) {
                 _cleanup_close_ int fd = -1;
                 ssize_t n;
 
-                n = link_poll(l, deadline);
-                if (n == -ETIMEDOUT)
+                n = link_read_by(l, deadline, reply, &fd);
+                if (n < 0)
                         return (int)n;
-                if (n == 0)
-                        n = link_read(l, reply, &fd);
-                if (n < 0) {
-                        l->broken = true;
-                        return (int)n;
-                }
                 if (n > 0 || reply->seq != seq)
                         continue;
                 if (reply->error != XOUS_OK)
@@ -217,6 +224,8 @@ static int link_cancel(struct link *l, uint32_t seq, int *release_fd) {
         return r;
 }
 
+static int link_ring_drain(struct link *l, uint64_t deadline);
+
 /*
  * link_call_timeout() - link_call(), giving up after timeout_ms.
  *
@@ -224,21 +233,28 @@ static int link_cancel(struct link *l, uint32_t seq, int *release_fd) {
  * (XOUS_ERR_TIMEOUT is returned), or the real one if it crossed the Cancel.
  * With release_fd, a request that timed out sets it to a descriptor that
  * reads EOF once xnsd is done with the message (its server returned it or
- * is gone); else it is -1.
+ * is gone); else it is -1. A request that waited past the limit behind the
+ * link's posted Scalars (link_ring_drain()) is not sent: TIMEOUT, and -1.
  */
 int link_call_timeout(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd,
                       uint32_t timeout_ms, int *release_fd) {
+        uint64_t deadline = now_ms() + timeout_ms;
         int r;
 
         if (reply_fd)
                 *reply_fd = -1;
         if (release_fd)
                 *release_fd = -1;
+        r = link_ring_drain(l, deadline);
+        if (r == -ETIMEDOUT)
+                return XOUS_ERR_TIMEOUT;
+        if (r < 0)
+                return r;
         req->seq = link_next_seq(l);
         r = link_send(l, req, fd);
         if (r < 0)
                 return r;
-        r = link_wait_reply(l, req->seq, now_ms() + timeout_ms, reply, reply_fd);
+        r = link_wait_reply(l, req->seq, deadline, reply, reply_fd);
         if (r != -ETIMEDOUT)
                 return r;
         r = link_cancel(l, req->seq, release_fd);
@@ -299,23 +315,50 @@ static bool link_ring_full(struct link *l) {
         return l->ring_head - __atomic_load_n(&l->ring->tail, __ATOMIC_SEQ_CST) >= XNS_RING_SLOTS;
 }
 
-/* The ring is full: ask for an Ack when xnsd has taken some, and wait. */
-static int link_ring_wait_room(struct link *l) {
+/* An Ack was asked for (want_room): kicks xnsd if it is not looking at
+ * the ring, and reads one frame (an Ack is taken in passing, anything else
+ * is stale), or none by deadline: 0, -ETIMEDOUT, or the link is broken. */
+static int link_ring_wait_ack(struct link *l, uint64_t deadline) {
         _cleanup_close_ int fd = -1;
         struct xns_reply reply;
         ssize_t n;
-        int r;
 
+        n = link_ring_kick(l);
+        if (n < 0)
+                return (int)n;
+        n = link_read_by(l, deadline, &reply, &fd);
+        return n < 0 ? (int)n : 0;
+}
+
+/* The ring is full: ask for an Ack when xnsd has taken some, and wait. */
+static int link_ring_wait_room(struct link *l) {
         __atomic_store_n(&l->ring->want_room, 1, __ATOMIC_SEQ_CST);
         if (!link_ring_full(l))
                 return 0;
-        r = link_ring_kick(l);
-        if (r < 0)
-                return r;
-        n = link_read(l, &reply, &fd);
-        if (n < 0) {
-                l->broken = true;
-                return (int)n;
+        return link_ring_wait_ack(l, LINK_FOREVER);
+}
+
+/*
+ * link_ring_drain() - before a request with a time limit: waits until xnsd
+ * has queued every Scalar posted on the link. It takes them before the
+ * link's next frame, and while one waits for room in a full queue (the
+ * ring stalled) it reads no frame of the link at all: a request sent then
+ * would wait unread, and so would its Cancel, past any limit. That wait
+ * happens here instead, until deadline (-ETIMEDOUT: the request is not
+ * sent). Until xnsd has looked at what was posted there is no limit, as
+ * for any answer of xnsd: each pass it makes acks, and says if it stalled.
+ */
+static int link_ring_drain(struct link *l, uint64_t deadline) {
+        int r;
+
+        while (link_posting(l)) {
+                __atomic_store_n(&l->ring->want_room, 1, __ATOMIC_SEQ_CST);
+                if (!link_posting(l))
+                        break;
+                r = link_ring_wait_ack(l, __atomic_load_n(&l->ring->stalled, __ATOMIC_SEQ_CST) ? deadline
+                                                                                             : LINK_FOREVER);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }

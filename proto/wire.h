@@ -253,7 +253,8 @@ struct xns_ring {
         uint32_t pad1[15];
         uint32_t kick;                  /* xnsd: 1 = not looking, send XNS_OP_KICK */
         uint32_t want_room;             /* client: 1 = waiting for an Ack */
-        uint32_t pad2[14];
+        uint32_t stalled;               /* xnsd: 1 = the Scalar at tail waits for room */
+        uint32_t pad2[13];
         struct xns_ring_slot slot[XNS_RING_SLOTS];
 };
 

@@ -326,6 +326,7 @@ START_TEST(test_ring_stalls_and_resumes) {
         ck_assert_ptr_nonnull(c->conn->ring_stalled);   /* 3 waits for room */
         ck_assert(conn_reading_paused(c->conn));
         ck_assert_uint_eq(ring->tail, 2);               /* 3 and 4 still count as in the ring */
+        ck_assert_uint_eq(ring->stalled, 1);            /* and the client can tell why */
         ck_assert_int_eq(route_ring_pass(c->conn), 0);       /* nothing moves while it waits */
         ck_assert_uint_eq(ring->tail, 2);
 
@@ -335,6 +336,7 @@ START_TEST(test_ring_stalls_and_resumes) {
         ck_assert(list_is_linked(&c->conn->ring_link)); /* a pass is due */
         route_rings_ready(&bus);
         ck_assert_uint_eq(ring->tail, 4);
+        ck_assert_uint_eq(ring->stalled, 0);
         ck_assert_uint_eq(ring->want_room, 0);
         ck_assert_uint_eq(ring->kick, 1);
         expect_delivery(&bus, o, 90, 1);

@@ -2,6 +2,7 @@
  * the one answer a timed-out caller gets, and buffers still lent after one. */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -349,6 +350,211 @@ START_TEST(lend_in_time_is_not_busy) {
 }
 END_TEST
 
+/* --- behind the thread's own posted Scalars ------------------------------ */
+
+#define DEAF "timeouts.deaf"
+#define GATED "timeouts.gated"
+#define DEPTH 4                 /* the daemon's --queue-depth for these tests */
+#define LIMIT_MS 200u
+#define BOUND_MS 5000u          /* "returns at all": generous for a loaded machine */
+
+static void setup_depth(void) {
+        harness_daemon_start(DEPTH);
+}
+
+/* A server that never receives: its queue fills. */
+static void deaf_server(void *arg) {
+        xous_sid_t sid;
+
+        (void)arg;
+        EXPECT_OK(xous_register_name(DEAF, 0, &sid));
+        parent_send_sid(sid);
+        for (;;)
+                pause();
+}
+
+/* Posts Scalars on cid (of a server that is not receiving) until its queue
+ * is full and one waits for room: this thread's ring waits behind it, and
+ * xnsd reads nothing more of the thread's link until there is room. */
+static void stall_ring(const char *name, xous_cid_t cid) {
+        for (uint32_t i = 0; i < DEPTH + 3; i++)
+                EXPECT_OK(xous_send_scalar(cid, 9, i, 0, 0, 0));
+        harness_wait_name(name, DEPTH, 1, 0);
+}
+
+static xous_cid_t start_deaf_stalled(struct proc *deaf) {
+        xous_cid_t cid;
+
+        proc_start(deaf, "deaf server", deaf_server, NULL);
+        proc_recv_sid(deaf);
+        cid = connect_name(DEAF);
+        stall_ring(DEAF, cid);
+        return cid;
+}
+
+/* The call returned TIMEOUT after the limit, and within BOUND_MS. */
+static void expect_timed_out_since(uint64_t t0, xous_error_t e) {
+        uint64_t dt = now_ms() - t0;
+
+        EXPECT_ERR(e, XOUS_ERR_TIMEOUT);
+        EXPECT_MSG(dt >= LIMIT_MS && dt < BOUND_MS, "timed out after %llu ms", (unsigned long long)dt);
+}
+
+/* The server got nothing from the calls that timed out: with the deaf
+ * server gone the ring moves on, and a call goes through. */
+static void expect_never_sent(struct proc *server, struct proc *deaf, xous_cid_t cid) {
+        EXPECT_EQ(harness_name_state(SERVER).queued, 0);
+        proc_kill(deaf);                /* the Scalars waiting for room fail: the ring moves on */
+        EXPECT_EQ(fast_call(cid, 5), 6);
+        EXPECT_MSG(!proc_recv_timeout(server, &(uint32_t){ 0 }, sizeof(uint32_t), 0),
+                   "a call that timed out behind the Scalars reached the server");
+}
+
+/* A timed BlockingScalar from a thread whose posted Scalars wait for room
+ * in a full queue: it may not overtake them, so it waits for them, in the
+ * library, for its limit at most; then TIMEOUT, and it is never sent. To
+ * the full server itself as to another. */
+START_TEST(call_behind_stalled_scalars_times_out) {
+        struct proc server, deaf;
+        xous_cid_t cid = start_server(&server);
+        xous_cid_t dcid = start_deaf_stalled(&deaf);
+        xous_scalar_reply_t r = { 0 };
+        uint64_t t0 = now_ms();
+
+        expect_timed_out_since(t0, xous_blocking_scalar_timeout(cid, HOLD, 0, 0, 0, 0, &r, LIMIT_MS));
+        EXPECT_EQ(r.count, 0);
+        t0 = now_ms();
+        expect_timed_out_since(t0, xous_blocking_scalar_timeout(dcid, HOLD, 0, 0, 0, 0, &r, LIMIT_MS));
+        t0 = now_ms();
+        EXPECT_ERR(xous_blocking_scalar_timeout(cid, HOLD, 0, 0, 0, 0, &r, 0), XOUS_ERR_TIMEOUT);
+        EXPECT_MSG(now_ms() - t0 < BOUND_MS, "took %llu ms", (unsigned long long)(now_ms() - t0));
+        EXPECT_EQ(harness_pending_calls(), 0);
+        expect_never_sent(&server, &deaf, cid);
+        stop_server(&server, cid);
+}
+END_TEST
+
+/* The same for lends: the buffer never left, so it is not busy, and a
+ * MutableBorrow's *offset and *valid stay. */
+START_TEST(lend_behind_stalled_scalars_times_out) {
+        struct proc server, deaf;
+        xous_cid_t cid = start_server(&server);
+        xous_buf_t *buf = xous_buf_new(PAGE);
+        uint32_t offset = 3, valid = 5;
+        uint64_t t0;
+
+        EXPECT(buf);
+        start_deaf_stalled(&deaf);
+        t0 = now_ms();
+        expect_timed_out_since(t0, xous_lend_timeout(cid, HOLD, buf, 0, PAGE, LIMIT_MS));
+        EXPECT(!xous_buf_busy(buf));
+        t0 = now_ms();
+        expect_timed_out_since(t0, xous_lend_mut_timeout(cid, HOLD, buf, &offset, &valid, LIMIT_MS));
+        EXPECT(!xous_buf_busy(buf));
+        EXPECT_EQ(offset, 3);
+        EXPECT_EQ(valid, 5);
+        expect_never_sent(&server, &deaf, cid);
+        EXPECT_OK(xous_lend(cid, FAST, buf, 0, PAGE));
+        EXPECT_OK(xous_lend_mut_timeout(cid, FAST, buf, &offset, &valid, HARNESS_WAIT_MS));
+        xous_buf_free(buf);
+        stop_server(&server, cid);
+}
+END_TEST
+
+/* A server thread whose posted Scalars wait for room: its timed receive
+ * keeps its limit, and leaves no receive waiting in xnsd. */
+START_TEST(receive_behind_stalled_scalars_times_out) {
+        xous_envelope_t *env = NULL;
+        struct proc deaf;
+        xous_sid_t sid;
+        xous_cid_t cid;
+        uint64_t t0;
+
+        EXPECT_OK(xous_register_name(SERVER, 0, &sid));
+        EXPECT_OK(xous_request_connection(SERVER, &cid));
+        start_deaf_stalled(&deaf);
+        t0 = now_ms();
+        expect_timed_out_since(t0, xous_receive_message_timeout(sid, &env, LIMIT_MS));
+        EXPECT(!env);
+        EXPECT_EQ(harness_name_state(SERVER).receivers, 0);
+        proc_kill(&deaf);
+        EXPECT_OK(xous_send_scalar(cid, 46, 0, 0, 0, 0));
+        EXPECT_OK(xous_receive_message_timeout(sid, &env, HARNESS_WAIT_MS));
+        EXPECT(env);
+        EXPECT_EQ(xous_envelope_id(env), 46);
+        xous_envelope_drop(env);
+        EXPECT_OK(xous_unregister_server(sid));
+}
+END_TEST
+
+/* Receives once the parent says so, and answers a BlockingScalar with the
+ * number of Scalars it received before it. */
+static void gated_server(void *arg) {
+        uint32_t scalars = 0;
+        xous_sid_t sid;
+
+        (void)arg;
+        EXPECT_OK(xous_register_name(GATED, 0, &sid));
+        parent_send_sid(sid);
+        parent_recv_u32();
+        for (;;) {
+                xous_envelope_t *env = NULL;
+
+                EXPECT_OK(xous_receive_message(sid, &env));
+                if (xous_envelope_kind(env) == XOUS_MSG_SCALAR)
+                        scalars++;
+                else
+                        EXPECT_OK(xous_return_scalar(env, scalars));
+                xous_envelope_drop(env);
+        }
+}
+
+static void *open_gate_later(void *arg) {
+        sleep_ms(100);
+        proc_send_u32(arg, 1);
+        return NULL;
+}
+
+/* Room comes in time: the timed call goes out after the Scalars, which
+ * its server receives first, and is answered. */
+START_TEST(call_waits_for_stalled_scalars_in_time) {
+        struct proc gated;
+        xous_scalar_reply_t r = { 0 };
+        xous_cid_t cid;
+        pthread_t t;
+
+        proc_start(&gated, "gated server", gated_server, NULL);
+        proc_recv_sid(&gated);
+        cid = connect_name(GATED);
+        stall_ring(GATED, cid);
+        thread_start(&t, open_gate_later, &gated);
+        EXPECT_OK(xous_blocking_scalar_timeout(cid, 1, 0, 0, 0, 0, &r, HARNESS_WAIT_MS));
+        EXPECT_EQ(r.count, 1);
+        EXPECT_EQ(r.v[0], DEPTH + 3);
+        thread_join(t, HARNESS_WAIT_MS);
+        proc_kill(&gated);
+}
+END_TEST
+
+/* Scalars that xnsd simply has not taken yet are no reason to give up: a
+ * call with limit 0 right behind them still reaches its server. */
+START_TEST(timeout_zero_behind_posted_scalars) {
+        struct proc server;
+        xous_cid_t cid = start_server(&server);
+        xous_scalar_reply_t r;
+
+        for (uint32_t round = 0; round < 5; round++) {
+                for (uint32_t i = 0; i < 50; i++)
+                        EXPECT_OK(xous_send_scalar(cid, FAST, i, 0, 0, 0));
+                EXPECT_ERR(xous_blocking_scalar_timeout(cid, HOLD, 0, 0, 0, 0, &r, 0), XOUS_ERR_TIMEOUT);
+                EXPECT_EQ(proc_recv_u32(&server), XOUS_MSG_BLOCKING_SCALAR);
+                proc_send_u32(&server, 1);
+                EXPECT_EQ(fast_call(cid, round), round + 1);
+        }
+        stop_server(&server, cid);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("timeouts");
 
@@ -363,5 +569,10 @@ int main(void) {
         HARNESS_ADD(s, busy_buffer_released_when_server_dies);
         HARNESS_ADD(s, busy_buffer_may_be_freed);
         HARNESS_ADD(s, lend_in_time_is_not_busy);
+        harness_add_test(s, call_behind_stalled_scalars_times_out, setup_depth, harness_teardown);
+        harness_add_test(s, lend_behind_stalled_scalars_times_out, setup_depth, harness_teardown);
+        harness_add_test(s, receive_behind_stalled_scalars_times_out, setup_depth, harness_teardown);
+        harness_add_test(s, call_waits_for_stalled_scalars_in_time, setup_depth, harness_teardown);
+        HARNESS_ADD(s, timeout_zero_behind_posted_scalars);
         return harness_run(s);
 }

@@ -562,10 +562,10 @@ static struct seen srv_seen(struct srv *s) {
 }
 
 /* A client process that does what the parent tells it. */
-enum { CLI_CONNECT, CLI_SCALAR, CLI_TRY_SCALAR, CLI_BSCALAR, CLI_LEND_MUT, CLI_EXIT };
+enum { CLI_CONNECT, CLI_SCALAR, CLI_TRY_SCALAR, CLI_BSCALAR, CLI_BSCALAR_TIMEOUT, CLI_LEND_MUT, CLI_EXIT };
 
 struct cli_cmd {
-        uint32_t op, cid, id, a[4], len;
+        uint32_t op, cid, id, a[4], len;       /* len: CLI_BSCALAR_TIMEOUT's limit in ms */
         char name[XOUS_NAME_MAX + 1];
 };
 
@@ -603,6 +603,10 @@ static void cli_main(void *arg) {
                         break;
                 case CLI_BSCALAR:
                         r.err = xous_blocking_scalar(c.cid, c.id, c.a[0], c.a[1], c.a[2], c.a[3], &r.reply);
+                        break;
+                case CLI_BSCALAR_TIMEOUT:
+                        r.err = xous_blocking_scalar_timeout(c.cid, c.id, c.a[0], c.a[1], c.a[2], c.a[3], &r.reply,
+                                                             c.len);
                         break;
                 case CLI_LEND_MUT: {
                         xous_buf_t *buf = xous_buf_new(c.len);
@@ -1435,6 +1439,57 @@ START_TEST(monitor_traces_messages) {
 }
 END_TEST
 
+#define HOLD_LIMIT_MS 100
+
+/* A call whose caller gave up shows once, when it gives up: TIMEOUT, with
+ * the time it waited; the server's late answer shows nothing. */
+START_TEST(monitor_shows_timeout) {
+        struct srv_cfg scfg = { .comm = "xsrv-mto", .names = { "mto" } };
+        struct cli_cfg ccfg = { .comm = "xcli-mto" };
+        struct cli_cmd cmd = { .op = CLI_BSCALAR_TIMEOUT, .id = OP_HOLD, .a = { 31 }, .len = HOLD_LIMIT_MS };
+        uint64_t t0 = realtime_us();
+        char line[1024], want[256];
+        struct bg mon, js;
+        struct proc cli;
+        struct srv srv;
+        uint32_t cid;
+
+        srv_start(&srv, &scfg);
+        cli_start(&cli, &ccfg);
+        cid = cli_connect(&cli, "mto");
+        bg_start(&mon, ARGS("monitor"));
+        bg_start(&js, ARGS("--json", "monitor", "mto"));
+        bg_wait_stderr(&mon, "Monitoring every message");
+        monitor_wait_live(&mon, &cli, cid, false);
+        monitor_wait_live(&js, &cli, cid, true);
+
+        cmd.cid = cid;
+        proc_send(&cli, &cmd, sizeof(cmd));
+        EXPECT_EQ(srv_seen(&srv).id, OP_HOLD);          /* the server holds it */
+        EXPECT_EQ(cli_result(&cli).err, XOUS_ERR_TIMEOUT);
+        bg_wait_line(&mon, "#7 (31,", line, sizeof(line));
+        snprintf(want, sizeof(want), "%d -> mto blocking_scalar #7 (31, 0, 0, 0) -> TIMEOUT", (int)cli.pid);
+        EXPECT_MSG(human_event(line, want) >= HOLD_LIMIT_MS * 1000, "latency of a %d ms limit: %s", HOLD_LIMIT_MS,
+                   line);
+        bg_wait_line(&js, "\"args\":[31,", line, sizeof(line));
+        EXPECT(json_event(line, t0, cli.pid, "mto", "blocking_scalar", OP_HOLD, (const uint32_t[4]){ 31 }, 0,
+                          "TIMEOUT", "") >= HOLD_LIMIT_MS * 1000);
+
+        /* The answer comes late, to no one; the server then answers the
+         * next call, whose line comes after anything the late one made. */
+        proc_send_u32(&srv.p, 32);
+        EXPECT_EQ(cli_do(&cli, CLI_BSCALAR, cid, OP_ADD1, 800, 0, 0, 0).reply.v[0], 801);
+        bg_wait_line(&mon, "#1 (800,", line, sizeof(line));
+        bg_wait_line(&js, "\"args\":[800,", line, sizeof(line));
+        EXPECT_MSG(count_str(mon.buf, "#7 (31,") == 1, "monitor: %s", mon.buf);
+        EXPECT_MSG(count_str(js.buf, "\"args\":[31,") == 1, "JSON monitor: %s", js.buf);
+        EXPECT_EQ(bg_finish(&mon, SIGINT, 2000), 0);
+        EXPECT_EQ(bg_finish(&js, SIGINT, 2000), 0);
+        srv_quit(&srv, &cli, cid);
+        cli_exit(&cli);
+}
+END_TEST
+
 /* Messages from xnsctl call show up with its pid; monitor SIGTERM is clean too. */
 START_TEST(monitor_sees_xnsctl_call) {
         struct srv_cfg scfg = { .comm = "xsrv-mcall", .names = { "mcall" } };
@@ -1734,6 +1789,7 @@ int main(void) {
         harness_add_test(s, show_one_name, setup_depth, harness_teardown);
         harness_add_test(s, json_command_cut_inside_utf8, setup_depth, harness_teardown);
         harness_add_test(s, monitor_traces_messages, setup_depth, harness_teardown);
+        harness_add_test(s, monitor_shows_timeout, setup_depth, harness_teardown);
         harness_add_test(s, monitor_sees_xnsctl_call, setup_depth, harness_teardown);
         harness_add_test(s, daemon_stop_ends_monitor_and_call, setup_depth, harness_teardown);
         harness_add_test(s, call_sends_and_prints, setup_depth, harness_teardown);

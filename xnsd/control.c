@@ -422,8 +422,10 @@ static int monitor_payload_fd(const struct conn *conn, const struct message *m) 
  * control_monitor_message() - tell every monitor about a finished message.
  *
  * Called once per message: answered, delivered (kinds without an answer) or
- * failed; m->server is still set. A monitor that does not keep up loses
- * events (counted in the next one it gets) rather than slowing the bus.
+ * failed; m->server is still set. A call whose caller timed out has been
+ * told then (route.c): what becomes of it later is not. A monitor that
+ * does not keep up loses events (counted in the next one it gets) rather
+ * than slowing the bus.
  * One that asked for payloads gets a copy of a memory message's memfd beside
  * its event, for it to read: xnsd never maps it.
  */
@@ -434,6 +436,8 @@ void control_monitor_message(struct bus *bus, const struct message *m, int resul
         struct xns_event *e = &reply.event;
         struct conn *conn;
 
+        if (m->timed_out)
+                return;
         *e = (struct xns_event){
                 .time_us = clock_us(CLOCK_REALTIME), .pid = m->sender_pid, .sid = server->sid,
                 .kind = m->kind, .id = m->id, .a = { m->a[0], m->a[1], m->a[2], m->a[3] },

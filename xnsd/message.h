@@ -24,6 +24,7 @@ struct message {
 
         struct conn *caller;            /* blocked caller awaiting the answer, or NULL */
         uint32_t caller_seq;
+        bool timed_out;                 /* its caller gave up (Cancel): monitors saw it end then */
         struct conn *sender;            /* STALLED non-blocking send: its link */
         bool posted;                    /* sender is not waiting: credit it with an ack */
         uint32_t cid;                   /* posted: the CID it was sent on, for the ack */

@@ -126,9 +126,14 @@ void ring_fail(struct conn *conn, int result, uint32_t cid) {
  * ring_pass_end() - publish the tail and Ack what the client must hear.
  *
  * The tail it sees leaves a Scalar that waits for room in the ring (so
- * tail == head tells the client that all it posted is queued).
+ * tail == head tells the client that all it posted is queued), and stalled
+ * says whether one does: the client then knows that xnsd reads nothing
+ * more of the link for now. Both are written before want_room is looked
+ * at: a client that asked for an Ack and then read them either saw this
+ * pass's values or gets the Ack.
  */
 void ring_pass_end(struct conn *conn) {
+        __atomic_store_n(&conn->ring->stalled, conn->ring_stalled ? 1 : 0, __ATOMIC_SEQ_CST);
         __atomic_store_n(&conn->ring->tail, conn->ring_tail - (conn->ring_stalled ? 1 : 0), __ATOMIC_SEQ_CST);
         ring_ack(conn);
 }

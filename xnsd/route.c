@@ -625,25 +625,34 @@ static void route_forward(struct conn *conn, const struct xns_request *req, int 
         conn_reply_result(conn, req->seq, 0);
 }
 
+/* A call's caller gave up: the message stays where it is (queued or
+ * delivered) without it, as when a caller dies, and monitors see it end
+ * now, with TIMEOUT, as its caller does; nothing it does later shows. */
+static void route_abandon_call(struct conn *conn, struct message *m, int *fd) {
+        m->caller = NULL;
+        if (xns_kind_is_memory(m->kind) && m->release_fd < 0)
+                m->release_fd = TAKE_FD(*fd);
+        bus_observe(conn->bus, m, -ETIMEDOUT, NULL);
+        m->timed_out = true;
+}
+
 /*
  * route_cancel() - the link's client gave up waiting on request seq.
  *
- * A call's message stays where it is (queued or delivered) but loses its
- * caller, as when the caller dies: the server's answer goes nowhere. A
- * receive stops waiting. Either way the request is answered once, now,
- * with TIMEOUT. A Cancel that comes after the answer went out (the two
- * crossed), or for a wait that cannot be abandoned, does nothing: the
- * client reads the one answer there is. The pipe end that may come with
- * it stays with the message until the message is done (message_free()).
+ * A call's message loses its caller (route_abandon_call()): the server's
+ * answer goes nowhere. A receive stops waiting. Either way the request is
+ * answered once, now, with TIMEOUT. A Cancel that comes after the answer
+ * went out (the two crossed), or for a wait that cannot be abandoned, does
+ * nothing: the client reads the one answer there is. The pipe end that may
+ * come with it stays with the message until the message is done
+ * (message_free()).
  */
 static void route_cancel(struct conn *conn, const struct xns_request *req, int *fd) {
         if (conn->wait_seq != req->cancel)
                 return;
         switch (conn->wait) {
         case CONN_WAIT_REPLY:
-                conn->wait_msg->caller = NULL;
-                if (xns_kind_is_memory(conn->wait_msg->kind) && conn->wait_msg->release_fd < 0)
-                        conn->wait_msg->release_fd = TAKE_FD(*fd);
+                route_abandon_call(conn, conn->wait_msg, fd);
                 break;
         case CONN_WAIT_RECEIVE:
                 break;
