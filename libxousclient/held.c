@@ -9,12 +9,21 @@
  * waits in xnsd: a thread that waits for a message either waits in xnsd,
  * where every new message reaches it, or here, for that one receive, and
  * takes what it brought. What one thread receives comes in the order sent:
- * what is held is older than anything still queued in xnsd. */
+ * what is held is older than anything still queued in xnsd.
+ *
+ * A watched server (xous_server_get_fd()) has a descriptor here that polls
+ * readable while a receive would find a message: an epoll set of xnsd's
+ * readiness timerfd (messages queued there), an eventfd of ours (Scalars
+ * held here) and an idle link to xnsd (it hangs up when xnsd goes away,
+ * and a receive then says so). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "xous-internal.h"
@@ -27,6 +36,11 @@ struct held {
         uint32_t receiving;             /* threads in a receive on sid */
         bool batching;                  /* a receive that takes Scalars along is on its way */
         bool batching_nowait;           /* ... and it will not wait in xnsd */
+        int poll_fd;                    /* watched: the user's epoll set; -1 if not */
+        int ready_fd;                   /* watched: xnsd's timerfd, in poll_fd */
+        int link_fd;                    /* watched: the idle link that asked for it, in poll_fd */
+        int held_fd;                    /* watched: eventfd in poll_fd, readable while Scalars are held */
+        bool held_shown;                /* held_fd is readable */
         struct list link;               /* in held_list */
 };
 
@@ -43,15 +57,35 @@ static struct held *held_find_locked(const struct xns_sid *sid) {
         return NULL;
 }
 
+/* Makes held_fd say whether Scalars are held (a watched server). */
+static void held_show(struct held *h) {
+        bool any = h->head < h->n;
+        eventfd_t v;
+
+        if (h->held_fd < 0 || any == h->held_shown)
+                return;
+        if (any ? eventfd_write(h->held_fd, 1) == 0 : eventfd_read(h->held_fd, &v) == 0 || errno == EAGAIN)
+                h->held_shown = any;
+}
+
 static void held_clear(struct held *h) {
         free(h->v);
         h->v = NULL;
         h->head = h->n = h->cap = 0;
+        held_show(h);
 }
 
-/* Forgets an entry that holds nothing and that no receive uses. */
+static void held_unwatch(struct held *h) {
+        h->poll_fd = safe_close(h->poll_fd);
+        h->ready_fd = safe_close(h->ready_fd);
+        h->link_fd = safe_close(h->link_fd);
+        h->held_fd = safe_close(h->held_fd);
+        h->held_shown = false;
+}
+
+/* Forgets an entry that holds nothing, that no receive uses and that is not watched. */
 static void held_forget_idle_locked(struct held *h) {
-        if (h->head < h->n || h->receiving > 0)
+        if (h->head < h->n || h->receiving > 0 || h->poll_fd >= 0)
                 return;
         list_unlink(&h->link);
         free(h->v);
@@ -67,6 +101,7 @@ static struct held *held_get_locked(const struct xns_sid *sid) {
                 if (!h)
                         return NULL;
                 h->sid = *sid;
+                h->poll_fd = h->ready_fd = h->link_fd = h->held_fd = -1;
                 list_link_tail(&held_list, &h->link);
         }
         return h;
@@ -191,6 +226,7 @@ int held_put(uint64_t generation, const struct xns_sid *sid, const struct xns_sc
         if (r == 0) {
                 memcpy(h->v + h->n, v, n * sizeof(v[0]));
                 h->n += n;
+                held_show(h);
         }
         pthread_mutex_unlock(&held_lock);
         return r;
@@ -214,7 +250,7 @@ void held_leave(const struct xns_sid *sid, bool batch) {
 }
 
 /* held_drop() - the server is gone: what it held goes with it, as queued
- * Scalars do in xnsd. */
+ * Scalars do in xnsd, and so does its descriptor. */
 void held_drop(const struct xns_sid *sid) {
         struct held *h;
 
@@ -222,18 +258,23 @@ void held_drop(const struct xns_sid *sid) {
         h = held_find_locked(sid);
         if (h) {
                 held_clear(h);
+                held_unwatch(h);
                 held_forget_idle_locked(h);
         }
         pthread_mutex_unlock(&held_lock);
 }
 
-/* held_drop_all() - the session ended (xnsd went away): its servers too. */
+/* held_drop_all() - the session ended (xnsd went away): its servers too.
+ * A watched server's descriptor stays open, for the user holds it, and
+ * polls readable from now on: a receive there answers why. */
 void held_drop_all(void) {
         struct held *h, *tmp;
 
         pthread_mutex_lock(&held_lock);
         list_for_each_entry_safe(h, tmp, &held_list, link) {
                 held_clear(h);
+                if (h->held_fd >= 0 && eventfd_write(h->held_fd, 1) == 0)
+                        h->held_shown = true;
                 held_forget_idle_locked(h);
         }
         pthread_mutex_unlock(&held_lock);
@@ -253,10 +294,67 @@ void held_fork_child(void) {
         struct held *h, *tmp;
 
         list_for_each_entry_safe(h, tmp, &held_list, link) {
+                held_unwatch(h);
                 free(h->v);
                 free(h);
         }
         list_init(&held_list);
         pthread_cond_init(&held_cond, NULL);
         pthread_mutex_unlock(&held_lock);
+}
+
+/* The epoll set of ready_fd, link_fd and a new eventfd: h's descriptor. */
+static int held_watch_locked(struct held *h, int ready_fd, int link_fd) {
+        _cleanup_close_ int poll_fd = -1, held_fd = -1;
+        struct epoll_event ev = { .events = EPOLLIN };
+
+        poll_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (poll_fd < 0)
+                return -errno;
+        held_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (held_fd < 0)
+                return -errno;
+        if (epoll_ctl(poll_fd, EPOLL_CTL_ADD, ready_fd, &ev) < 0 ||
+            epoll_ctl(poll_fd, EPOLL_CTL_ADD, link_fd, &ev) < 0 ||
+            epoll_ctl(poll_fd, EPOLL_CTL_ADD, held_fd, &ev) < 0)
+                return -errno;
+        h->poll_fd = TAKE_FD(poll_fd);
+        h->held_fd = TAKE_FD(held_fd);
+        h->ready_fd = ready_fd;
+        h->link_fd = link_fd;
+        h->held_shown = false;
+        held_show(h);
+        return 0;
+}
+
+/*
+ * held_watch() - the descriptor of a watched sid: *fd is the one made
+ * before (return 0), or, when there is none yet, a new one of *ready_fd
+ * (xnsd's timerfd for sid) and *link_fd (the link that asked for it), both
+ * taken on success. -ENOENT when there is none and ready_fd is NULL: ask
+ * xnsd and come again.
+ */
+int held_watch(const struct xns_sid *sid, int *ready_fd, int *link_fd, int *fd) {
+        struct held *h;
+        int r = 0;
+
+        pthread_mutex_lock(&held_lock);
+        h = held_find_locked(sid);
+        if (!h || h->poll_fd < 0) {
+                if (!ready_fd)
+                        r = -ENOENT;
+                else if (!(h = held_get_locked(sid)))
+                        r = -ENOMEM;
+                else {
+                        r = held_watch_locked(h, *ready_fd, *link_fd);
+                        if (r == 0)
+                                *ready_fd = *link_fd = -1;
+                        else
+                                held_forget_idle_locked(h);
+                }
+        }
+        if (r == 0)
+                *fd = h->poll_fd;
+        pthread_mutex_unlock(&held_lock);
+        return r;
 }

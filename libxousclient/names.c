@@ -78,7 +78,7 @@ static xous_error_t server_end(enum xns_op op, xous_sid_t sid) {
         int r;
 
         r = xns_call(&req, -1, &reply, NULL);
-        if (r == 0)
+        if (r == 0 || r == XOUS_ERR_SERVER_NOT_FOUND)
                 held_drop(&req.sid);
         return xous_error_from_result(r);
 }

@@ -264,3 +264,32 @@ _public_ xous_error_t xous_reply_and_receive_next(xous_sid_t sid, xous_envelope_
         }
         return xous_error_from_result(receive_call(&req, RECEIVE_FOREVER, env));
 }
+
+/*
+ * xous_server_get_fd() - a descriptor that polls readable (level-triggered)
+ * while a receive on sid would find a message: queued in xnsd, or held here
+ * behind one received before; and for good once xnsd is gone (a receive
+ * then answers why). It asks xnsd on a link of its own, kept idle. Made on the first call for sid (the server
+ * must be this process's), the same one after; the library owns it and
+ * closes it when the server is destroyed. Readable without a message only
+ * briefly (another thread took it): xous_try_receive_message() then answers
+ * *env NULL, and the descriptor is quiet again.
+ */
+_public_ xous_error_t xous_server_get_fd(xous_sid_t sid, int *fd) {
+        struct xns_request req = { .op = XNS_OP_WATCH_SERVER, .sid = xous_sid_to_wire(sid) };
+        _cleanup_close_ int ready_fd = -1, link_fd = -1;
+        struct xns_reply reply;
+        int r;
+
+        if (!fd)
+                return XOUS_ERR_INVALID_ARGUMENT;
+        r = held_watch(&req.sid, NULL, NULL, fd);
+        if (r != -ENOENT)
+                return xous_error_from_result(r);
+        r = session_call_detached(&req, &reply, &ready_fd, &link_fd);
+        if (r == 0 && ready_fd < 0)
+                r = -EBADMSG;
+        if (r == 0)
+                r = held_watch(&req.sid, &ready_fd, &link_fd, fd);
+        return xous_error_from_result(r);
+}

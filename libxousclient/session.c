@@ -273,6 +273,39 @@ static void session_link_broken(struct link *l) {
         link_free(l);
 }
 
+/*
+ * session_call_detached() - req on a new link of the session that the
+ * caller keeps when it is answered 0: *link_fd is its socket, which
+ * carries nothing more and hangs up when xnsd goes away. The session's
+ * other links keep it alive.
+ */
+int session_call_detached(struct xns_request *req, struct xns_reply *reply, int *reply_fd, int *link_fd) {
+        struct link *l;
+        int r;
+
+        pthread_once(&session_once, session_setup);
+        r = session_link_open(&l);
+        if (r != 0)
+                return r;
+        r = link_call(l, req, -1, reply, reply_fd);
+        if (l->broken) {
+                session_link_broken(l);
+                return r;
+        }
+        if (r != 0) {           /* a refusal: the link joins the pool (it may be the session's only one) */
+                pthread_mutex_lock(&session.lock);
+                if (l->generation == session.generation)
+                        list_link_front(&session.pool, &TAKE_PTR(l)->pool_link);
+                pthread_mutex_unlock(&session.lock);
+                if (l)
+                        link_discard(l);
+                return r;
+        }
+        *link_fd = TAKE_FD(l->fd);
+        link_discard(l);
+        return 0;
+}
+
 /* The result of a call on the thread's link l, which is gone if it broke. */
 static int session_after(struct link *l, int r) {
         if (l->broken)

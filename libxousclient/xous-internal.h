@@ -70,6 +70,7 @@ int session_call_timeout(struct link *l, struct xns_request *req, int fd, struct
 int session_post(struct link *l, struct xns_request *req, int fd);
 int session_post_scalar(struct link *l, struct xns_request *req);
 int session_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply);
+int session_call_detached(struct xns_request *req, struct xns_reply *reply, int *reply_fd, int *link_fd);
 int xns_call(struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
 int xns_post(struct xns_request *req, int fd);
 
@@ -124,6 +125,7 @@ int held_put(uint64_t generation, const struct xns_sid *sid, const struct xns_sc
 void held_leave(const struct xns_sid *sid, bool batch);
 void held_drop(const struct xns_sid *sid);
 void held_drop_all(void);
+int held_watch(const struct xns_sid *sid, int *ready_fd, int *link_fd, int *fd);
 void held_fork_prepare(void);
 void held_fork_parent(void);
 void held_fork_child(void);

@@ -184,6 +184,9 @@ static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
         case XNS__REQUEST__OP_DESTROY_SERVER:
                 req->op = XNS_OP_DESTROY_SERVER;
                 return sid_from_pb(&req->sid, pb->destroy_server);
+        case XNS__REQUEST__OP_WATCH_SERVER:
+                req->op = XNS_OP_WATCH_SERVER;
+                return sid_from_pb(&req->sid, pb->watch_server);
         case XNS__REQUEST__OP_CONNECT:
                 req->op = XNS_OP_CONNECT;
                 req->connect.wait = pb->connect->wait != 0;
@@ -392,6 +395,11 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
                 pb.op_case = req->op == XNS_OP_DESTROY_SERVER ? XNS__REQUEST__OP_DESTROY_SERVER
                                                               : XNS__REQUEST__OP_UNREGISTER_SERVER;
                 pb.destroy_server = &sid; /* same union slot as unregister_server */
+                break;
+        case XNS_OP_WATCH_SERVER:
+                sid_to_pb(&sid, &req->sid);
+                pb.op_case = XNS__REQUEST__OP_WATCH_SERVER;
+                pb.watch_server = &sid;
                 break;
         case XNS_OP_TRUSTED_INIT_DONE:
                 pb.op_case = XNS__REQUEST__OP_TRUSTED_INIT_DONE;

@@ -10,7 +10,7 @@
 
 #include "xous-codes.h"
 
-#define XNS_PROTOCOL_VERSION 1
+#define XNS_PROTOCOL_VERSION 2
 #define XNS_FRAME_MAX 1024              /* largest frame either side accepts */
 #define XNS_TOKEN_LEN 16
 #define XNS_NAME_MAX 63                 /* bytes of UTF-8 */
@@ -46,6 +46,7 @@ enum xns_op {
         XNS_OP_GATEWAY_ANSWER,
         XNS_OP_GATEWAY_VIEW,            /* memfd of a ClusterView beside the frame */
         XNS_OP_CANCEL,                  /* seq 0; a pipe's write end may come beside the frame */
+        XNS_OP_WATCH_SERVER,            /* answered with the server's readiness timerfd beside */
 };
 
 /* What a control request asks (xns_request.control.what). */
@@ -162,7 +163,7 @@ struct xns_request {
                         struct xns_sid sid;
                         bool wait;
                 } connect;
-                struct xns_sid sid;     /* UNREGISTER_SERVER, DESTROY_SERVER */
+                struct xns_sid sid;     /* UNREGISTER_SERVER, DESTROY_SERVER, WATCH_SERVER */
                 uint32_t cid;           /* DISCONNECT */
                 uint32_t cancel;        /* CANCEL: the seq abandoned */
                 struct xns_send send;

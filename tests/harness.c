@@ -758,6 +758,11 @@ void parent_send(const void *buf, size_t len) {
         chan_send(child_chan, buf, len);
 }
 
+int parent_chan_fd(void) {
+        EXPECT_MSG(child_chan >= 0, "parent_chan_fd outside a child");
+        return child_chan;
+}
+
 void parent_recv(void *buf, size_t len) {
         int r;
 

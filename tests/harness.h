@@ -145,6 +145,7 @@ void parent_send_u32(uint32_t v);
 uint32_t parent_recv_u32(void);
 void parent_send_sid(xous_sid_t sid);
 xous_sid_t parent_recv_sid(void);
+int parent_chan_fd(void);               /* the channel's socket, to poll beside others */
 
 /* --- threads ------------------------------------------------------------ */
 void thread_start(pthread_t *t, void *(*fn)(void *), void *arg);

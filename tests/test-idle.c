@@ -1,4 +1,5 @@
 /* test-idle.c: idle servers, blocked callers and an idle xnsd use no CPU. */
+#include <poll.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -78,6 +79,52 @@ START_TEST(blocked_caller_idle) {
         pids[2] = harness_daemon_pid();
         expect_idle(pids, names, 3);
         proc_kill(&caller);
+        proc_kill(&server);
+}
+END_TEST
+
+/* A server driven by its descriptor (xous_server_get_fd) in poll(), as an
+ * event loop would: takes what waits, answers BlockingScalars, polls again. */
+static void loop_server(void *arg) {
+        struct pollfd p = { .events = POLLIN };
+        xous_sid_t sid;
+
+        (void)arg;
+        EXPECT_OK(xous_register_name("idle", 0, &sid));
+        EXPECT_OK(xous_server_get_fd(sid, &p.fd));
+        parent_send_sid(sid);
+        for (;;) {
+                xous_envelope_t *env = NULL;
+
+                EXPECT(poll(&p, 1, -1) == 1);
+                while (xous_try_receive_message(sid, &env) == XOUS_OK && env) {
+                        if (xous_envelope_kind(env) == XOUS_MSG_BLOCKING_SCALAR)
+                                EXPECT_OK(xous_return_scalar(env, xous_envelope_args(env)[0] + 1));
+                        xous_envelope_drop(env);
+                }
+        }
+}
+
+/* After serving, the loop sleeps in poll() and xnsd with it: the
+ * descriptor does not stay readable once the messages are taken. */
+START_TEST(loop_server_idle) {
+        struct proc server;
+        xous_cid_t cid;
+        xous_scalar_reply_t r;
+        pid_t pids[2];
+        const char *names[2] = { "the server polling its descriptor", "xnsd" };
+
+        proc_start(&server, "server", loop_server, NULL);
+        proc_recv_sid(&server);
+        cid = connect_name("idle");
+        for (uint32_t i = 0; i < 100; i++) {
+                EXPECT_OK(xous_send_scalar(cid, 9, i, 0, 0, 0));
+                EXPECT_OK(xous_blocking_scalar(cid, 7, i, 0, 0, 0, &r));
+                EXPECT_EQ(r.v[0], i + 1);
+        }
+        pids[0] = server.pid;
+        pids[1] = harness_daemon_pid();
+        expect_idle(pids, names, 2);
         proc_kill(&server);
 }
 END_TEST
@@ -166,6 +213,7 @@ int main(void) {
 
         HARNESS_ADD(s, idle_server_and_daemon);
         HARNESS_ADD(s, blocked_caller_idle);
+        HARNESS_ADD(s, loop_server_idle);
         HARNESS_ADD(s, sender_waiting_for_room_idle);
         HARNESS_ADD(s, call_behind_waiting_scalars_idle);
         return harness_run(s);

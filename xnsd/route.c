@@ -235,6 +235,23 @@ static void route_destroy_server(struct conn *conn, const struct xns_request *re
         conn_reply_result(conn, req->seq, 0);
 }
 
+/* route_watch_server() - the owner asks for its server's readiness
+ * descriptor, to poll beside its other descriptors. */
+static void route_watch_server(struct conn *conn, const struct xns_request *req) {
+        struct server *server = bus_server_find(conn->bus, &req->sid);
+        struct xns_reply reply = { .seq = req->seq };
+        int fd;
+
+        if (!server)
+                return conn_reply_result(conn, req->seq, -ENOENT);
+        if (server->owner != conn->peer)
+                return conn_reply_result(conn, req->seq, -EACCES);
+        fd = server_watch(server);
+        if (fd < 0)
+                return conn_reply_result(conn, req->seq, fd);
+        conn_queue_reply(conn, &reply, fd);
+}
+
 static void route_connect(struct conn *conn, const struct xns_request *req) {
         struct server *server = bus_server_find(conn->bus, &req->connect.sid);
         uint32_t cid;
@@ -721,6 +738,8 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
                 return control_gateway_view(conn, *fd);
         case XNS_OP_CANCEL:
                 return route_cancel(conn, req, fd);
+        case XNS_OP_WATCH_SERVER:
+                return route_watch_server(conn, req);
         default:
                 return;
         }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-
+#include <sys/timerfd.h>
 
 #include "macro.h"
 #include "message.h"
@@ -28,6 +28,7 @@ int server_new(struct server **out, struct peer *owner, uint32_t depth, const st
         server->owner = owner;
         server->depth = depth;
         server->hooks = hooks;
+        server->ready_fd = -1;
         list_init(&server->queue);
         list_init(&server->stalled);
         list_init(&server->receivers);
@@ -45,8 +46,46 @@ struct server *server_free(struct server *server) {
         server->owner->n_servers--;
         list_unlink(&server->owner_link);
         list_unlink(&server->pump_link);
+        safe_close(server->ready_fd);
         free(server);
         return NULL;
+}
+
+/*
+ * server_show_ready() - make the watched server's timerfd say whether
+ * messages wait in its queue (none of its receives is parked then, as the
+ * queue and the receivers are never both non-empty once pumped). An expiry
+ * in the past makes it readable at once; disarming it clears that. Called
+ * wherever the queue may have changed; costs a syscall only on a change.
+ */
+static void server_show_ready(struct server *server) {
+        static const struct itimerspec expired = { .it_value = { .tv_sec = 0, .tv_nsec = 1 } };
+        static const struct itimerspec disarmed = { 0 };
+        bool ready = !list_is_empty(&server->queue);
+
+        if (server->ready_fd < 0 || ready == server->ready)
+                return;
+        if (timerfd_settime(server->ready_fd, TFD_TIMER_ABSTIME, ready ? &expired : &disarmed, NULL) == 0)
+                server->ready = ready;
+}
+
+/*
+ * server_watch() - a descriptor that polls readable while messages wait in
+ * the queue (made on the first call, the same one after): returns a new
+ * reference for the owner to keep, or a negative errno.
+ */
+int server_watch(struct server *server) {
+        int fd;
+
+        if (server->ready_fd < 0) {
+                server->ready_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+                if (server->ready_fd < 0)
+                        return -errno;
+                server->ready = false;
+                server_show_ready(server);
+        }
+        fd = fcntl(server->ready_fd, F_DUPFD_CLOEXEC, 3);
+        return fd < 0 ? -errno : fd;
 }
 
 static void server_enqueue(struct server *server, struct message *m) {
@@ -93,6 +132,7 @@ int server_submit_later(struct server *server, struct message *m, struct list *p
                 server_enqueue(server, m);
                 if (!list_is_empty(&server->receivers) && !list_is_linked(&server->pump_link))
                         list_link_tail(pumps, &server->pump_link);
+                server_show_ready(server);
                 return SERVER_QUEUED;
         }
         return server_submit(server, m, false);
@@ -244,9 +284,10 @@ void server_pump(struct server *server) {
         for (;;) {
                 server_unstall(server);
                 if (list_is_empty(&server->queue) || list_is_empty(&server->receivers))
-                        return;
+                        break;
                 server_deliver_one(server);
         }
+        server_show_ready(server);
 }
 
 /* A delivered message was answered or taken elsewhere: its slot is free. */
@@ -291,4 +332,5 @@ void server_fail_all(struct server *server, int result) {
         list_for_each_entry_safe(m, mtmp, &server->stalled, link)
                 message_fail(server, m, result);
         server->used = server->unanswered;
+        server_show_ready(server);
 }

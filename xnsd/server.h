@@ -57,6 +57,8 @@ struct server {
         uint32_t used;                  /* queued + delivered blocking, unanswered */
         uint32_t unanswered;            /* delivered blocking, unanswered */
         uint64_t served;                /* messages delivered */
+        int ready_fd;                   /* timerfd, expired while messages wait: -1 until watched */
+        bool ready;                     /* what ready_fd says now */
         const struct server_hooks *hooks;
 };
 
@@ -76,3 +78,4 @@ void server_park_receiver(struct server *server, struct server_receiver *r);
 void server_pump(struct server *server);
 void server_answered(struct server *server, struct message *m);
 void server_fail_all(struct server *server, int result);
+int server_watch(struct server *server);

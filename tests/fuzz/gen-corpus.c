@@ -66,7 +66,7 @@ static void add(struct session *s, uint8_t ctl, struct xns_request req) {
         uint8_t frame[XNS_FRAME_MAX];
         ssize_t n;
 
-        req.seq = req.op == XNS_OP_KICK ? 0 : ++s->seq;     /* a Kick is never answered */
+        req.seq = req.op == XNS_OP_KICK || req.op == XNS_OP_CANCEL ? 0 : ++s->seq; /* never answered */
         n = xns_request_encode(&req, frame, sizeof(frame));
         if (n < 0) {
                 errno = (int)-n;
@@ -316,6 +316,38 @@ static void route_sessions(void) {
                 add(&s, A, (struct xns_request){ .op = XNS_OP_KICK });
                 done(&s, "ring-full-gone");
         }
+
+        /* B gives up on its call (a Cancel of its seq); A receives the
+         * message of a caller that is gone and answers it. */
+        add(&s, A, register_name("fuzz.cancel"));
+        add(&s, B, request_connection("fuzz.cancel", false));
+        add(&s, B, send_msg(CID_FIRST, XNS_KIND_BLOCKING_SCALAR, 0));
+        add(&s, B, (struct xns_request){ .op = XNS_OP_CANCEL, .cancel = s.seq });
+        add(&s, A, receive(SID(1)));
+        add(&s, A2 | FIX_GEN, scalar_return(1));
+        done(&s, "cancel-call");
+
+        /* The same for a lend, with a descriptor beside the Cancel; and a
+         * receive that A abandons. */
+        add(&s, A, register_name("fuzz.cancel"));
+        add(&s, B, request_connection("fuzz.cancel", false));
+        add(&s, B | MEMFD, send_msg(CID_FIRST, XNS_KIND_MUTABLE_BORROW, XNS_PAGE_SIZE));
+        add(&s, B | MEMFD, (struct xns_request){ .op = XNS_OP_CANCEL, .cancel = s.seq });
+        add(&s, A2, receive(SID(1)));
+        add(&s, A2, (struct xns_request){ .op = XNS_OP_CANCEL, .cancel = s.seq });
+        add(&s, A, receive(SID(1)));
+        done(&s, "cancel-lend");
+
+        /* A watches its server (a timerfd comes back), B tries to watch
+         * it too; a Scalar arrives and A takes it. */
+        add(&s, A, register_name("fuzz.watch"));
+        add(&s, A, (struct xns_request){ .op = XNS_OP_WATCH_SERVER, .sid = SID(1) });
+        add(&s, B, (struct xns_request){ .op = XNS_OP_WATCH_SERVER, .sid = SID(1) });
+        add(&s, B, request_connection("fuzz.watch", false));
+        add(&s, B, send_msg(CID_FIRST, XNS_KIND_SCALAR, 0));
+        add(&s, A, receive(SID(1)));
+        add(&s, A, (struct xns_request){ .op = XNS_OP_DESTROY_SERVER, .sid = SID(1) });
+        done(&s, "watch");
 }
 
 static void wire_request(const char *file, struct xns_request req) {
@@ -349,6 +381,8 @@ static void wire_frames(void) {
                 .op = XNS_OP_RECEIVE,
                 .receive = { .sid = SID(1), .has_ret = true,
                              .ret = { .handle = 1, .gen = 2, .how = XNS_RETURN_SCALAR, .count = 5 } } });
+        wire_request("req-cancel", (struct xns_request){ .op = XNS_OP_CANCEL, .cancel = 7 });
+        wire_request("req-watch", (struct xns_request){ .seq = 3, .op = XNS_OP_WATCH_SERVER, .sid = SID(1) });
         wire_request("req-control", (struct xns_request){
                 .op = XNS_OP_CONTROL, .control = { .what = XNS_CONTROL_SHOW, .n_names = 1, .names = { name("x") } } });
 

@@ -135,6 +135,10 @@ xous_error_t xous_receive_message(xous_sid_t sid, xous_envelope_t **env);
 xous_error_t xous_receive_message_timeout(xous_sid_t sid, xous_envelope_t **env, uint32_t timeout_ms);
 xous_error_t xous_try_receive_message(xous_sid_t sid, xous_envelope_t **env); /* OK with *env = NULL if none */
 xous_error_t xous_reply_and_receive_next(xous_sid_t sid, xous_envelope_t **env); /* drops *env if set, waits for next */
+/* An fd that polls readable (POLLIN) while a message for this server waits to be received:
+ * put it in any loop, then take messages with xous_try_receive_message() until *env is NULL.
+ * Owned by the library; valid until the server is destroyed; level-triggered. */
+xous_error_t xous_server_get_fd(xous_sid_t sid, int *fd);
 xous_msg_kind_t xous_envelope_kind(const xous_envelope_t *env);
 uint32_t xous_envelope_id(const xous_envelope_t *env);
 const uint32_t *xous_envelope_args(const xous_envelope_t *env);   /* 4 words */
