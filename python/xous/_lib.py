@@ -63,6 +63,7 @@ PROTOTYPES = {
     "xous_receive_message_timeout": (_err, [c_sid, _pptr, _u32]),
     "xous_try_receive_message": (_err, [c_sid, _pptr]),
     "xous_reply_and_receive_next": (_err, [c_sid, _pptr]),
+    "xous_server_get_fd": (_err, [c_sid, ctypes.POINTER(ctypes.c_int)]),
     # envelopes
     "xous_envelope_kind": (ctypes.c_int, [_ptr]),
     "xous_envelope_id": (_u32, [_ptr]),

@@ -13,7 +13,8 @@ class Server:
     create_server() (anonymous, known by its SID). .sid is its Sid, .name
     its name (None if anonymous).
 
-    Receive its messages with receive(), try_receive(), or by iterating:
+    Receive its messages with receive(), try_receive(), by iterating, or
+    from an event loop (fileno() and pending()):
 
         for env in server:              # receive() for ever
             with env:                   # dropped, that is answered, at the end
@@ -58,6 +59,29 @@ class Server:
         pointer = ctypes.c_void_p(env._take() if env is not None else None)
         check(lib.xous_reply_and_receive_next(self.sid._c(), ctypes.byref(pointer)), "reply_and_receive_next")
         return Envelope(pointer.value)
+
+    def fileno(self):
+        """A descriptor that polls readable (level-triggered) while a message
+        for this server waits, so that a Server goes into any event loop:
+        selectors, asyncio's loop.add_reader(server, ...), select(). When it
+        is readable, take the messages with pending(). The library owns it
+        (do not read, write or close it) and closes it when the server is
+        destroyed: take it out of the loop first. When xnsd goes away it
+        stays readable, and the receive raises why."""
+        fd = ctypes.c_int(-1)
+        check(lib.xous_server_get_fd(self.sid._c(), ctypes.byref(fd)), "fileno")
+        return fd.value
+
+    def pending(self):
+        """The messages waiting now, one Envelope at a time (try_receive()
+        until it finds none): what an event loop takes when fileno() is
+        readable. Readiness may be for a message another thread took
+        first: then there is none."""
+        while True:
+            env = self.try_receive()
+            if env is None:
+                return
+            yield env
 
     def __iter__(self):
         """Envelopes, one per receive(), for ever: leave the loop with break;
