@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -138,6 +139,36 @@ def wait_ready(notify, daemon, timeout):
             return
         if daemon.poll() is not None:
             raise AssertionError("xnsd exited (%s) before it was ready" % daemon.returncode)
+
+
+def pytest_configure(config):
+    """meson's timeout sends SIGTERM: unwind, so that the fixtures stop what they started."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def within(timeout, call, *args):
+    """call(*args) for a call that cannot be given a timeout (connect_blocking):
+    in a thread, so that one that never returns fails the test after timeout
+    seconds instead of hanging the run (the thread stays blocked until exit)."""
+    outcome = []
+
+    def run():
+        try:
+            outcome.append((True, call(*args)))
+        except BaseException as e:
+            outcome.append((False, e))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert outcome, "%s%r did not return within %g s" % (call.__name__, args, timeout)
+    returned, value = outcome[0]
+    if not returned:
+        raise value
+    return value
 
 
 class Daemon:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import xous
-from conftest import SOURCE_ROOT, program
+from conftest import SOURCE_ROOT, START_TIMEOUT, program, within
 
 EXAMPLES = os.path.join(SOURCE_ROOT, "examples", "python")
 sys.path.insert(0, EXAMPLES)
@@ -70,7 +70,7 @@ def test_python_caller_against_the_python_service(procs):
 def test_this_process_calls_the_c_service(procs):
     """Every kind, and the C service pushing ticks to a Python server here."""
     service = start_c_service(procs)
-    conn = xous.connect_blocking(api.SERVER_NAME)
+    conn = within(START_TIMEOUT, xous.connect_blocking, api.SERVER_NAME)
     assert conn.blocking_scalar(api.OP_ADD, 40, 2, timeout=5) == (42,)
     conn.send_scalar(api.OP_LOG_COUNT, 5)
     conn.send(api.OP_STORE, xous.Buffer.from_bytes(b"from python"), 0, 11)
@@ -95,3 +95,31 @@ def test_this_process_calls_the_c_service(procs):
     assert conn.blocking_scalar(api.OP_QUIT, timeout=5) == (1,)
     assert service.wait() == 0
     assert any('OP_PRINT (Borrow): "SHOUT"' in line for line in service.lines)
+
+
+def readme_snippets():
+    """The python code blocks of the README's Python section."""
+    with open(os.path.join(SOURCE_ROOT, "README.md")) as f:
+        section = f.read().split("\n## Python\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def test_readme_snippets(procs, xnsd):
+    """The README's caller against the C service, prints what its comments say; its server answers."""
+    caller_code, server_code = readme_snippets()
+    server_code = "import xous\n\n" + server_code     # the snippet goes on from the one before
+    for i, code in enumerate((caller_code, server_code)):
+        with open(os.path.join(xnsd.dir, "readme%d.py" % i), "w") as f:
+            f.write(code)
+    service = start_c_service(procs)
+    caller = procs.python(os.path.join(xnsd.dir, "readme0.py"))
+    assert caller.wait(RUN_TIMEOUT) == 0, caller.stderr()
+    assert caller.lines == ["(42,)", "b'HELLO, XNS'"]
+    with xous.connect(api.SERVER_NAME) as conn:
+        assert conn.blocking_scalar(api.OP_QUIT, timeout=5) == (1,)
+    assert service.wait() == 0
+    adder = procs.python(os.path.join(xnsd.dir, "readme1.py"))
+    conn = within(START_TIMEOUT, xous.connect_blocking, "demo: adder")
+    assert conn.blocking_scalar(0, 2, 3, timeout=5) == (5,)
+    conn.disconnect()
+    adder.stop()

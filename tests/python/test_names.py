@@ -6,6 +6,7 @@ import subprocess
 import pytest
 
 import xous
+from conftest import START_TIMEOUT, within
 from helper_api import Op
 
 
@@ -79,6 +80,6 @@ def test_sid_prints_as_xnsctl_shows_it(helper, xnsd):
 
 
 def test_connect_blocking_finds_a_name_registered_in_another_process(helper):
-    conn = xous.connect_blocking(helper.name)
+    conn = within(START_TIMEOUT, xous.connect_blocking, helper.name)
     assert conn.cid == helper.conn.cid
     assert conn.blocking_scalar(Op.REPLY1, 20, 22, timeout=5) == (42,)
