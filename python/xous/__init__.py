@@ -35,10 +35,11 @@ from ._lib import NAME_MAX
 from .buffer import Buffer
 from .connection import Connection, Sid, connect, connect_blocking, connect_sid, trusted_init_done, try_connect_sid
 from .envelope import Envelope, Kind
-from .errors import *  # noqa: F401,F403 (XousError and its subclasses)
+from .errors import *  # noqa: F401,F403 (XousError and one subclass per Xous error)
 from .errors import XousError, strerror
-from .errors import __all__ as _errors_all
 from .server import Server, create_server, register_name
 
-__all__ = ["Buffer", "Connection", "Envelope", "Kind", "NAME_MAX", "Server", "Sid", "connect", "connect_blocking",
-           "connect_sid", "create_server", "register_name", "trusted_init_done", "try_connect_sid"] + _errors_all
+# What help(xous) lists; the error classes are here too, listed in help(xous.errors).
+__all__ = ["Buffer", "Connection", "Envelope", "Kind", "NAME_MAX", "Server", "Sid", "XousError", "connect",
+           "connect_blocking", "connect_sid", "create_server", "register_name", "strerror", "trusted_init_done",
+           "try_connect_sid"]
