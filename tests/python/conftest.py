@@ -1,6 +1,7 @@
 """conftest: a private xnsd for the whole run, and the processes tests start.
 
-meson (tests/meson.build) sets the environment: XNSD, XNSCTL, XOUS_LIBRARY
+meson (tests/meson.build) sets the environment: XNSD (and XNSD_WRAPPER, which
+runs it, in the valgrind setups), XNSCTL, XOUS_LIBRARY
 (the built libxousclient), PYTHONPATH (build/python, examples/python),
 MYSERVICE_SERVER and MYSERVICE_CALLER (the C example programs, when built).
 xnsd starts on a socket in a fresh temporary directory and is waited for
@@ -187,9 +188,11 @@ def xnsd():
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(os.path.join(tmpdir, "notify.sock"))
     env = dict(os.environ, NOTIFY_SOCKET=os.path.join(tmpdir, "notify.sock"))
+    # XNSD_WRAPPER (meson test --setup valgrind) runs xnsd under memcheck, as the C harness does.
+    wrapper = [os.environ["XNSD_WRAPPER"]] if os.environ.get("XNSD_WRAPPER") else []
     with open(os.path.join(tmpdir, "xnsd.log"), "wb") as log:
-        daemon = subprocess.Popen([os.environ["XNSD"], "--socket", sock], env=env, stdin=subprocess.DEVNULL,
-                                  stderr=log)
+        daemon = subprocess.Popen(wrapper + [os.environ["XNSD"], "--socket", sock], env=env,
+                                  stdin=subprocess.DEVNULL, stderr=log)
     try:
         wait_ready(notify, daemon, START_TIMEOUT)
         os.environ["XOUS_SOCKET"] = sock
@@ -202,8 +205,10 @@ def xnsd():
             daemon.kill()
             daemon.wait(EXIT_TIMEOUT)
         notify.close()
+        with open(os.path.join(tmpdir, "xnsd.log"), errors="replace") as log:
+            xnsd_log = log.read()
         shutil.rmtree(tmpdir)
-    assert daemon.returncode == 0, "xnsd exited with %s" % daemon.returncode
+    assert daemon.returncode == 0, "xnsd exited with %s; its log:\n%s" % (daemon.returncode, xnsd_log)
 
 
 @pytest.fixture
