@@ -129,10 +129,17 @@ if [ -n "${XNS_PYTHONDIR:-}" ] && [ -n "${XNS_PYTHON:-}" ]; then
         for f in __init__.py _codes.py _lib.py _memory.py buffer.py connection.py envelope.py errors.py server.py; do
                 expect_file "$XNS_PYTHONDIR/xous/$f"
         done
+        # A library built with ASan needs its runtime first, which python3
+        # is not linked with: preloaded (and no leak check of the interpreter).
+        preload=""
+        case "${XNS_SANITIZE:-none}" in
+        *address*) preload=$(cc -print-file-name=libasan.so) ;;
+        esac
         # With the installed library, against a socket where no xnsd is:
         # every call reaches libxousclient, which answers UNAVAILABLE.
-        if ! PYTHONPATH=$root$XNS_PYTHONDIR XOUS_LIBRARY=$root$XNS_LIBDIR/libxousclient.so.0 \
-                XOUS_SOCKET=$tmp/no-xnsd.sock PYTHONDONTWRITEBYTECODE=1 timeout 30 "$XNS_PYTHON" -c '
+        if ! env PYTHONPATH="$root$XNS_PYTHONDIR" XOUS_LIBRARY="$root$XNS_LIBDIR/libxousclient.so.0" \
+                XOUS_SOCKET="$tmp/no-xnsd.sock" PYTHONDONTWRITEBYTECODE=1 ${preload:+LD_PRELOAD="$preload"} \
+                ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}" timeout 30 "$XNS_PYTHON" -c '
 import sys, xous
 assert xous.__file__.startswith(sys.argv[1]), xous.__file__
 assert xous.strerror(9) == "server not found" and xous.ServerNotFoundError.code == 9
