@@ -13,7 +13,7 @@ class Op(enum.IntEnum):
     BORROW = 8          # Borrow: remembers the valid bytes' crc32 and whether writing them failed
     GET_BORROW = 9      # BlockingScalar: answers (crc32, 1 if the write raised TypeError, buffer length, 0, 0)
     UPPER = 10          # MutableBorrow: uppercases the valid bytes, returns offset + 1, valid - 1
-    HOLD = 11           # any kind: parked, never answered until RELEASE
+    HOLD = 11           # any kind: parked, never answered until RELEASE; prints "held KIND"
     RELEASE = 12        # BlockingScalar: drops the parked envelopes, answers (how many,)
     UNANSWERED = 13     # BlockingScalar: dropped without an answer
     QUIT = 14           # BlockingScalar: answers (1,) and exits

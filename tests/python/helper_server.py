@@ -66,6 +66,7 @@ class Helper:
             self.uppercase(env)
         elif op == Op.HOLD:
             self.parked.append(env.defer())
+            print("held", env.kind.name, flush=True)
         elif op == Op.RELEASE:
             self.release(env)
         elif op == Op.QUIT:
