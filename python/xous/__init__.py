@@ -35,11 +35,14 @@ from ._lib import NAME_MAX
 from .buffer import Buffer
 from .connection import Connection, Sid, connect, connect_blocking, connect_sid, trusted_init_done, try_connect_sid
 from .envelope import Envelope, Kind
-from .errors import *  # noqa: F401,F403 (XousError and one subclass per Xous error)
+from . import errors
 from .errors import XousError, strerror
 from .server import Server, create_server, register_name
 
-# What help(xous) lists; the error classes are here too, listed in help(xous.errors).
+# One class per Xous error (ServerNotFoundError, TimeoutError, ...), here as in xous.errors.
+globals().update({cls.__name__: cls for cls in errors.BY_CODE.values()})
+
+# What help(xous) lists; the error classes are listed in help(xous.errors).
 __all__ = ["Buffer", "Connection", "Envelope", "Kind", "NAME_MAX", "Server", "Sid", "XousError", "connect",
            "connect_blocking", "connect_sid", "create_server", "register_name", "strerror", "trusted_init_done",
            "try_connect_sid"]

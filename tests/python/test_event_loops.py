@@ -1,7 +1,6 @@
 """test_event_loops: Server.fileno() and pending(): servers in selectors and
 asyncio loops, messages from other processes."""
 import asyncio
-import os
 import selectors
 
 import xous

@@ -6,8 +6,6 @@ import os
 import re
 import sys
 
-import pytest
-
 import xous
 from conftest import SOURCE_ROOT, START_TIMEOUT, program, within
 
