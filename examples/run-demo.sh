@@ -1,17 +1,35 @@
 #!/usr/bin/env bash
 # run-demo.sh: runs the example service and its caller against a private xnsd.
 #
-# Usage: examples/run-demo.sh [path/to/xnsd]   (default: build/xnsd/xnsd)
-# The two example programs and xnsctl are taken from the same build directory as xnsd (in an
-# installed tree: examples/ and bin/ beside xnsd's sbin/).
+# Usage: examples/run-demo.sh [--loop libevent|sd-event] [path/to/xnsd]   (default: build/xnsd/xnsd)
+# --loop runs the service in that event loop (myservice-server-libevent, myservice-server-sd-event:
+# two servers watched from one thread) instead of myservice-server, which blocks in
+# xous_receive_message(). The example programs and xnsctl are taken from the same build directory
+# as xnsd (in an installed tree: examples/ and bin/ beside xnsd's sbin/).
 set -eu
+
+usage() {
+        echo "usage: $0 [--loop libevent|sd-event] [path/to/xnsd]" >&2
+        exit 2
+}
+
+server_name=myservice-server
+if [ "${1:-}" = --loop ]; then
+        case "${2:-}" in
+        libevent | sd-event) server_name=myservice-server-$2 ;;
+        *) usage ;;
+        esac
+        shift 2
+fi
+[ $# -le 1 ] || usage
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 xnsd=${1:-$top/build/xnsd/xnsd}
 bin=$(dirname "$xnsd")/../examples
+server=$bin/$server_name
 xnsctl=$(dirname "$xnsd")/../xnsctl/xnsctl
 [ -x "$xnsctl" ] || xnsctl=$(dirname "$xnsd")/../bin/xnsctl
-for prog in "$xnsd" "$xnsctl" "$bin/myservice-server" "$bin/myservice-caller"; do
+for prog in "$xnsd" "$xnsctl" "$server" "$bin/myservice-caller"; do
         if [ ! -x "$prog" ]; then
                 echo "run-demo: $prog is missing; build first: meson setup build && ninja -C build" >&2
                 exit 1
@@ -64,10 +82,10 @@ fi
 echo "== xnsd is listening on $XOUS_SOCKET"
 
 # 2. The service registers its name and waits for messages; its lines start with [myservice].
-echo "== starting myservice-server; myservice-caller then drives it through the four caller idioms"
-"$bin/myservice-server" &
-server=$!
-pids+=("$server")
+echo "== starting $server_name; myservice-caller then drives it through the four caller idioms"
+"$server" &
+server_pid=$!
+pids+=("$server_pid")
 
 # 3. The caller connects by name, goes through the four idioms and asks the service to quit.
 #    It gets 30 s: a hang is a failure.
@@ -76,10 +94,10 @@ timeout 30 "$bin/myservice-caller" || status=$?
 
 # 4. Having acknowledged OP_QUIT, the service exits on its own.
 if [ "$status" -eq 0 ]; then
-        if wait_until exited "$server" && wait "$server"; then
+        if wait_until exited "$server_pid" && wait "$server_pid"; then
                 echo "== demo passed"
         else
-                echo "== myservice-server did not exit cleanly after OP_QUIT" >&2
+                echo "== $server_name did not exit cleanly after OP_QUIT" >&2
                 status=1
         fi
 fi

@@ -560,7 +560,7 @@ static void gateway_event_to_pb(Xns__GatewayEvent *pb, Xns__Sid *sid, const stru
         pb->uid = e->uid;
 }
 
-#define SCALAR_WORDS 6      /* id, a1..a4, sender_pid: one xns_scalar in Reply.more */
+#define SCALAR_WORDS 7      /* id, a1..a4, sender_pid, sender_uid: one xns_scalar in Reply.more */
 
 /* Scalars ride in a delivery, or in a frame without a body that continues one. */
 static bool more_allowed(enum xns_body body, uint32_t n_more, bool continued) {
@@ -581,7 +581,7 @@ static int more_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
                 const uint32_t *w = pb->more + i * SCALAR_WORDS;
 
                 reply->more[i] = (struct xns_scalar){ .id = w[0], .a = { w[1], w[2], w[3], w[4] },
-                                                      .sender_pid = w[5] };
+                                                      .sender_pid = w[5], .sender_uid = w[6] };
         }
         return 0;
 }
@@ -790,6 +790,7 @@ ssize_t xns_reply_encode(const struct xns_reply *reply, void *buf, size_t size) 
                         w[0] = m->id;
                         memcpy(w + 1, m->a, sizeof(m->a));
                         w[5] = m->sender_pid;
+                        w[6] = m->sender_uid;
                 }
                 pb.n_more = reply->n_more * SCALAR_WORDS;
                 pb.more = more;

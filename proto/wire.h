@@ -224,6 +224,7 @@ struct xns_scalar {
         uint32_t id;
         uint32_t a[4];
         uint32_t sender_pid;
+        uint32_t sender_uid;            /* as xnsd knows it (for the gateway's proxies) */
 };
 
 /* About a link's ring: room again, or the error of a Scalar sent on cid. */

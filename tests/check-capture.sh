@@ -21,30 +21,9 @@ fail() {
         exit 1
 }
 
-# Retries a command for up to 10 s.
-wait_until() {
-        for _ in $(seq 100); do
-                "$@" && return 0
-                sleep 0.1
-        done
-        return 1
-}
-
-exited() {
-        ! kill -0 "$1" 2>/dev/null
-}
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/xns-capture.XXXXXX")
-pids=()
-cleanup() {
-        set +e
-        for pid in "${pids[@]}"; do
-                kill "$pid" 2>/dev/null && ! wait_until exited "$pid" && kill -KILL "$pid" 2>/dev/null
-        done
-        wait 2>/dev/null
-        rm -rf "$dir"
-}
-trap cleanup EXIT
+# shellcheck source=procs.sh
+. "$(dirname "$0")/procs.sh"
+procs_setup xns-capture
 export HOME=$dir                # tshark's preferences and caches stay here
 sock=$dir/xns.sock
 export XOUS_SOCKET=$sock

@@ -3,10 +3,11 @@
 # user gets: the programs, the library (soname, only xous_* exported, every
 # function of the header), the header, the .pc file, the systemd units, the
 # manual pages, the Python package (imported and called). Then builds the
-# example service and caller OUT OF TREE, from a copy of their sources, with
-# nothing but what pkg-config says about the installed libxousclient, and runs
-# them (examples/run-demo.sh) against the installed xnsd with the installed
-# library.
+# example service (its three servers) and caller OUT OF TREE, from a copy of
+# their sources, with nothing but what pkg-config says about the installed
+# libxousclient (and, for the event-loop servers, the system's libevent_core
+# and libsystemd), and runs them (examples/run-demo.sh, once per server)
+# against the installed xnsd with the installed library.
 #
 # Usage: tests/check-install.sh BUILDDIR SOURCEDIR
 # Environment (tests/meson.build sets it): the install paths as meson has
@@ -178,11 +179,15 @@ else
         case " $flags " in
         *"$src"* | *"$build"*) fail "pkg-config flags point into the source or build tree: $flags" ;;
         esac
+        # shellcheck disable=SC2046,SC2086 # the flags are words
         (
                 cd "$tmp/examples/src" &&
-                # shellcheck disable=SC2086 # the flags are words
-                cc -Wall -Wextra -o ../myservice-server main.c ticker.c $flags $sanitize -pthread &&
-                cc -Wall -Wextra -o ../myservice-caller caller.c myservice.c $flags $sanitize -pthread
+                cc -Wall -Wextra -o ../myservice-server main.c serve.c ticker.c $flags $sanitize -pthread &&
+                cc -Wall -Wextra -o ../myservice-caller caller.c myservice.c $flags $sanitize -pthread &&
+                cc -Wall -Wextra -o ../myservice-server-libevent main-libevent.c serve.c ticker.c $flags \
+                        $(pkg-config --cflags --libs libevent_core) $sanitize -pthread &&
+                cc -Wall -Wextra -o ../myservice-server-sd-event main-sd-event.c serve.c ticker.c $flags \
+                        $(pkg-config --cflags --libs libsystemd) $sanitize -pthread
         ) >"$tmp/cc.log" 2>&1
         if [ $? -ne 0 ]; then
                 fail "the examples do not build against the installed library (flags: $flags):"
@@ -198,19 +203,22 @@ fi
 if [ -x "$tmp/examples/myservice-caller" ] && [ -x "$root$XNS_SBINDIR/xnsd" ] && [ -x "$root$XNS_BINDIR/xnsctl" ]; then
         cp "$root$XNS_SBINDIR/xnsd" "$tmp/demo/sbin/xnsd"
         cp "$root$XNS_BINDIR/xnsctl" "$tmp/demo/bin/xnsctl"
-        cp "$tmp/examples/myservice-server" "$tmp/examples/myservice-caller" "$tmp/demo/examples/"
+        cp "$tmp/examples/"myservice-* "$tmp/demo/examples/"
         export LD_LIBRARY_PATH=$root$XNS_LIBDIR
         used=$(ldd "$tmp/demo/examples/myservice-caller" | sed -n 's/.*libxousclient[^ ]* => \([^ ]*\).*/\1/p')
         case "$used" in
         "$root"/*) ;;
         *) fail "the examples would use '$used', not the installed libxousclient" ;;
         esac
-        if ! TMPDIR=$tmp timeout 90 "$src/examples/run-demo.sh" "$tmp/demo/sbin/xnsd" >"$tmp/demo.log" 2>&1; then
-                fail "the examples built out of tree fail against the installed xnsd and library:"
-                cat "$tmp/demo.log" >&2
-        elif ! grep -q '^== demo passed' "$tmp/demo.log"; then
-                fail "run-demo.sh exited 0 but did not say '== demo passed'"
-        fi
+        for loop in "" libevent sd-event; do
+                if ! TMPDIR=$tmp timeout 90 "$src/examples/run-demo.sh" ${loop:+--loop "$loop"} "$tmp/demo/sbin/xnsd" \
+                        >"$tmp/demo.log" 2>&1; then
+                        fail "the examples built out of tree fail against the installed xnsd and library${loop:+ (--loop $loop)}:"
+                        cat "$tmp/demo.log" >&2
+                elif ! grep -q '^== demo passed' "$tmp/demo.log"; then
+                        fail "run-demo.sh${loop:+ --loop $loop} exited 0 but did not say '== demo passed'"
+                fi
+        done
 fi
 
 [ "$failed" -eq 0 ] && echo "check-install: the installed tree is complete, and the examples build and run from it"

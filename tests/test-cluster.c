@@ -1274,6 +1274,13 @@ static void gateway_restart(unsigned i) {
         EXPECT_MSG(test_host_gateway_restart(&hosts[i], START_MS, why, sizeof(why)) == 0, "%s", why);
 }
 
+/* From a test: starts host i's gateway again after it was killed. */
+static void gateway_start(unsigned i) {
+        char why[1024];
+
+        EXPECT_MSG(test_host_gateway_start(&hosts[i], START_MS, why, sizeof(why)) == 0, "%s", why);
+}
+
 /* From a test: stops what it started itself on host i. */
 static void gateway_stop(unsigned i) {
         test_host_gateway_stop(&hosts[i]);
@@ -1332,6 +1339,39 @@ START_TEST(restarted_gateway_exports_again) {
         /* and again, with the name still held by host a */
         gateway_restart(0);
         echo_call_from(2, "svc.again");
+        proc_kill(&server);
+        gateway_stop(0);
+}
+END_TEST
+
+/* A host whose gateway died holds its exported names no longer: once the
+ * others count it dead, another host may take them; and its gateway, back,
+ * exports them again once they are free. */
+START_TEST(dead_host_names_may_be_taken) {
+        struct echo_arg sa = { .host = 0, .name = "svc.orphan" };
+        struct proc server, b, c;
+
+        proc_start(&server, "echo-a", echo_on_host, &sa);
+        proc_recv_sid(&server);
+        EXPECT_ERR(register_on(&b, 1, "svc.orphan"), XOUS_ERR_SERVER_EXISTS);
+        release(&b);
+        test_host_gateway_signal(&hosts[0], SIGKILL);
+        /* refused while host a may be alive yet, then taken (bounded) */
+        for (uint64_t deadline = now_ms() + 10000;;) {
+                xous_error_t e = register_on(&b, 1, "svc.orphan");
+
+                if (e == XOUS_OK)
+                        break;
+                EXPECT_ERR(e, XOUS_ERR_SERVER_EXISTS);
+                release(&b);
+                EXPECT_MSG(now_ms() < deadline, "svc.orphan still taken 10 s after its host's gateway died");
+                sleep_ms(100);
+        }
+        EXPECT_ERR(register_on(&c, 2, "svc.orphan"), XOUS_ERR_SERVER_EXISTS);  /* host b's, alive */
+        release(&c);
+        release(&b);
+        gateway_start(0);
+        echo_call_from(2, "svc.orphan");                /* host a's again */
         proc_kill(&server);
         gateway_stop(0);
 }
@@ -1696,6 +1736,7 @@ int main(void) {
         add_with(s, policy_names_a_host, policy_hosts_start, policy_hosts_stop);
         add(s, xnsctl_shows_the_cluster);
         add(s, restarted_gateway_exports_again);
+        add(s, dead_host_names_may_be_taken);
         add(s, remote_server_death_rounds);
         add(s, remote_gateway_kill_rounds);
         add(s, remote_gateway_freeze_rounds);

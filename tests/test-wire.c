@@ -516,12 +516,13 @@ START_TEST(test_reply_delivery_more) {
         in.delivery = (struct xns_delivery){
                 .handle = val(_i, 1) | 1, .gen = val(_i, 2) | 1, .kind = XNS_KIND_MUTABLE_BORROW,
                 .id = val(_i, 3) | 1, .a = { ~0u, ~0u, ~0u, ~0u }, .len = ~0u, .offset = ~0u, .valid = ~0u,
-                .sender_pid = ~0u,
+                .sender_pid = ~0u, .sender_uid = ~0u,
         };
         in.n_more = XNS_DELIVERY_MORE_MAX;
         for (uint32_t k = 0; k < in.n_more; k++)
                 in.more[k] = (struct xns_scalar){
                         .id = val(_i, k) | 1, .a = { ~k, k + 1, ~0u, val(_i, k + 1) | 1 }, .sender_pid = ~0u - k,
+                        .sender_uid = ~0u - 2 * k,
                 };
         reply_round_trip(&in, &out);
         ck_assert_uint_eq(out.n_more, in.n_more);
@@ -530,6 +531,7 @@ START_TEST(test_reply_delivery_more) {
                 for (int w = 0; w < 4; w++)
                         ck_assert_uint_eq(out.more[k].a[w], in.more[k].a[w]);
                 ck_assert_uint_eq(out.more[k].sender_pid, in.more[k].sender_pid);
+                ck_assert_uint_eq(out.more[k].sender_uid, in.more[k].sender_uid);
         }
         ck_assert(!out.continued);
         in.continued = true;                            /* another frame follows */

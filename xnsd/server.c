@@ -225,7 +225,7 @@ static uint32_t server_take_scalars(struct server *server, struct server_receive
                 list_unlink(&m->link);
                 out[n++] = (struct xns_scalar){
                         .id = m->id, .a = { m->a[0], m->a[1], m->a[2], m->a[3] },
-                        .sender_pid = m->sender_pid,
+                        .sender_pid = m->sender_pid, .sender_uid = m->sender_uid,
                 };
                 server_done(server, m);
                 server_unstall(server);

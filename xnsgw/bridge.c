@@ -25,6 +25,7 @@ struct known_host {
         char name[FRAME_HOST_MAX + 1];
         uint32_t tag;
         bool alive;
+        uint64_t down_since;            /* ms, while not alive */
 };
 
 /* A local caller's message, carried to the server's host, until its answer
@@ -73,6 +74,7 @@ struct sent_answer {
         uint64_t sent_ms;
 };
 
+#define HOST_DEAD_MS (3 * CLUSTER_DEAD_MS)      /* silent this long: its names may be taken over */
 #define SENT_ANSWERS_MAX 256
 #define SENT_ANSWERS_MS 10000
 #define SENT_ANSWER_DATA_MAX (1u << 20) /* bigger ones are not kept: their callers hear SERVER_NOT_FOUND */
@@ -100,6 +102,7 @@ struct bridge {
         struct list sent_answers;       /* struct sent_answer, oldest first */
         size_t n_sent_answers;
         bool nats_lost;                 /* the NATS connection went: probe once it is back */
+        uint64_t heard_since;           /* ms: NATS up since (0: down), so silent hosts are dead ones */
         void *callers;                  /* tsearch tree of struct caller */
         struct event *ev_view;          /* tells xnsd the cluster view, once per loop pass */
         bool failed;
@@ -182,11 +185,46 @@ static void caller_gone(struct bridge *b, uint32_t pid) {
 
 /* --- xnsd's questions: claims, releases, lookups, connects ----------------- */
 
+/*
+ * A host that holds names but is dead as far as we can tell: we have heard
+ * the cluster for HOST_DEAD_MS and not it (or not since it fell silent that
+ * long ago). A frozen host looks the same; once it thaws, its names there
+ * stay its own locally, and the cluster's go to the new holders.
+ */
+static bool host_dead(struct bridge *b, const char *name) {
+        struct known_host *h = host_find(b, name);
+        uint64_t now = now_ms();
+
+        if (b->heard_since == 0 || now - b->heard_since < HOST_DEAD_MS)
+                return false;
+        return !h || (!h->alive && now - h->down_since >= HOST_DEAD_MS);
+}
+
+static void claim_done(void *userdata, int result, const struct registry_entry *holder);
+
+static int claim_send(struct bridge *b, struct ask *a) {
+        struct registry_entry entry = { .sid = a->e.sid, .max_conns = a->e.max_conns, .epoch = b->epoch };
+
+        snprintf(entry.name, sizeof(entry.name), "%s", a->e.name.str);
+        snprintf(entry.host, sizeof(entry.host), "%s", b->host);
+        if (a->host[0])
+                return registry_claim_from(b->registry, &entry, a->host, claim_done, a);
+        return registry_claim(b->registry, &entry, claim_done, a);
+}
+
+/* A claim's answer; a name a dead host holds is claimed once more, over it. */
 static void claim_done(void *userdata, int result, const struct registry_entry *holder) {
         struct ask *a = userdata;
 
-        if (result == -EEXIST && holder)
+        if (result == -EEXIST && holder && !a->host[0] && host_dead(a->b, holder->host)) {
+                fprintf(stderr, "xnsgw: '%s' is dead host %s's: taking it over\n", a->e.name.str, holder->host);
+                snprintf(a->host, sizeof(a->host), "%s", holder->host);
+                if (claim_send(a->b, a) == 0)
+                        return;
+                result = -ENOMEM;
+        } else if (result == -EEXIST && holder) {
                 fprintf(stderr, "xnsgw: '%s' is host %s's already\n", a->e.name.str, holder->host);
+        }
         local_answer(a->b->local, a->e.ticket, xns_error_from_errno(result), &a->e.sid);
         free(a);
 }
@@ -203,12 +241,9 @@ static struct ask *ask_new(struct bridge *b, const struct xns_gateway_event *e) 
 }
 
 static void bridge_claim(struct bridge *b, const struct xns_gateway_event *e) {
-        struct registry_entry entry = { .sid = e->sid, .max_conns = e->max_conns, .epoch = b->epoch };
         struct ask *a = ask_new(b, e);
 
-        snprintf(entry.name, sizeof(entry.name), "%s", e->name.str);
-        snprintf(entry.host, sizeof(entry.host), "%s", b->host);
-        if (!a || registry_claim(b->registry, &entry, claim_done, a) < 0) {
+        if (!a || claim_send(b, a) < 0) {
                 free(a);
                 local_answer(b->local, e->ticket, XNS_ERR_OUT_OF_MEMORY, &e->sid);
         }
@@ -832,6 +867,7 @@ static void on_host_down(void *userdata, const char *name, uint64_t epoch) {
                         ask_not_found(a);
         if (h) {
                 h->alive = false;
+                h->down_since = now_ms();
                 proxies_remove_tag(b, h->tag);
         }
         view_changed(b);
@@ -845,6 +881,7 @@ static void on_connection(void *userdata, bool up) {
 
         fprintf(stderr, "xnsgw: NATS connection %s\n", up ? "up" : "lost");
         view_changed(b);
+        b->heard_since = up ? now_ms() : 0;
         if (!up) {
                 b->nats_lost = true;
                 return;
@@ -920,6 +957,8 @@ int bridge_new(struct bridge **out, struct event_base *base, const struct bridge
                 r = -ENOMEM;
                 goto fail;
         }
+        if (cluster_connected(b->cluster))
+                b->heard_since = now_ms();
         view_changed(b);
         *out = b;
         return 0;

@@ -23,8 +23,16 @@
  * back from the loop thread, so a receiver sees them in order and never
  * interleaved with another frame of the same sender (NATS keeps the order
  * per publisher).
+ *
+ * Small frames to one host, of one type, that the loop sends in one pass
+ * travel together: count 0 marks a batch, whose payload is records of u32
+ * length and a frame's bytes, in the order sent. A frame of another type
+ * (another subject), a big one, or a full batch sends what waited first,
+ * so a receiver sees every frame of a sender in the order sent.
  */
 #define CHUNK_PREFIX 16
+#define BATCH_BYTES_MAX (64u << 10)             /* a batch's payload; bigger frames go alone */
+#define BATCH_RECORD 4
 #define CHUNK_MARGIN 64                         /* below the server's max_payload, for safety */
 #define CHUNK_FRAME_MAX (FRAME_DATA_MAX + 4096) /* a reassembled frame: payload and head */
 #define REASSEMBLY_BYTES_MAX (256u << 20)       /* all partial frames together */
@@ -67,6 +75,17 @@ struct inbound {
         bool up;
 };
 
+/* The batch of frames waiting for the end of the loop pass, for one host. */
+struct outbox {
+        struct list link;
+        char host[FRAME_HOST_MAX + 1];  /* where it goes, while n > 0 */
+        enum frame_type type;
+        char subject[SUBJECT_MAX];
+        uint8_t *buf;                   /* CHUNK_PREFIX, then the records */
+        size_t len;
+        uint32_t n;
+};
+
 struct cluster {
         struct event_base *base;
         struct cluster_hooks hooks;
@@ -78,6 +97,8 @@ struct cluster {
         uint64_t seen_ms;               /* arrival of the last message the loop handled */
         struct mailbox *mailbox;
         struct event *hb_timer, *live_timer;
+        struct event *ev_flush;         /* sends the outboxes, at the end of the pass */
+        struct list outboxes;           /* struct outbox, one per host written to */
         struct list hosts;
         size_t n_hosts;
         struct list reassemblies;
@@ -336,15 +357,105 @@ static int publish_chunked(struct cluster *c, const char *subject, const uint8_t
         return 0;
 }
 
+/* The subject of frames of type from us to host. */
+static void frame_subject(const struct cluster *c, char subject[SUBJECT_MAX], const char *host, enum frame_type type) {
+        snprintf(subject, SUBJECT_MAX, "xns.%s.%s.%s", host, c->host, frame_type_name(type));
+}
+
+/* Publishes what box holds, as one frame or a batch, and empties it. */
+static int outbox_flush(struct cluster *c, struct outbox *box) {
+        int r = 0;
+        natsStatus s;
+
+        if (box->n == 1) {
+                r = publish_chunked(c, box->subject, box->buf + CHUNK_PREFIX + BATCH_RECORD,
+                                    box->len - CHUNK_PREFIX - BATCH_RECORD);
+        } else if (box->n > 1) {
+                put_le(box->buf, ++c->next_msg_id, 8);
+                put_le(box->buf + 8, 0, 4);
+                put_le(box->buf + 12, 0, 4);
+                s = natsConnection_Publish(c->nc, box->subject, box->buf, (int)box->len);
+                r = errno_from_nats(s);
+        }
+        if (r < 0)
+                fprintf(stderr, "xnsgw: %u frames to %s lost: %s\n", box->n, box->subject, strerror(-r));
+        box->n = 0;
+        box->len = 0;
+        return r;
+}
+
+static void outboxes_flush(evutil_socket_t fd, short what, void *arg) {
+        struct cluster *c = arg;
+        struct outbox *box;
+
+        list_for_each_entry(box, &c->outboxes, link)
+                (void)outbox_flush(c, box);
+}
+
+/* The outbox of host, made when there is none. */
+static struct outbox *outbox_get(struct cluster *c, const char *host) {
+        struct outbox *box;
+
+        list_for_each_entry(box, &c->outboxes, link)
+                if (box->n > 0 && !strcmp(box->host, host))
+                        return box;
+        list_for_each_entry(box, &c->outboxes, link)
+                if (box->n == 0)
+                        return box;
+        box = calloc(1, sizeof(*box));
+        if (!box)
+                return NULL;
+        box->buf = malloc(CHUNK_PREFIX + BATCH_BYTES_MAX);
+        if (!box->buf) {
+                free(box);
+                return NULL;
+        }
+        list_link_tail(&c->outboxes, &box->link);
+        return box;
+}
+
+static void outboxes_free(struct cluster *c) {
+        while (!list_is_empty(&c->outboxes)) {
+                struct outbox *box = list_first_entry(&c->outboxes, struct outbox, link);
+
+                list_unlink(&box->link);
+                free(box->buf);
+                free(box);
+        }
+}
+
+/* Adds a frame of len bytes for host to box, sending what waited first
+ * when it must: another type (subject), or no room. */
+static int outbox_add(struct cluster *c, struct outbox *box, const char *host, enum frame_type type,
+                      const uint8_t *buf, size_t len) {
+        if (box->n > 0 && (box->type != type || box->len + BATCH_RECORD + len > CHUNK_PREFIX + BATCH_BYTES_MAX))
+                (void)outbox_flush(c, box);
+        if (box->n == 0) {
+                snprintf(box->host, sizeof(box->host), "%s", host);
+                box->type = type;
+                frame_subject(c, box->subject, host, type);
+                box->len = CHUNK_PREFIX;
+        }
+        put_le(box->buf + box->len, len, BATCH_RECORD);
+        memcpy(box->buf + box->len + BATCH_RECORD, buf, len);
+        box->len += BATCH_RECORD + len;
+        box->n++;
+        event_active(c->ev_flush, EV_TIMEOUT, 0);
+        return 0;
+}
+
 /*
  * cluster_send() - send a frame to the gateway of host.
  *
  * Publishing never waits for an answer; while libnats reconnects, it
- * buffers (up to its reconnect buffer, 8 MiB: -ENOBUFS past it).
+ * buffers (up to its reconnect buffer, 8 MiB: -ENOBUFS past it). A small
+ * frame waits for the end of the loop pass, to leave with the others to
+ * host (see the top of this file).
  */
 int cluster_send(struct cluster *c, const char *host, const struct frame *f) {
         _cleanup_free_ uint8_t *buf = NULL;
         char subject[SUBJECT_MAX];
+        struct outbox *box;
         size_t len;
         int r;
 
@@ -353,7 +464,13 @@ int cluster_send(struct cluster *c, const char *host, const struct frame *f) {
         r = frame_encode(f, &buf, &len);
         if (r < 0)
                 return r;
-        snprintf(subject, sizeof(subject), "xns.%s.%s.%s", host, c->host, frame_type_name(f->type));
+        box = outbox_get(c, host);
+        if (!box)
+                return -ENOMEM;
+        if (BATCH_RECORD + len <= BATCH_BYTES_MAX)
+                return outbox_add(c, box, host, f->type, buf, len);
+        (void)outbox_flush(c, box);
+        frame_subject(c, subject, host, f->type);
         return publish_chunked(c, subject, buf, len);
 }
 
@@ -501,6 +618,19 @@ static void chunk_arrived(struct cluster *c, const struct route *rt, uint64_t id
         free(r);
 }
 
+/* The frames of a batch, in order; a record that does not fit ends it. */
+static void batch_arrived(struct cluster *c, const struct route *rt, const uint8_t *p, size_t len) {
+        while (len >= BATCH_RECORD) {
+                size_t n = (size_t)get_le(p, BATCH_RECORD);
+
+                if (n > len - BATCH_RECORD)
+                        return;
+                frame_arrived(c, rt, p + BATCH_RECORD, n);
+                p += BATCH_RECORD + n;
+                len -= BATCH_RECORD + n;
+        }
+}
+
 static void msg_arrived(struct cluster *c, natsMsg *msg) {
         const uint8_t *p = (const uint8_t *)natsMsg_GetData(msg);
         size_t len = (size_t)natsMsg_GetDataLength(msg);
@@ -513,6 +643,10 @@ static void msg_arrived(struct cluster *c, natsMsg *msg) {
         id = get_le(p, 8);
         index = (uint32_t)get_le(p + 8, 4);
         count = (uint32_t)get_le(p + 12, 4);
+        if (count == 0 && index == 0 && rt.type != FRAME_HEARTBEAT) {
+                batch_arrived(c, &rt, p + CHUNK_PREFIX, len - CHUNK_PREFIX);
+                return;
+        }
         if (count == 0 || index >= count || (rt.type == FRAME_HEARTBEAT && count != 1))
                 return;
         if (count == 1) {
@@ -646,7 +780,9 @@ static int timers_start(struct cluster *c) {
 
         c->hb_timer = event_new(c->base, -1, EV_PERSIST, heartbeat_tick, c);
         c->live_timer = event_new(c->base, -1, EV_PERSIST, liveness_check, c);
-        if (!c->hb_timer || !c->live_timer || event_add(c->hb_timer, &hb) < 0 || event_add(c->live_timer, &live) < 0)
+        c->ev_flush = event_new(c->base, -1, 0, outboxes_flush, c);
+        if (!c->hb_timer || !c->live_timer || !c->ev_flush || event_add(c->hb_timer, &hb) < 0 ||
+            event_add(c->live_timer, &live) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -688,6 +824,7 @@ int cluster_new(struct cluster **out, struct event_base *base, const struct clus
         snprintf(c->host, sizeof(c->host), "%s", opt->host);
         list_init(&c->hosts);
         list_init(&c->reassemblies);
+        list_init(&c->outboxes);
         atomic_init(&c->inbound_bytes, 0);
         pthread_mutex_init(&c->lock, NULL);
         pthread_cond_init(&c->cond, NULL);
@@ -732,6 +869,11 @@ struct cluster *cluster_free(struct cluster *c) {
                 event_free(c->hb_timer);
         if (c->live_timer)
                 event_free(c->live_timer);
+        if (c->ev_flush) {
+                outboxes_flush(-1, 0, c);       /* what the last pass sent */
+                event_free(c->ev_flush);
+        }
+        outboxes_free(c);
         if (c->nc) {
                 natsConnection_Close(c->nc);
                 wait_released(c);

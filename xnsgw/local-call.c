@@ -1,11 +1,19 @@
 /* local-call.c: the sessions standing in for other hosts' processes, and the
- * calls and connection grants the bridge makes in their names. */
+ * calls and connection grants the bridge makes in their names.
+ *
+ * A session's Scalars to servers it has a CID for go into the ring of a
+ * link of their own, as xous_send_scalar() does: no round trip each. An op
+ * of another kind behind them starts only once xnsd has taken them from the
+ * ring (a Sync on that link is answered after them), so a remote thread's
+ * messages to a server keep their order. A full ring makes the ops behind
+ * wait, and with them the caller's host: pushback as before. */
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 
 #include "local-internal.h"
@@ -67,6 +75,15 @@ struct session {
         struct cid_entry *cids;
         size_t n_cids;
         struct event *pump;             /* starts what can start, from the loop */
+
+        struct llink *post;             /* the link of the ring (no op runs on it); NULL: none yet */
+        struct xns_ring *ring;          /* mapped once xnsd took it; NULL until then */
+        void *ring_map;
+        uint32_t ring_head;             /* our copy of ring->head */
+        uint32_t ring_synced;           /* every Scalar before this head is in its queue */
+        bool post_failed;               /* no ring: Scalars go as Sends */
+        bool syncing;                   /* a Sync waits on the post link */
+        bool want_room;                 /* the ring is full: an Ack will come */
 };
 
 static void session_fail(struct session *s, uint32_t error);
@@ -344,6 +361,167 @@ static struct slink *session_link(struct session *s, int *error) {
         return NULL;
 }
 
+/* --- the ring of posted Scalars ------------------------------------------ */
+
+/* A Scalar to a server the session has a CID for: it may go into the ring. */
+static bool op_rings(const struct op *op) {
+        return op->type == OP_CALL && op->call.kind == XNS_KIND_SCALAR && session_cid(op->s, &op->sid) != 0;
+}
+
+static uint32_t ring_tail(const struct session *s) {
+        return __atomic_load_n(&s->ring->tail, __ATOMIC_SEQ_CST);
+}
+
+/* Scalars posted that xnsd may not have queued yet. */
+static bool ring_pending(const struct session *s) {
+        return s->ring && s->ring_synced != s->ring_head && ring_tail(s) != s->ring_head;
+}
+
+/* Tells xnsd to look at the ring, unless it looks already. */
+static void ring_kick(struct session *s) {
+        struct xns_request req = { .op = XNS_OP_KICK };
+
+        if (__atomic_load_n(&s->ring->kick, __ATOMIC_SEQ_CST) && __atomic_exchange_n(&s->ring->kick, 0, __ATOMIC_SEQ_CST))
+                (void)llink_post(s->post, &req, -1);
+}
+
+/* No slot free: ask for an Ack when xnsd has taken some. true while so. */
+static bool ring_full(struct session *s) {
+        if (s->ring_head - ring_tail(s) < XNS_RING_SLOTS)
+                return false;
+        __atomic_store_n(&s->ring->want_room, 1, __ATOMIC_SEQ_CST);
+        if (s->ring_head - ring_tail(s) < XNS_RING_SLOTS)
+                return false;
+        s->want_room = true;
+        ring_kick(s);
+        return true;
+}
+
+/*
+ * Posts the Scalars at the head of the queue while the ring has room, then
+ * tells their callers they are sent. Those callbacks never end the session
+ * (they answer the caller's host), and the pump comes back for the rest.
+ */
+static void ring_post_queued(struct session *s) {
+        struct list posted = LIST_INIT(posted);
+        struct op *op;
+
+        while ((op = list_first_entry(&s->queue, struct op, link)) && op_rings(op) && !ring_full(s)) {
+                s->ring->slot[s->ring_head % XNS_RING_SLOTS] = (struct xns_ring_slot){
+                        .cid = session_cid(s, &op->sid), .id = op->call.id,
+                        .a = { op->call.a[0], op->call.a[1], op->call.a[2], op->call.a[3] },
+                };
+                __atomic_store_n(&s->ring->head, ++s->ring_head, __ATOMIC_SEQ_CST);
+                list_unlink(&op->link);
+                list_link_tail(&posted, &op->link);
+        }
+        if (!list_is_empty(&posted))
+                ring_kick(s);
+        if (!s->want_room)
+                session_kick(s);
+        while ((op = list_first_entry(&posted, struct op, link))) {
+                list_unlink(&op->link);
+                op->call_done(op->userdata, &(struct local_result){ .error = XNS_OK });
+                op_free(op);
+        }
+}
+
+static void post_on_sync(void *userdata, int r, const struct xns_reply *reply, int *fd) {
+        struct session *s = userdata;
+
+        if (r < 0)
+                return;                 /* post_on_broken() follows */
+        s->syncing = false;
+        s->ring_synced = s->ring_head;  /* the pump posted nothing since the Sync */
+        session_kick(s);
+}
+
+/* The op at the head waits until xnsd has queued what the ring holds: a
+ * request on the post link is read after the ring. */
+static void ring_sync(struct session *s) {
+        struct xns_request req = { .op = XNS_OP_TRUSTED_INIT_DONE };
+
+        if (s->syncing)
+                return;
+        if (llink_request(s->post, &req, -1, post_on_sync, s) < 0)
+                return session_fail(s, XNS_ERR_UNAVAILABLE);
+        s->syncing = true;
+}
+
+/* An Ack on the post link: room again, and/or a Scalar xnsd could not queue
+ * (its caller was told it was sent: it is lost, as a posted Scalar is). */
+static int post_on_unsolicited(void *userdata, const struct xns_reply *reply) {
+        struct session *s = userdata;
+
+        if (reply->body != XNS_BODY_ACK)
+                return -EBADMSG;
+        if (s->want_room) {
+                s->want_room = false;
+                session_kick(s);
+        }
+        return 0;
+}
+
+static void post_on_broken(void *userdata, int r) {
+        session_fail(userdata, XNS_ERR_UNAVAILABLE);
+}
+
+/* No ring for the session: its Scalars go as Sends. */
+static void post_fail(struct session *s) {
+        s->post_failed = true;
+        session_kick(s);
+}
+
+static void post_on_ring(void *userdata, int r, const struct xns_reply *reply, int *fd) {
+        struct session *s = userdata;
+
+        if (r < 0)
+                return;
+        if (reply->error != XNS_OK)
+                return post_fail(s);
+        s->ring = s->ring_map;
+        session_kick(s);
+}
+
+/* Hands xnsd the ring: a sealed memfd, mapped here. */
+static void post_on_hello(void *userdata, int r, const struct xns_reply *reply, int *fd) {
+        struct session *s = userdata;
+        struct xns_request req = { .op = XNS_OP_RING };
+        _cleanup_close_ int mem = -1;
+        void *p;
+
+        if (r < 0)
+                return;
+        if (reply->error != XNS_OK ||
+            memfd_new_sealed("xnsgw-ring", NULL, XNS_RING_SIZE, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, &mem) < 0)
+                return post_fail(s);
+        p = mmap(NULL, XNS_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mem, 0);
+        if (p == MAP_FAILED)
+                return post_fail(s);
+        s->ring_map = p;
+        if (llink_request(s->post, &req, mem, post_on_ring, s) < 0)
+                post_fail(s);
+}
+
+/* Opens the post link (the session has its token: it has a CID); the
+ * Scalars wait for its ring. A failure sends them as Sends. */
+static void session_open_post(struct session *s) {
+        struct xns_request req = { .op = XNS_OP_HELLO, .hello = { .version = XNS_PROTOCOL_VERSION, .has_token = true } };
+
+        if (s->post)
+                return;
+        memcpy(req.hello.token, s->token, XNS_TOKEN_LEN);
+        if (llink_open(s->local, &s->post) < 0) {
+                s->post = NULL;
+                return post_fail(s);
+        }
+        s->post->unsolicited = post_on_unsolicited;
+        s->post->broken = post_on_broken;
+        s->post->userdata = s;
+        if (llink_request(s->post, &req, -1, post_on_hello, s) < 0)
+                post_fail(s);
+}
+
 /* Starts the next queued op if it may start and has a link, and comes back
  * for the one after it: op_start() may end the session (a callback). */
 static void session_pump(evutil_socket_t fd, short what, void *arg) {
@@ -356,6 +534,12 @@ static void session_pump(evutil_socket_t fd, short what, void *arg) {
                 return session_fail(s, XNS_ERR_SERVER_NOT_FOUND);
         if (s->barrier || !op)
                 return;
+        if (op_rings(op) && s->ring)
+                return ring_post_queued(s);
+        if (op_rings(op) && !s->post_failed)
+                return session_open_post(s);    /* the pump comes back once it is there */
+        if (ring_pending(s))
+                return ring_sync(s);
         sl = session_link(s, &r);
         if (r < 0 && s->n_links == 0)
                 return session_fail(s, xns_error_from_errno(r));
@@ -381,6 +565,9 @@ static struct session *session_free(struct session *s) {
                 op_free(op);
         if (s->pump)
                 event_free(s->pump);
+        llink_close(s->post);
+        if (s->ring_map)
+                munmap(s->ring_map, XNS_RING_SIZE);
         list_unlink(&s->link);
         free(s->cids);
         free(s);
@@ -395,6 +582,7 @@ static void session_fail(struct session *s, uint32_t error) {
         list_unlink(&s->link);          /* a callback may open a new one for the origin */
         while ((sl = list_first_entry(&s->links, struct slink, link)))
                 slink_free(sl);
+        llink_close(TAKE_PTR(s->post)); /* xnsd still takes what its ring holds */
         while ((op = list_first_entry(&s->running, struct op, link)) ||
                (op = list_first_entry(&s->queue, struct op, link)))
                 op_fail(op, error);

@@ -15,7 +15,9 @@ struct event;
 /*
  * A reply to a request of ours (r 0, reply set; fd: the descriptor that came
  * with it, or -1, which the callback may take by setting *fd to -1), or the
- * link broke before it came (r negative errno, reply NULL).
+ * link broke before it came (r negative errno, reply NULL). A reply with
+ * continued set is followed by the frames that continue it, each to the
+ * same callback.
  */
 typedef void (*llink_reply_fn)(void *userdata, int r, const struct xns_reply *reply, int *fd);
 

@@ -25,6 +25,7 @@ struct llink_frame {
 struct llink_wait {
         struct list link;
         uint32_t seq;
+        bool continued;                 /* its reply came; frames continuing it follow */
         llink_reply_fn fn;
         void *userdata;
 };
@@ -111,8 +112,10 @@ bool llink_idle(const struct llink *k) {
         return !k->dead && list_is_empty(&k->waiting);
 }
 
-/* A frame from xnsd: the reply the oldest request waits for, or (seq 0)
- * what the owner takes unasked. Anything else breaks the link. */
+/* A frame from xnsd: the reply the oldest request waits for, or one that
+ * continues it (a delivery's Scalars: same seq, no body, no descriptor;
+ * the request waits on until the last), or (seq 0) what the owner takes
+ * unasked. Anything else breaks the link. */
 static int llink_dispatch(struct llink *k, const struct xns_reply *reply, int *fd) {
         struct llink_wait *w;
         llink_reply_fn fn;
@@ -126,10 +129,15 @@ static int llink_dispatch(struct llink *k, const struct xns_reply *reply, int *f
         w = list_first_entry(&k->waiting, struct llink_wait, link);
         if (!w || w->seq != reply->seq)
                 return -EBADMSG;
+        if (w->continued && (reply->body != XNS_BODY_NONE || reply->n_more == 0 || *fd >= 0))
+                return -EBADMSG;
         fn = w->fn;
         userdata = w->userdata;
-        list_unlink(&w->link);
-        free(w);
+        w->continued = reply->continued;
+        if (!w->continued) {
+                list_unlink(&w->link);
+                free(w);
+        }
         fn(userdata, 0, reply, fd);
         return 0;
 }

@@ -42,6 +42,7 @@ struct op {
         enum op_kind kind;
         char name[XNS_NAME_MAX + 1];
         struct registry_entry entry;    /* claim: ours; after: the holder or what was found */
+        char take_from[FRAME_HOST_MAX + 1]; /* claim: a host whose entry may be replaced ("": none) */
         bool has_entry;
         int result;
         registry_done_fn done;
@@ -272,12 +273,14 @@ static int claim_once(struct registry *reg, struct bucket *b, struct op *op, con
                 return -EAGAIN;
         if (state == KEY_ABSENT)
                 return -EAGAIN;
-        if (state == KEY_PRESENT && !(has_holder && !strcmp(holder.host, reg->host))) {
+        if (state == KEY_PRESENT &&
+            !(has_holder && (!strcmp(holder.host, reg->host) || (op->take_from[0] && !strcmp(holder.host, op->take_from))))) {
                 op->entry = holder;
                 op->has_entry = has_holder;
                 return -EEXIST;
         }
-        /* Deleted, or our own previous incarnation's (or our lost create): take it at its revision. */
+        /* Deleted, our own previous incarnation's (or our lost create), or
+         * the silent host's we were told to replace: take it at its revision. */
         return kvStore_Update(NULL, b->kv, key, val, (int)len, seq) == NATS_OK ? 0 : -EAGAIN;
 }
 
@@ -502,7 +505,7 @@ static void op_finished(void *userdata, struct mailbox_item *item) {
 }
 
 static int op_queue(struct registry *reg, enum op_kind kind, const char *name, const struct registry_entry *e,
-                    registry_done_fn done, void *userdata) {
+                    const char *take_from, registry_done_fn done, void *userdata) {
         struct op *op;
 
         if (!name || !xns_name_valid(name, strnlen(name, XNS_NAME_MAX + 1)))
@@ -515,6 +518,7 @@ static int op_queue(struct registry *reg, enum op_kind kind, const char *name, c
         if (e)
                 op->entry = *e;
         snprintf(op->entry.name, sizeof(op->entry.name), "%s", name);
+        snprintf(op->take_from, sizeof(op->take_from), "%s", take_from ? take_from : "");
         op->done = done;
         op->userdata = userdata;
         pthread_mutex_lock(&reg->lock);
@@ -529,18 +533,28 @@ static int op_queue(struct registry *reg, enum op_kind kind, const char *name, c
  * ours). An entry of our own host (a previous incarnation) is taken over.
  */
 int registry_claim(struct registry *reg, const struct registry_entry *e, registry_done_fn done, void *userdata) {
-        return op_queue(reg, OP_CLAIM, e->name, e, done, userdata);
+        return op_queue(reg, OP_CLAIM, e->name, e, NULL, done, userdata);
+}
+
+/*
+ * registry_claim_from() - registry_claim(), taking the name over from host
+ * from too if it is still from's (its gateway fell silent): the entry is
+ * replaced at the revision read, so a claim that raced it in wins.
+ */
+int registry_claim_from(struct registry *reg, const struct registry_entry *e, const char *from, registry_done_fn done,
+                        void *userdata) {
+        return op_queue(reg, OP_CLAIM, e->name, e, from, done, userdata);
 }
 
 /* registry_release() - delete name if we hold it: 0; -ENOENT when nobody
  * does; -EEXIST (e: the holder) when another host does. */
 int registry_release(struct registry *reg, const char *name, registry_done_fn done, void *userdata) {
-        return op_queue(reg, OP_RELEASE, name, NULL, done, userdata);
+        return op_queue(reg, OP_RELEASE, name, NULL, NULL, done, userdata);
 }
 
 /* registry_lookup() - who holds name, as the bucket's stream leader says. */
 int registry_lookup(struct registry *reg, const char *name, registry_done_fn done, void *userdata) {
-        return op_queue(reg, OP_LOOKUP, name, NULL, done, userdata);
+        return op_queue(reg, OP_LOOKUP, name, NULL, NULL, done, userdata);
 }
 
 size_t registry_each(struct registry *reg, void (*each)(void *userdata, const struct registry_entry *e),

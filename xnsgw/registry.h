@@ -39,6 +39,8 @@ struct registry *registry_free(struct registry *reg);
  * holder, when known) / -ESHUTDOWN; lookup with 0 and e / -ENOENT / -ESHUTDOWN;
  * release with 0 or an error (done may be NULL). 0 or -ENOMEM from the call. */
 int registry_claim(struct registry *reg, const struct registry_entry *e, registry_done_fn done, void *userdata);
+int registry_claim_from(struct registry *reg, const struct registry_entry *e, const char *from, registry_done_fn done,
+                        void *userdata);
 int registry_release(struct registry *reg, const char *name, registry_done_fn done, void *userdata);
 int registry_lookup(struct registry *reg, const char *name, registry_done_fn done, void *userdata);
 /* Every entry the watch has seen so far (the cache), for xnsctl list. */

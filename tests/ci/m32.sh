@@ -4,6 +4,8 @@
 # a 64-bit xnsd and the same programs built 64-bit, both ways: a 32-bit client
 # of a 64-bit server, and a 64-bit client of a 32-bit server (plus 64/64 as
 # the baseline and 32/32). Every message kind crosses in each direction.
+# Then the same pairs across hosts: two hosts (a 64-bit xnsd and xnsgw
+# each) on a one-node NATS server, the server on one, the client on the other.
 #
 #   tests/ci/m32.sh                 (as root, or with sudo for apt-get)
 #
@@ -45,7 +47,8 @@ build() {
         echo "m32.sh: building $build64 (64-bit: xnsd, interop programs) and $build32 (-m32: libxousclient, interop programs)"
         [ -f "$build64/build.ninja" ] || meson setup "$build64" -Dexamples=false >"$workdir/setup64.log" 2>&1 ||
                 { cat "$workdir/setup64.log"; return 1; }
-        meson compile -C "$build64" xnsd xnsctl tests/m32/interop-server tests/m32/interop-client >"$workdir/build64.log" 2>&1 ||
+        meson compile -C "$build64" xnsd xnsctl xnsgw tests/m32/interop-server tests/m32/interop-client \
+                >"$workdir/build64.log" 2>&1 ||
                 { cat "$workdir/build64.log"; return 1; }
         [ -f "$build32/build.ninja" ] ||
                 meson setup "$build32" --cross-file tests/m32/i386.ini -Dclient_only=true -Dexamples=false \
@@ -79,14 +82,32 @@ wait_answering() {
         done
 }
 
-# One server and one client through the daemon; 0 when both pass.
+# Waits up to 10 s until the gateway (process $3) of the xnsd on socket $1
+# hears every host of $2 ("b c"), as xnsctl status shows.
+wait_hosts() {
+        i=0
+        until XOUS_SOCKET=$1 "$build64/xnsctl/xnsctl" status 2>/dev/null |
+                        awk -v want="$2" '/^hosts:/ { n = split(want, w, " "); for (k = 1; k <= n; k++)
+                                if (index(" " substr($0, 7) " ", " " w[k] " ") == 0) exit 1; found = 1 }
+                                END { exit !found }'; do
+                kill -0 "$3" 2>/dev/null || return 1
+                i=$((i + 1))
+                [ "$i" -le 100 ] || return 1
+                sleep 0.1
+        done
+}
+
+# One server and one client through the daemon; 0 when both pass. With
+# $4 and $5, the server's and the client's xnsd sockets (another host each).
 run_pair() {
         name=$1 server=$2 client=$3 rc_server=0 rc_client=0
-        timeout -k 5 "$limit" "$server" >"$workdir/$name.server.log" 2>&1 &
+        server_sock=${4:-$XOUS_SOCKET} client_sock=${5:-$XOUS_SOCKET}
+        XOUS_SOCKET=$server_sock timeout -k 5 "$limit" "$server" >"$workdir/$name.server.log" 2>&1 &
         server_pid=$!
         pids="$pids $server_pid"
         if wait_for_line "$workdir/$name.server.log" "serving" "$server_pid"; then
-                timeout -k 5 "$limit" "$client" >"$workdir/$name.client.log" 2>&1 || rc_client=$?
+                XOUS_SOCKET=$client_sock timeout -k 5 "$limit" "$client" >"$workdir/$name.client.log" 2>&1 ||
+                        rc_client=$?
         else
                 echo "interop-server did not come up" >"$workdir/$name.client.log"
                 rc_client=1
@@ -142,6 +163,38 @@ run_pair "server64-client64" "$build64/tests/m32/interop-server" "$build64/tests
 run_pair "server64-client32" "$build64/tests/m32/interop-server" "$build32/tests/m32/interop-client" || failed=1
 run_pair "server32-client64" "$build32/tests/m32/interop-server" "$build64/tests/m32/interop-client" || failed=1
 run_pair "server32-client32" "$build32/tests/m32/interop-server" "$build32/tests/m32/interop-client" || failed=1
+
+# Across hosts: a NATS server (JetStream, a random port it writes down),
+# hosts a and b, the interop name exported.
+nats-server -js -a 127.0.0.1 -p -1 --ports_file_dir "$workdir" -sd "$workdir/js" >"$workdir/nats.log" 2>&1 &
+nats_pid=$!
+pids="$pids $nats_pid"
+wait_for_line "$workdir/nats-server_$nats_pid.ports" "nats://" "$nats_pid" ||
+        { echo "FAIL: nats-server did not start"; cat "$workdir/nats.log"; exit 1; }
+nats_url=$(sed -n 's|.*"\(nats://[^"]*\)".*|\1|p' "$workdir/nats-server_$nats_pid.ports" | head -n 1)
+for h in a b; do
+        "$build64/xnsd/xnsd" --socket "$workdir/$h.sock" 2>"$workdir/xnsd-$h.log" &
+        pids="$pids $!"
+        XOUS_SOCKET=$workdir/$h.sock
+        wait_answering "$!" || { cat "$workdir/xnsd-$h.log"; exit 1; }
+        "$build64/xnsgw/xnsgw" --socket "$workdir/$h.sock" --nats "$nats_url" --host "$h" \
+                --export xns.interop 2>"$workdir/xnsgw-$h.log" &
+        pids="$pids $!"
+        eval "gw_$h=\$!"
+done
+XOUS_SOCKET=$workdir/xns.sock
+if ! wait_hosts "$workdir/a.sock" b "$gw_a" || ! wait_hosts "$workdir/b.sock" a "$gw_b"; then
+        echo "FAIL: the gateways do not hear each other"
+        sed 's/^/  /' "$workdir/xnsgw-a.log" "$workdir/xnsgw-b.log"
+        exit 1
+fi
+for s in 64 32; do
+        for c in 64 32; do
+                eval "sb=\$build$s cb=\$build$c"
+                run_pair "across-server$s-client$c" "$sb/tests/m32/interop-server" "$cb/tests/m32/interop-client" \
+                        "$workdir/a.sock" "$workdir/b.sock" || failed=1
+        done
+done
 
 if ! kill -0 "$xnsd_pid" 2>/dev/null; then
         echo "FAIL: xnsd died"
