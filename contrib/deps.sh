@@ -3,7 +3,7 @@
 # and this machine lacks. Uses sudo when not run as root.
 set -e
 
-packages="gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libevent-dev check libjansson-dev libsystemd-dev procps dbus-daemon dbus-broker man-db groff-base bsdextrautils systemd nats-server libnats-dev tshark"
+packages="gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libevent-dev check libjansson-dev libsystemd-dev procps dbus-daemon dbus-broker man-db groff-base bsdextrautils systemd nats-server libnats-dev tshark python3 python3-pytest"
 
 missing=""
 for p in $packages; do

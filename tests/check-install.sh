@@ -2,16 +2,18 @@
 # check-install.sh: installs the build into a private DESTDIR and checks what a
 # user gets: the programs, the library (soname, only xous_* exported, every
 # function of the header), the header, the .pc file, the systemd units, the
-# manual pages. Then builds the example service (its three servers) and caller
-# OUT OF TREE, from a copy of their sources, with nothing but what pkg-config
-# says about the installed libxousclient (and, for the event-loop servers, the
-# system's libevent_core and libsystemd), and runs them (examples/run-demo.sh,
-# once per server) against the installed xnsd with the installed library.
+# manual pages, the Python package (imported and called). Then builds the
+# example service (its three servers) and caller OUT OF TREE, from a copy of
+# their sources, with nothing but what pkg-config says about the installed
+# libxousclient (and, for the event-loop servers, the system's libevent_core
+# and libsystemd), and runs them (examples/run-demo.sh, once per server)
+# against the installed xnsd with the installed library.
 #
 # Usage: tests/check-install.sh BUILDDIR SOURCEDIR
 # Environment (tests/meson.build sets it): the install paths as meson has
 # them, absolute: XNS_PREFIX XNS_BINDIR XNS_SBINDIR XNS_LIBDIR XNS_INCLUDEDIR
-# XNS_MANDIR XNS_UNITDIR XNS_SYSUSERSDIR; XNS_HAVE_XNSCTL=1 when xnsctl is built;
+# XNS_MANDIR XNS_UNITDIR XNS_SYSUSERSDIR; XNS_PYTHONDIR, where the xous package
+# goes, and XNS_PYTHON, the python3 it is for; XNS_HAVE_XNSCTL=1 when xnsctl is built;
 # XNS_SANITIZE: meson's b_sanitize.
 # Exit 77 (skipped) when a tool it needs is missing.
 set -u
@@ -122,6 +124,37 @@ if [ -f "$root$XNS_UNITDIR/xnsgw.service" ]; then
 fi
 expect_file "$XNS_MANDIR/man1/xnsctl.1"
 expect_file "$XNS_MANDIR/man3/libxousclient.3"
+
+# --- the Python package, imported from where it is installed -----------------------
+if [ -n "${XNS_PYTHONDIR:-}" ] && [ -n "${XNS_PYTHON:-}" ]; then
+        for f in __init__.py _codes.py _lib.py _memory.py buffer.py connection.py envelope.py errors.py server.py; do
+                expect_file "$XNS_PYTHONDIR/xous/$f"
+        done
+        # A library built with ASan needs its runtime first, which python3
+        # is not linked with: preloaded (and no leak check of the interpreter).
+        preload=""
+        case "${XNS_SANITIZE:-none}" in
+        *address*) preload=$(cc -print-file-name=libasan.so) ;;
+        esac
+        # With the installed library, against a socket where no xnsd is:
+        # every call reaches libxousclient, which answers UNAVAILABLE.
+        if ! env PYTHONPATH="$root$XNS_PYTHONDIR" XOUS_LIBRARY="$root$XNS_LIBDIR/libxousclient.so.0" \
+                XOUS_SOCKET="$tmp/no-xnsd.sock" PYTHONDONTWRITEBYTECODE=1 ${preload:+LD_PRELOAD="$preload"} \
+                ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}" timeout 30 "$XNS_PYTHON" -c '
+import sys, xous
+assert xous.__file__.startswith(sys.argv[1]), xous.__file__
+assert xous.strerror(9) == "server not found" and xous.ServerNotFoundError.code == 9
+try:
+    xous.connect("anything")
+except xous.UnavailableError:
+    pass
+else:
+    raise SystemExit("connect without xnsd did not raise UnavailableError")
+' "$root" >"$tmp/python.log" 2>&1; then
+                fail "the installed Python package does not work with the installed library:"
+                cat "$tmp/python.log" >&2
+        fi
+fi
 
 # --- the examples, out of tree, against the installed library only -------------
 mkdir -p "$tmp/examples/src" "$tmp/demo/sbin" "$tmp/demo/bin" "$tmp/demo/examples"

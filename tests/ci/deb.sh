@@ -7,8 +7,9 @@
 # install did: the xns user and group, xnsd.socket enabled, xnsgw.service
 # not, systemd-analyze verify of the installed units, the installed xnsd
 # serving a socket made as xnsd.socket makes it, reached by xnsctl and by a
-# program built with libxousclient-dev and pkg-config as a member of group
-# xns and refused to anyone else. Then removes them (programs and units
+# program built with libxousclient-dev and pkg-config and by a Python client
+# with python3-xous as a member of group xns, and refused to anyone else.
+# Then removes them (programs and units
 # gone, /etc/default/xnsgw kept) and purges them (conffile and enable state
 # gone).
 #
@@ -29,7 +30,7 @@
 set -eu
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
-packages="xnsd xnsctl xnsgw libxousclient0 libxousclient-dev"
+packages="xnsd xnsctl xnsgw libxousclient0 libxousclient-dev python3-xous"
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -245,6 +246,30 @@ else
         cat "$workdir/client.log"
         fail "the client as a member of group xns"
 fi
+cat >"$workdir/client.py" <<'EOF'
+"""client.py: registers a name with xnsd, connects to it and calls it, with python3-xous."""
+import threading
+
+import xous
+
+with xous.register_name("xns deb.sh python client") as server:
+    def serve():
+        with server.receive(timeout=10) as env:
+            env.return_scalar(env.args[0] + env.args[1])
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    with xous.connect("xns deb.sh python client") as conn:
+        (total,) = conn.blocking_scalar(1, 2, 3, timeout=10)
+        print("connected, 2+3=%d" % total)
+    thread.join()
+EOF
+if $member env XOUS_SOCKET="$sock" timeout 30 /usr/bin/python3 "$workdir/client.py" >"$workdir/client-py.log" 2>&1; then
+        pass "a Python client with python3-xous as a member of group xns: $(cat "$workdir/client-py.log")"
+else
+        cat "$workdir/client-py.log"
+        fail "a Python client with python3-xous as a member of group xns"
+fi
 rc=0
 $stranger xnsctl --socket "$sock" status >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 3 ] && pass "xnsctl status refused to a user not in group xns (exit 3)" ||
@@ -264,7 +289,7 @@ pids=""
 echo "deb.sh: apt-get remove $packages"
 $apt remove $packages >/dev/null
 for f in /usr/sbin/xnsd /usr/bin/xnsctl /usr/bin/xnsgw $units /usr/lib/sysusers.d/xns.conf \
-         /usr/include/xous/xous.h; do
+         /usr/include/xous/xous.h /usr/lib/python3/dist-packages/xous; do
         [ ! -e "$f" ] || fail "$f is left after remove"
 done
 ls /usr/lib/*/libxousclient.so* >/dev/null 2>&1 && fail "libxousclient is left after remove"
