@@ -238,7 +238,7 @@ static int link_ring_drain(struct link *l, uint64_t deadline);
  */
 int link_call_timeout(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd,
                       uint32_t timeout_ms, int *release_fd) {
-        uint64_t deadline = now_ms() + timeout_ms;
+        uint64_t deadline = deadline_ms(timeout_ms);
         int r;
 
         if (reply_fd)

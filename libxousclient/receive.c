@@ -231,7 +231,7 @@ _public_ xous_error_t xous_receive_message_timeout(xous_sid_t sid, xous_envelope
                 return XOUS_ERR_INVALID_ARGUMENT;
         *env = NULL;
         e = xous_error_from_result(receive_call(&req, timeout_ms == UINT32_MAX ? RECEIVE_FOREVER
-                                                                               : now_ms() + timeout_ms, env));
+                                                                               : deadline_ms(timeout_ms), env));
         if (e == XOUS_OK && !*env)
                 e = XOUS_ERR_TIMEOUT;
         return e;

@@ -21,6 +21,12 @@ uint64_t now_ms(void) {
         return clock_ns(CLOCK_MONOTONIC) / 1000000;
 }
 
+/* deadline_ms() - the first millisecond on now_ms()'s clock at least
+ * timeout_ms from now: a wait until then lasts timeout_ms at least. */
+uint64_t deadline_ms(uint32_t timeout_ms) {
+        return (clock_ns(CLOCK_MONOTONIC) + 999999) / 1000000 + timeout_ms;
+}
+
 /* sleep_ms() - sleeps ms milliseconds, whatever signals come meanwhile. */
 void sleep_ms(unsigned ms) {
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
