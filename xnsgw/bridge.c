@@ -557,12 +557,15 @@ static void on_answer(struct bridge *b, const char *from, const struct frame_ans
                 return;
         for (uint32_t i = 0; i < ans->n_queued; i++) {     /* queued there: the proxy may take more */
                 c = out_call_take(b, from, ans->queued[i]);
-                if (c && !c->m->blocking)
-                        local_msg_done(b->local, c->m);
-                else if (c)                     /* not one without an answer: it waits on */
+                if (!c)
+                        continue;
+                if (c->m->blocking) {           /* not one without an answer: it waits on */
                         list_link_tail(&b->out_calls, &c->link);
-                if (c && !c->m->blocking)
-                        free(c);
+                        continue;
+                }
+                m = c->m;
+                free(c);
+                local_msg_done(b->local, m);
         }
         if (ans->call == 0 || !(c = out_call_take(b, from, ans->call)))
                 return;
