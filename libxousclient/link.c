@@ -224,8 +224,6 @@ static int link_cancel(struct link *l, uint32_t seq, int *release_fd) {
         return r;
 }
 
-static int link_ring_drain(struct link *l, uint64_t deadline);
-
 /*
  * link_call_timeout() - link_call(), giving up after timeout_ms.
  *
@@ -348,7 +346,7 @@ static int link_ring_wait_room(struct link *l) {
  * sent). Until xnsd has looked at what was posted there is no limit, as
  * for any answer of xnsd: each pass it makes acks, and says if it stalled.
  */
-static int link_ring_drain(struct link *l, uint64_t deadline) {
+int link_ring_drain(struct link *l, uint64_t deadline) {
         int r;
 
         while (link_posting(l)) {

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "clock.h"
 #include "xous-internal.h"
 
 static struct xns_request send_request(xous_cid_t cid, xous_msg_kind_t kind, uint32_t id) {
@@ -27,9 +28,11 @@ static void send_set_buf(struct xns_request *req, const xous_buf_t *buf, uint32_
 /*
  * send_nonblocking() - a Scalar or a Move (also the forwards that are fresh
  * sends). The daemon answers once the message is queued, so a full queue
- * makes this wait for room (try_: SERVER_QUEUE_FULL instead). A CID this
- * process was never granted fails without a round trip, but only once the
- * daemon is known to be there: without one every call is UNAVAILABLE.
+ * makes this wait for room (try_: SERVER_QUEUE_FULL instead, also while
+ * the thread's own posted Scalars wait for room in a full queue, which it
+ * may not overtake). A CID this process was never granted fails without a
+ * round trip, but only once the daemon is known to be there: without one
+ * every call is UNAVAILABLE.
  */
 int send_nonblocking(struct xns_request *req, int fd) {
         struct xns_reply reply;
@@ -41,6 +44,13 @@ int send_nonblocking(struct xns_request *req, int fd) {
                 return r;
         if (!session_has_cid(req->send.cid))
                 return XOUS_ERR_SERVER_NOT_FOUND;
+        if (req->send.try_) {
+                r = session_drain_posted(l, deadline_ms(0));
+                if (r == -ETIMEDOUT)
+                        return XOUS_ERR_SERVER_QUEUE_FULL;
+                if (r < 0)
+                        return r;
+        }
         return session_call(l, req, fd, &reply, NULL);
 }
 

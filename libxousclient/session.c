@@ -337,6 +337,11 @@ int session_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply
         return session_after(l, link_read_continued(l, seq, reply));
 }
 
+/* link_ring_drain() on the thread's link l, which is gone if it broke. */
+int session_drain_posted(struct link *l, uint64_t deadline) {
+        return session_after(l, link_ring_drain(l, deadline));
+}
+
 int session_post_scalar(struct link *l, struct xns_request *req) {
         return session_after(l, link_post_scalar(l, req));
 }

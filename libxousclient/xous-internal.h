@@ -42,6 +42,7 @@ int link_call_timeout(struct link *l, struct xns_request *req, int fd, struct xn
 int link_post(struct link *l, struct xns_request *req, int fd);
 int link_post_scalar(struct link *l, struct xns_request *req);
 bool link_posting(const struct link *l);
+int link_ring_drain(struct link *l, uint64_t deadline);
 int link_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply);
 
 /* A sorted set of CIDs (cid-set.c); the session guards its own. */
@@ -69,6 +70,7 @@ int session_call_timeout(struct link *l, struct xns_request *req, int fd, struct
                          uint32_t timeout_ms, int *release_fd);
 int session_post(struct link *l, struct xns_request *req, int fd);
 int session_post_scalar(struct link *l, struct xns_request *req);
+int session_drain_posted(struct link *l, uint64_t deadline);
 int session_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply);
 int session_call_detached(struct xns_request *req, struct xns_reply *reply, int *reply_fd, int *link_fd);
 int xns_call(struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);

@@ -802,9 +802,11 @@ START_TEST(test_send_kinds) {
         ck_assert_uint_eq(ring->kick, 0);
         ring_expect_slot(ring, 0, 5, 10, 1);
         ck_assert_uint_eq(ring->slot[0].a[3], 4);
+        ring->tail = 1;                                 /* taken, as xnsd does on the Kick, */
         munmap(ring, XNS_RING_SIZE);
+        fake_send(conn, &(struct xns_reply){ .body = XNS_BODY_ACK }, -1);  /* with an Ack if asked */
 
-        fake_expect(conn, XNS_OP_SEND, &req);
+        fake_expect(conn, XNS_OP_SEND, &req);           /* a try_ goes only behind a drained ring */
         ck_assert_uint_ne(req.seq, 0);
         ck_assert(req.send.try_);
         fake_answer(conn, req.seq, XOUS_ERR_SERVER_QUEUE_FULL);

@@ -434,6 +434,23 @@ START_TEST(call_behind_stalled_scalars_times_out) {
 }
 END_TEST
 
+/* try_send_scalar never waits: behind the thread's posted Scalars waiting
+ * for room it answers SERVER_QUEUE_FULL at once, and sends nothing. */
+START_TEST(try_send_behind_stalled_scalars_is_full) {
+        struct proc server, deaf;
+        xous_cid_t cid = start_server(&server);
+        xous_cid_t dcid = start_deaf_stalled(&deaf);
+        uint64_t t0 = now_ms();
+
+        EXPECT_ERR(xous_try_send_scalar(cid, FAST, 1, 0, 0, 0), XOUS_ERR_SERVER_QUEUE_FULL);
+        EXPECT_ERR(xous_try_send_scalar(dcid, FAST, 1, 0, 0, 0), XOUS_ERR_SERVER_QUEUE_FULL);
+        EXPECT_MSG(now_ms() - t0 < BOUND_MS, "took %llu ms", (unsigned long long)(now_ms() - t0));
+        expect_never_sent(&server, &deaf, cid);
+        EXPECT_OK(xous_try_send_scalar(cid, FAST, 1, 0, 0, 0));
+        stop_server(&server, cid);
+}
+END_TEST
+
 /* The same for lends: the buffer never left, so it is not busy, and a
  * MutableBorrow's *offset and *valid stay. */
 START_TEST(lend_behind_stalled_scalars_times_out) {
@@ -571,6 +588,7 @@ int main(void) {
         HARNESS_ADD(s, lend_in_time_is_not_busy);
         harness_add_test(s, call_behind_stalled_scalars_times_out, setup_depth, harness_teardown);
         harness_add_test(s, lend_behind_stalled_scalars_times_out, setup_depth, harness_teardown);
+        harness_add_test(s, try_send_behind_stalled_scalars_is_full, setup_depth, harness_teardown);
         harness_add_test(s, receive_behind_stalled_scalars_times_out, setup_depth, harness_teardown);
         harness_add_test(s, call_waits_for_stalled_scalars_in_time, setup_depth, harness_teardown);
         HARNESS_ADD(s, timeout_zero_behind_posted_scalars);
