@@ -298,19 +298,14 @@ static int link_ring_open(struct link *l) {
 static int link_ring_kick(struct link *l) {
         struct xns_request req = { .op = XNS_OP_KICK };
 
-        if (!__atomic_load_n(&l->ring->kick, __ATOMIC_SEQ_CST) ||
-            !__atomic_exchange_n(&l->ring->kick, 0, __ATOMIC_SEQ_CST))
+        if (!xns_ring_take_kick(l->ring))
                 return 0;
         return link_post(l, &req, -1);
 }
 
 /* Posted Scalars that xnsd has not queued yet (a full queue holds them). */
 bool link_posting(const struct link *l) {
-        return l->ring && __atomic_load_n(&l->ring->tail, __ATOMIC_SEQ_CST) != l->ring_head;
-}
-
-static bool link_ring_full(struct link *l) {
-        return l->ring_head - __atomic_load_n(&l->ring->tail, __ATOMIC_SEQ_CST) >= XNS_RING_SLOTS;
+        return l->ring && xns_ring_pending(l->ring, l->ring_head);
 }
 
 /* An Ack was asked for (want_room): kicks xnsd if it is not looking at
@@ -330,8 +325,7 @@ static int link_ring_wait_ack(struct link *l, uint64_t deadline) {
 
 /* The ring is full: ask for an Ack when xnsd has taken some, and wait. */
 static int link_ring_wait_room(struct link *l) {
-        __atomic_store_n(&l->ring->want_room, 1, __ATOMIC_SEQ_CST);
-        if (!link_ring_full(l))
+        if (!xns_ring_ask_room(l->ring, l->ring_head))
                 return 0;
         return link_ring_wait_ack(l, LINK_FOREVER);
 }
@@ -369,7 +363,6 @@ int link_ring_drain(struct link *l, uint64_t deadline) {
  * to a full queue ends up waiting, XNS_RING_SLOTS Scalars later.
  */
 int link_post_scalar(struct link *l, struct xns_request *req) {
-        struct xns_ring_slot *slot;
         int r;
 
         if (!l->ring) {
@@ -377,17 +370,12 @@ int link_post_scalar(struct link *l, struct xns_request *req) {
                 if (r != 0)
                         return r;
         }
-        while (link_ring_full(l)) {
+        while (xns_ring_full(l->ring, l->ring_head)) {
                 r = link_ring_wait_room(l);
                 if (r != 0)
                         return r;
         }
-        slot = &l->ring->slot[l->ring_head % XNS_RING_SLOTS];
-        *slot = (struct xns_ring_slot){
-                .cid = req->send.cid, .id = req->send.id,
-                .a = { req->send.a[0], req->send.a[1], req->send.a[2], req->send.a[3] },
-        };
-        __atomic_store_n(&l->ring->head, ++l->ring_head, __ATOMIC_SEQ_CST);
+        xns_ring_publish(l->ring, &l->ring_head, req->send.cid, req->send.id, req->send.a);
         return link_ring_kick(l);
 }
 

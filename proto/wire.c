@@ -960,3 +960,34 @@ uint32_t xns_error_from_errno(int r) {
 const char *xns_error_name(uint32_t error) {
         return error < ELEMENTSOF(error_names) ? error_names[error] : NULL;
 }
+
+/* --- the producer's side of a ring of posted Scalars ----------------------- */
+
+/* No slot free: xnsd has not taken XNS_RING_SLOTS of those published. */
+bool xns_ring_full(const struct xns_ring *r, uint32_t head) {
+        return head - __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST) >= XNS_RING_SLOTS;
+}
+
+/* Scalars published that xnsd has not taken (queued, or failed) yet. */
+bool xns_ring_pending(const struct xns_ring *r, uint32_t head) {
+        return __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST) != head;
+}
+
+/* Asks xnsd for an Ack when it takes from a full ring; false when it took
+ * some meanwhile (then no Ack need come). */
+bool xns_ring_ask_room(struct xns_ring *r, uint32_t head) {
+        __atomic_store_n(&r->want_room, 1, __ATOMIC_SEQ_CST);
+        return xns_ring_full(r, head);
+}
+
+/* Writes a Scalar into the next slot (there is room) and publishes it. */
+void xns_ring_publish(struct xns_ring *r, uint32_t *head, uint32_t cid, uint32_t id, const uint32_t a[4]) {
+        r->slot[*head % XNS_RING_SLOTS] = (struct xns_ring_slot){ .cid = cid, .id = id, .a = { a[0], a[1], a[2], a[3] } };
+        __atomic_store_n(&r->head, ++*head, __ATOMIC_SEQ_CST);
+}
+
+/* xnsd is not looking at the ring: the flag is cleared, and the producer
+ * must send XNS_OP_KICK. */
+bool xns_ring_take_kick(struct xns_ring *r) {
+        return __atomic_load_n(&r->kick, __ATOMIC_SEQ_CST) && __atomic_exchange_n(&r->kick, 0, __ATOMIC_SEQ_CST);
+}

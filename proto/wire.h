@@ -261,6 +261,14 @@ struct xns_ring {
 #define XNS_RING_SIZE 8192              /* bytes of the memfd: whole pages */
 _Static_assert(sizeof(struct xns_ring) <= XNS_RING_SIZE, "ring fits its memfd");
 
+/* The producer's side of a ring (libxousclient's links, xnsgw's sessions);
+ * head is the producer's own count of the slots it published. */
+bool xns_ring_full(const struct xns_ring *r, uint32_t head);
+bool xns_ring_pending(const struct xns_ring *r, uint32_t head);  /* published, not yet taken */
+bool xns_ring_ask_room(struct xns_ring *r, uint32_t head);     /* true: still full, an Ack will come */
+void xns_ring_publish(struct xns_ring *r, uint32_t *head, uint32_t cid, uint32_t id, const uint32_t a[4]);
+bool xns_ring_take_kick(struct xns_ring *r);                    /* true: send XNS_OP_KICK now */
+
 /* One routed message, for a monitor link. */
 struct xns_event {
         uint64_t time_us;

@@ -534,21 +534,29 @@ static void on_local_message(void *userdata, struct local_msg *m) {
         list_link_tail(&b->out_calls, &c->link);
 }
 
-/* The far side's answer to a local caller's message: dropped unless it is
- * for a call still waiting, of this gateway's epoch, from its host. */
-/* The call to host waiting for its answer, off the list; NULL if none.
- * Answers come mostly in the order sent: the oldest first. */
-static struct out_call *out_call_take(struct bridge *b, const char *host, uint64_t call) {
+/* The call to host waiting for its answer, or NULL. Answers come mostly
+ * in the order sent: the oldest first. */
+static struct out_call *out_call_find(struct bridge *b, const char *host, uint64_t call) {
         struct out_call *c;
 
         list_for_each_entry(c, &b->out_calls, link)
-                if (c->call == call && strcmp(c->host, host) == 0) {
-                        list_unlink(&c->link);
+                if (c->call == call && strcmp(c->host, host) == 0)
                         return c;
-                }
         return NULL;
 }
 
+/* Ends the wait of c; its message is the caller's to answer. */
+static struct local_msg *out_call_end(struct out_call *c) {
+        struct local_msg *m = c->m;
+
+        list_unlink(&c->link);
+        free(c);
+        return m;
+}
+
+/* The far side's answer to a local caller's message, and the calls without
+ * an answer it has queued: dropped unless for a call still waiting, of this
+ * gateway's epoch, from its host. */
 static void on_answer(struct bridge *b, const char *from, const struct frame_answer *ans) {
         struct out_call *c;
         struct local_msg *m;
@@ -556,21 +564,13 @@ static void on_answer(struct bridge *b, const char *from, const struct frame_ans
         if (ans->epoch != b->epoch)
                 return;
         for (uint32_t i = 0; i < ans->n_queued; i++) {     /* queued there: the proxy may take more */
-                c = out_call_take(b, from, ans->queued[i]);
-                if (!c)
-                        continue;
-                if (c->m->blocking) {           /* not one without an answer: it waits on */
-                        list_link_tail(&b->out_calls, &c->link);
-                        continue;
-                }
-                m = c->m;
-                free(c);
-                local_msg_done(b->local, m);
+                c = out_call_find(b, from, ans->queued[i]);
+                if (c && !c->m->blocking)
+                        local_msg_done(b->local, out_call_end(c));
         }
-        if (ans->call == 0 || !(c = out_call_take(b, from, ans->call)))
+        if (ans->call == 0 || !(c = out_call_find(b, from, ans->call)))
                 return;
-        m = c->m;
-        free(c);
+        m = out_call_end(c);
         if (!m->blocking)
                 local_msg_done(b->local, m);
         else if (ans->error != XNS_OK)

@@ -368,29 +368,22 @@ static bool op_rings(const struct op *op) {
         return op->type == OP_CALL && op->call.kind == XNS_KIND_SCALAR && session_cid(op->s, &op->sid) != 0;
 }
 
-static uint32_t ring_tail(const struct session *s) {
-        return __atomic_load_n(&s->ring->tail, __ATOMIC_SEQ_CST);
-}
-
 /* Scalars posted that xnsd may not have queued yet. */
 static bool ring_pending(const struct session *s) {
-        return s->ring && s->ring_synced != s->ring_head && ring_tail(s) != s->ring_head;
+        return s->ring && s->ring_synced != s->ring_head && xns_ring_pending(s->ring, s->ring_head);
 }
 
 /* Tells xnsd to look at the ring, unless it looks already. */
 static void ring_kick(struct session *s) {
         struct xns_request req = { .op = XNS_OP_KICK };
 
-        if (__atomic_load_n(&s->ring->kick, __ATOMIC_SEQ_CST) && __atomic_exchange_n(&s->ring->kick, 0, __ATOMIC_SEQ_CST))
+        if (xns_ring_take_kick(s->ring))
                 (void)llink_post(s->post, &req, -1);
 }
 
 /* No slot free: ask for an Ack when xnsd has taken some. true while so. */
 static bool ring_full(struct session *s) {
-        if (s->ring_head - ring_tail(s) < XNS_RING_SLOTS)
-                return false;
-        __atomic_store_n(&s->ring->want_room, 1, __ATOMIC_SEQ_CST);
-        if (s->ring_head - ring_tail(s) < XNS_RING_SLOTS)
+        if (!xns_ring_full(s->ring, s->ring_head) || !xns_ring_ask_room(s->ring, s->ring_head))
                 return false;
         s->want_room = true;
         ring_kick(s);
@@ -407,11 +400,7 @@ static void ring_post_queued(struct session *s) {
         struct op *op;
 
         while ((op = list_first_entry(&s->queue, struct op, link)) && op_rings(op) && !ring_full(s)) {
-                s->ring->slot[s->ring_head % XNS_RING_SLOTS] = (struct xns_ring_slot){
-                        .cid = session_cid(s, &op->sid), .id = op->call.id,
-                        .a = { op->call.a[0], op->call.a[1], op->call.a[2], op->call.a[3] },
-                };
-                __atomic_store_n(&s->ring->head, ++s->ring_head, __ATOMIC_SEQ_CST);
+                xns_ring_publish(s->ring, &s->ring_head, session_cid(s, &op->sid), op->call.id, op->call.a);
                 list_unlink(&op->link);
                 list_link_tail(&posted, &op->link);
         }
