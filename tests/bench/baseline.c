@@ -1,12 +1,17 @@
 /* baseline.c: the floors xnsd is measured against: the same 24-byte
- * request and reply over a socketpair (one hop each way) and through a
- * minimal epoll relay (two hops), one-way messages through that relay, and
- * a 16 MiB buffer copied through a socket and back. */
+ * request and reply over a socketpair (one hop each way), through a
+ * minimal epoll relay (two hops), and through a relay that shares memory
+ * with both ends and rings eventfd doorbells (two hops, no socket on the
+ * path); one-way messages through the socket relay, and a 16 MiB buffer
+ * copied through a socket and back. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -178,6 +183,202 @@ void case_baseline_pair(struct result *r, long arg) {
 
 void case_baseline_relay(struct result *r, long arg) {
         case_sock_latency(r, true);
+}
+
+/* --- baseline_shm_relay -------------------------------------------------- */
+
+/* One message in shared memory. Its single writer fills m, then bumps seq;
+ * its reader takes m once it sees a seq it has not seen. The client sends
+ * a request only once the last is answered, so a hop never holds two
+ * messages. A cache line each, so that no two hops share one. */
+struct shm_slot {
+        _Atomic uint32_t seq;
+        struct msg24 m;
+} __attribute__((aligned(64)));
+
+/* The hops, named from the relay: requests in from the client and out to
+ * the server, replies in from the server and out to the client. */
+struct shm_hops {
+        struct shm_slot req_in, req_out, rep_in, rep_out;
+};
+
+/* What the three parties share: the hops and an eventfd doorbell each. */
+struct shm_relay {
+        struct shm_hops *hops;
+        int bell_relay;         /* rung by the client and by the server */
+        int bell_server;
+        int bell_client;
+};
+
+static void slot_write(struct shm_slot *s, const struct msg24 *m) {
+        uint32_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+
+        s->m = *m;
+        atomic_store_explicit(&s->seq, seq + 1, memory_order_release);
+}
+
+/* Takes the message in s if it is one newer than *seen. */
+static bool slot_read(struct shm_slot *s, uint32_t *seen, struct msg24 *m) {
+        uint32_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+
+        if (seq == *seen)
+                return false;
+        *m = s->m;
+        *seen = seq;
+        return true;
+}
+
+static void doorbell_ring(int fd) {
+        uint64_t one = 1;
+
+        if (write(fd, &one, sizeof(one)) != sizeof(one))
+                bench_fail("eventfd write: %s", strerror(errno));
+}
+
+/* Sleeps until the doorbell has rung, and clears it. */
+static void doorbell_wait(int fd) {
+        uint64_t rings;
+        ssize_t n;
+
+        do
+                n = read(fd, &rings, sizeof(rings));
+        while (n < 0 && errno == EINTR);
+        if (n != sizeof(rings))
+                bench_fail("eventfd read: %s", n < 0 ? strerror(errno) : "short");
+}
+
+/* Answers OP_ADD with a1 + 1, until OP_QUIT. */
+static void shm_server_main(int chan, void *arg) {
+        const struct shm_relay *s = arg;
+        uint32_t seen = 0;
+
+        for (;;) {
+                struct msg24 m;
+
+                doorbell_wait(s->bell_server);
+                if (!slot_read(&s->hops->req_out, &seen, &m))
+                        continue;
+                if (m.op == OP_QUIT)
+                        return;
+                if (m.op != OP_ADD)
+                        bench_fail("shm server: unknown op %u", m.op);
+                m.a1 += 1;
+                slot_write(&s->hops->rep_in, &m);
+                doorbell_ring(s->bell_relay);
+        }
+}
+
+/* Sleeps in epoll until the relay's doorbell rings, and clears it. */
+static void shm_relay_sleep(int ep, int bell) {
+        struct epoll_event ev;
+        int n;
+
+        do
+                n = epoll_wait(ep, &ev, 1, -1);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                bench_fail("shm relay: epoll_wait: %s", strerror(errno));
+        doorbell_wait(bell);
+}
+
+/* Forwards requests to the server and replies to the client, sleeping in
+ * epoll when neither has anything new; passes OP_QUIT on and ends. */
+static void shm_relay_main(int chan, void *arg) {
+        const struct shm_relay *s = arg;
+        _cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event ev = { .events = EPOLLIN };
+        uint32_t req_seen = 0, rep_seen = 0;
+
+        if (ep < 0)
+                bench_fail("shm relay: epoll_create1: %s", strerror(errno));
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, s->bell_relay, &ev) < 0)
+                bench_fail("shm relay: epoll_ctl: %s", strerror(errno));
+        for (;;) {
+                struct msg24 m;
+
+                if (slot_read(&s->hops->req_in, &req_seen, &m)) {
+                        slot_write(&s->hops->req_out, &m);
+                        doorbell_ring(s->bell_server);
+                        if (m.op == OP_QUIT)
+                                return;
+                } else if (slot_read(&s->hops->rep_in, &rep_seen, &m)) {
+                        slot_write(&s->hops->rep_out, &m);
+                        doorbell_ring(s->bell_client);
+                } else {
+                        shm_relay_sleep(ep, s->bell_relay);
+                }
+        }
+}
+
+/* The benchmark's side: the client of the path. */
+struct shm_path {
+        struct shm_relay shared;
+        struct child server, relay;
+        uint32_t rep_seen;
+};
+
+static int doorbell_new(void) {
+        int fd = eventfd(0, EFD_CLOEXEC);
+
+        if (fd < 0)
+                bench_fail("eventfd: %s", strerror(errno));
+        return fd;
+}
+
+static void shm_path_start(struct shm_path *p) {
+        struct shm_hops *hops;
+
+        hops = mmap(NULL, sizeof(*hops), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (hops == MAP_FAILED)
+                bench_fail("mmap: %s", strerror(errno));
+        *p = (struct shm_path){ .shared = { .hops = hops, .bell_relay = doorbell_new(),
+                                            .bell_server = doorbell_new(), .bell_client = doorbell_new() } };
+        child_start(&p->server, "the shm server", shm_server_main, &p->shared,
+                    (const int[]){ p->shared.bell_server, p->shared.bell_relay }, 2);
+        child_start(&p->relay, "the shm relay", shm_relay_main, &p->shared,
+                    (const int[]){ p->shared.bell_relay, p->shared.bell_server, p->shared.bell_client }, 3);
+        p->shared.bell_server = safe_close(p->shared.bell_server);
+}
+
+/* OP_QUIT goes the requests' way: it ends the relay, then the server. */
+static void shm_path_stop(struct shm_path *p) {
+        struct msg24 quit = { .op = OP_QUIT };
+
+        slot_write(&p->shared.hops->req_in, &quit);
+        doorbell_ring(p->shared.bell_relay);
+        child_stop(&p->relay);
+        child_stop(&p->server);
+        safe_close(p->shared.bell_relay);
+        safe_close(p->shared.bell_client);
+        munmap(p->shared.hops, sizeof(*p->shared.hops));
+}
+
+static int64_t shm_round(void *ctx, uint32_t i) {
+        struct shm_path *p = ctx;
+        struct msg24 m = { .op = OP_ADD, .a1 = i }, reply;
+        int64_t t0 = now_ns(), t;
+
+        slot_write(&p->shared.hops->req_in, &m);
+        doorbell_ring(p->shared.bell_relay);
+        do
+                doorbell_wait(p->shared.bell_client);
+        while (!slot_read(&p->shared.hops->rep_out, &p->rep_seen, &reply));
+        t = now_ns() - t0;
+        if (reply.op != OP_ADD || reply.a1 != i + 1)
+                bench_fail("request %u answered %u, want %u", i, reply.a1, i + 1);
+        return t;
+}
+
+void case_baseline_shm_relay(struct result *r, long arg) {
+        struct shm_path p;
+        pid_t pids[2];
+        size_t n = rounds_latency();
+
+        shm_path_start(&p);
+        pids[0] = p.server.pid;
+        pids[1] = p.relay.pid;
+        measure_latency(r, n, n < 200 ? n : 200, shm_round, &p, pids, 2);
+        shm_path_stop(&p);
 }
 
 /* --- relay_throughput ---------------------------------------------------- */

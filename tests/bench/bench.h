@@ -195,6 +195,7 @@ void case_clients(struct result *r, long clients);
 
 void case_baseline_pair(struct result *r, long arg);
 void case_baseline_relay(struct result *r, long arg);
+void case_baseline_shm_relay(struct result *r, long arg);
 void case_relay_throughput(struct result *r, long arg);
 void case_copy(struct result *r, long size);
 

@@ -2,12 +2,13 @@
  * xnsbench.c: xnsd against the floors of socket IPC and against D-Bus.
  *
  * Starts a private xnsd on a socket in a fresh temporary directory and its
- * own peer processes (servers, senders, clients, a minimal epoll relay,
- * dbus-daemon and dbus-broker; with --remote, a 3-node NATS cluster on
- * loopback, its clients, and two hosts on it, each an xnsd and an xnsgw),
- * runs the cases, stops them all on every exit path (children die with us,
- * a watchdog ends a stalled run), and prints a table, the target ratios,
- * and one JSON object per line for scripts.
+ * own peer processes (servers, senders, clients, a minimal epoll relay over
+ * sockets and one in shared memory, dbus-daemon and dbus-broker; with
+ * --remote, a 3-node NATS cluster on loopback, its clients, and two hosts
+ * on it, each an xnsd and an xnsgw), runs the cases, stops them all on
+ * every exit path (children die with us, a watchdog ends a stalled run),
+ * and prints a table, the target ratios, and one JSON object per line for
+ * scripts.
  * Every answer is checked: a wrong one exits 1 naming the case.
  */
 #include <getopt.h>
@@ -38,6 +39,8 @@ static const struct bench_case {
           "the same, server loop on xous_reply_and_receive_next (not in the targets)", false },
         { "baseline_pair", case_baseline_pair, 0, "24-byte request/reply over a SEQPACKET socketpair", false },
         { "baseline_relay", case_baseline_relay, 0, "the same through a minimal epoll relay process", false },
+        { "baseline_shm_relay", case_baseline_shm_relay, 0,
+          "the same through a relay in shared memory, eventfd doorbells, relay in epoll", false },
         { "dbus_daemon", case_dbus_daemon, 0, "sd-bus method call, u32 in and out, via dbus-daemon", false },
         { "dbus_broker", case_dbus_broker, 0, "the same via dbus-broker", false },
         { "scalar_throughput", case_scalar_throughput, 1, "one-way Scalars, 1 sender to 1 server", false },
@@ -370,13 +373,17 @@ static int compute_targets(struct target *t) {
         double bs = value_of("blocking_scalar", MEDIAN);
         int n = 0;
 
-        t[n++] = (struct target){ "blocking_scalar/baseline_relay", bs / value_of("baseline_relay", MEDIAN), true, 1.3 };
-        t[n++] = (struct target){ "blocking_scalar/dbus_broker", bs / value_of("dbus_broker", MEDIAN), true, 0.4 };
-        t[n++] = (struct target){ "blocking_scalar/dbus_daemon", bs / value_of("dbus_daemon", MEDIAN), true, 0.3 };
+        t[n++] = (struct target){ "blocking_scalar/baseline_relay", bs / value_of("baseline_relay", MEDIAN), true,
+                                  0.75 };
+        t[n++] = (struct target){ "blocking_scalar/baseline_shm_relay", bs / value_of("baseline_shm_relay", MEDIAN),
+                                  true, 1.3 };
+        t[n++] = (struct target){ "blocking_scalar/dbus_broker", bs / value_of("dbus_broker", MEDIAN), true, 0.3 };
+        t[n++] = (struct target){ "blocking_scalar/dbus_daemon", bs / value_of("dbus_daemon", MEDIAN), true, 0.25 };
         t[n++] = (struct target){ "cpu:blocking_scalar/baseline_relay",
-                                  value_of("blocking_scalar", CPU) / value_of("baseline_relay", CPU), true, 1.3 };
+                                  value_of("blocking_scalar", CPU) / value_of("baseline_relay", CPU), true, 0.8 };
         t[n++] = (struct target){ "scalar_throughput/relay_throughput",
                                   value_of("scalar_throughput", OPS) / value_of("relay_throughput", OPS), false, 2.0 };
+        t[n++] = (struct target){ "lend_mut_4k/blocking_scalar", value_of("lend_mut_4k", MEDIAN) / bs, true, 1.3 };
         t[n++] = (struct target){ "lend_mut_16m/lend_mut_4k",
                                   value_of("lend_mut_16m", MEDIAN) / value_of("lend_mut_4k", MEDIAN), true, 1.5 };
         t[n++] = (struct target){ "copy_16m/lend_mut_16m",
@@ -455,7 +462,7 @@ static void print_targets_json(const struct target *t, int n) {
 /* --- main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
-        struct target targets[16];
+        struct target targets[32];
         int n_targets;
 
         parse_options(argc, argv);
