@@ -18,6 +18,7 @@
 #define HOSTS 3
 #define START_MS 20000
 #define WAKE_MS 1000            /* a caller blocked on a host that fails hears so within this */
+#define RACE_ROUNDS 16          /* blocking lookups raced against their registration */
 
 static struct test_nats nats = TEST_NATS_INIT;
 static char nats_urls[256];
@@ -1333,6 +1334,33 @@ static void echo_call_from(unsigned host, const char *name) {
         proc_wait_exit(&caller, 0);
 }
 
+/* A blocking lookup and the registration it waits for, started together,
+ * round after round: the registration often shows while the lookup is on
+ * its way to the registry (a gateway once took such a lookup's ask twice
+ * and used it after freeing it; ASan runs catch that). */
+START_TEST(blocking_lookup_races_registration) {
+        for (unsigned round = 0; round < RACE_ROUNDS; round++) {
+                char name[32];
+                struct echo_arg sa = { .host = 0, .name = name };
+                struct call_arg ca = { .host = 1, .name = name };
+                struct proc server, caller;
+                uint32_t one, out[2];
+
+                snprintf(name, sizeof(name), "svc.race.%u", round);
+                proc_start(&caller, "caller", echo_caller, &ca);
+                proc_start(&server, "echo-a", echo_on_host, &sa);
+                proc_recv_sid(&server);
+                if (!proc_recv_timeout(&caller, &one, sizeof(one), HARNESS_WAIT_MS))
+                        fail_with_logs("no connection to the name");
+                proc_recv(&caller, out, sizeof(out));
+                EXPECT_ERR(out[0], XOUS_OK);
+                EXPECT_EQ(out[1], 42);
+                proc_wait_exit(&caller, 0);
+                proc_kill(&server);
+        }
+}
+END_TEST
+
 START_TEST(restarted_gateway_exports_again) {
         struct echo_arg sa = { .host = 0, .name = "svc.again" };
         struct proc server;
@@ -1734,6 +1762,7 @@ int main(void) {
         add(s, xnsctl_shows_the_cluster);
         add(s, restarted_gateway_exports_again);
         add(s, dead_host_names_may_be_taken);
+        add(s, blocking_lookup_races_registration);
         add(s, remote_server_death_rounds);
         add(s, remote_gateway_kill_rounds);
         add(s, remote_gateway_freeze_rounds);

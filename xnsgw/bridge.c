@@ -42,11 +42,28 @@ struct out_call {
 struct ask {
         struct list link;
         struct bridge *b;
-        uint64_t call;                  /* Grant sent: its number, else 0 */
+        uint64_t call;                  /* Grant sent: its number; ASK_LOOKING; else 0 */
         char host[FRAME_HOST_MAX + 1];  /* ... and to whom */
         struct xns_gateway_event e;
         struct xns_sid sid;             /* what we asked the host for */
+        bool changed;                   /* the name changed while we looked it up */
+        bool retry;                     /* look up again at the bridge's ev_retry */
+        unsigned retries;
 };
+
+/* A lookup of the ask's name is on its way: the registry's answer ends it
+ * (lookup_done); nothing else may take the ask meanwhile. */
+#define ASK_LOOKING UINT64_MAX
+
+/*
+ * A name shows in the registry as soon as its host's gateway claimed it,
+ * a moment before that host's xnsd hears the claim went through: a grant
+ * asked in that moment hears SERVER_NOT_FOUND. A blocking lookup then
+ * looks again ASK_RETRY_MS later, up to ASK_RETRIES times in a row, before
+ * it waits for the name to change.
+ */
+#define ASK_RETRY_MS 20
+#define ASK_RETRIES 50
 
 /* Calls of kinds without an answer from one host's gateway (epoch), now
  * queued here: acknowledged together at the end of the loop pass. */
@@ -117,6 +134,7 @@ struct bridge {
         struct event *ev_view;          /* tells xnsd the cluster view, once per loop pass */
         struct list acks;               /* struct queued_acks, one per host and epoch */
         struct event *ev_acks;          /* sends them, at the end of the pass */
+        struct event *ev_retry;         /* blocking lookups to look again (ASK_RETRY_MS) */
         bool failed;
 };
 
@@ -307,15 +325,29 @@ static void ask_found(struct ask *a, const struct registry_entry *e) {
         ask_grant(a, e->host, &e->sid);
 }
 
+static void ask_look_up(struct ask *a);
+
+/* A lookup's answer. A registration seen while it was on its way may be
+ * newer than what the registry answered: a waiting ask looks once more. */
 static void lookup_done(void *userdata, int result, const struct registry_entry *e) {
         struct ask *a = userdata;
+        bool changed = a->changed;
 
         a->call = 0;
+        a->changed = false;
         if (result == 0 && e)
                 return ask_found(a, e);
+        if (result == -ENOENT && changed && a->e.wait)
+                return ask_look_up(a);
         if (result == -ENOENT)
                 return ask_not_found(a);
         ask_end(a, XNS_ERR_SERVER_NOT_FOUND);
+}
+
+static void ask_look_up(struct ask *a) {
+        a->call = ASK_LOOKING;
+        if (registry_lookup(a->b->registry, a->e.name.str, lookup_done, a) < 0)
+                ask_end(a, XNS_ERR_OUT_OF_MEMORY);
 }
 
 static void bridge_lookup(struct bridge *b, const struct xns_gateway_event *e) {
@@ -326,12 +358,9 @@ static void bridge_lookup(struct bridge *b, const struct xns_gateway_event *e) {
         list_link_tail(&b->asks, &a->link);
         if (!cluster_connected(b->cluster))     /* no cluster: not found, at once */
                 return ask_not_found(a);
-        if (registry_lookup(b->registry, e->name.str, lookup_done, a) < 0)
-                ask_end(a, XNS_ERR_OUT_OF_MEMORY);
+        ask_look_up(a);
 }
 
-/* A connect to a SID of another host; a blocking one waits for the host
- * that made the SID to be heard (asks_retry()). */
 static void bridge_connect(struct bridge *b, const struct xns_gateway_event *e) {
         struct known_host *h = host_by_tag(b, e->sid.w[0]);
         struct ask *a;
@@ -466,17 +495,43 @@ static void proxy_gone(struct bridge *b, const struct xns_sid *sid) {
 
 /* Another host granted (or refused) what an ask wanted: the proxy comes
  * first, then xnsd hears its SID. */
+static void ask_retry_soon(struct ask *a) {
+        struct timeval tv = { 0, ASK_RETRY_MS * 1000 };
+
+        a->call = 0;
+        a->retry = true;
+        a->retries++;
+        event_add(a->b->ev_retry, &tv);
+}
+
+static void asks_retry_due(evutil_socket_t fd, short what, void *arg) {
+        struct bridge *b = arg;
+        struct ask *a, *tmp;
+
+        list_for_each_entry_safe(a, tmp, &b->asks, link) {
+                if (!a->retry)
+                        continue;
+                a->retry = false;
+                if (a->call == 0)
+                        ask_look_up(a);
+        }
+}
+
 static void on_granted(struct bridge *b, const char *from, const struct frame_granted *g) {
         struct ask *a;
 
         list_for_each_entry(a, &b->asks, link) {
-                if (a->call != g->call || strcmp(a->host, from) != 0)
+                if (a->call == 0 || a->call == ASK_LOOKING || a->call != g->call || strcmp(a->host, from) != 0)
                         continue;
+                if (g->error == XNS_ERR_SERVER_NOT_FOUND && a->e.what == XNS_GATEWAY_LOOKUP && a->e.wait &&
+                    a->retries < ASK_RETRIES)
+                        return ask_retry_soon(a);
                 if (g->error == XNS_ERR_SERVER_NOT_FOUND)
                         return ask_not_found(a);        /* a blocking one waits on */
                 if (g->error != XNS_OK)
                         return ask_end(a, g->error);
                 a->call = 0;
+                a->retry = false;
                 a->e.wait = false;      /* found: only the proxy is left to make */
                 if (local_proxy_exists(b->local, &a->sid))
                         return ask_end(a, XNS_OK);
@@ -494,10 +549,15 @@ static void on_registry_changed(void *userdata, const char *name, const struct r
         view_changed(b);
         if (!e)
                 return;
-        list_for_each_entry_safe(a, tmp, &b->asks, link)
-                if (a->e.what == XNS_GATEWAY_LOOKUP && a->call == 0 && a->e.wait &&
-                    strcmp(a->e.name.str, name) == 0 && strcmp(e->host, b->host) != 0)
+        list_for_each_entry_safe(a, tmp, &b->asks, link) {
+                if (a->e.what != XNS_GATEWAY_LOOKUP || !a->e.wait || strcmp(a->e.name.str, name) != 0 ||
+                    strcmp(e->host, b->host) == 0)
+                        continue;
+                if (a->call == ASK_LOOKING)
+                        a->changed = true;
+                else if (a->call == 0)
                         ask_found(a, e);
+        }
 }
 
 /* --- messages of local callers to proxies ----------------------------------- */
@@ -793,7 +853,7 @@ static void probe_host(struct bridge *b, const char *host, bool resync) {
                         send_frame(b, host, &f);
                 }
         list_for_each_entry(a, &b->asks, link)
-                if (a->call != 0 && a->call != UINT64_MAX && strcmp(a->host, host) == 0) {
+                if (a->call != 0 && a->call != ASK_LOOKING && strcmp(a->host, host) == 0) {
                         f.probe.call = a->call;
                         send_frame(b, host, &f);
                 }
@@ -899,7 +959,7 @@ static void asks_retry(struct bridge *b) {
                                 ask_grant(a, h->name, &a->e.sid);
                         continue;
                 }
-                a->call = UINT64_MAX;   /* looking: not twice at once */
+                a->call = ASK_LOOKING;  /* not twice at once */
                 if (registry_lookup(b->registry, a->e.name.str, lookup_done, a) < 0)
                         a->call = 0;
         }
@@ -948,7 +1008,7 @@ static void on_host_down(void *userdata, const char *name, uint64_t epoch) {
                 return probe_host(b, name, false);
         out_calls_fail_host(b, name);
         list_for_each_entry_safe(a, tmp, &b->asks, link)
-                if (a->call != 0 && a->call != UINT64_MAX && strcmp(a->host, name) == 0)
+                if (a->call != 0 && a->call != ASK_LOOKING && strcmp(a->host, name) == 0)
                         ask_not_found(a);
         if (h) {
                 h->alive = false;
@@ -1040,7 +1100,8 @@ int bridge_new(struct bridge **out, struct event_base *base, const struct bridge
         }
         b->ev_view = event_new(base, -1, 0, view_send, b);
         b->ev_acks = event_new(base, -1, 0, acks_send, b);
-        if (!b->ev_view || !b->ev_acks) {
+        b->ev_retry = event_new(base, -1, 0, asks_retry_due, b);
+        if (!b->ev_view || !b->ev_acks || !b->ev_retry) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -1070,6 +1131,8 @@ struct bridge *bridge_free(struct bridge *b) {
                 return NULL;
         if (b->ev_view)
                 event_free(b->ev_view);
+        if (b->ev_retry)
+                event_free(b->ev_retry);
         if (b->ev_acks) {
                 acks_send(-1, 0, b);
                 event_free(b->ev_acks);
