@@ -2,12 +2,15 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <nats/nats.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "chunks.h"
@@ -26,7 +29,9 @@
  */
 #define BATCH_BYTES_MAX (64u << 10)             /* a batch's payload; bigger frames go alone */
 #define CHUNK_MARGIN 64                         /* below the server's max_payload, for safety */
-#define INBOUND_BYTES_MAX (256u << 20)          /* messages waiting for the loop thread */
+#define IO_BUF_BYTES (256u << 10)               /* what one read of the NATS socket takes */
+#define CATCH_UP_READS 64                       /* reads before hosts' silence is judged */
+#define JUDGING_PUT_OFF_MAX 1                   /* liveness ticks skipped in a row, under a flood */
 #define LIVENESS_TICK_MS 100
 #define HOSTS_MAX 4096                          /* hosts heard at once: more are not listened to */
 #define RECONNECT_WAIT_MS 100
@@ -34,6 +39,7 @@
 #define SUBJECT_MAX 128
 #define FLUSH_MS 5000
 #define CLOSE_WAIT_MS 5000                      /* libnats's threads to let go of us */
+#define SERVE_POLL_MS 100
 
 struct host {
         struct list link;
@@ -43,13 +49,29 @@ struct host {
         uint64_t heard_ms;
 };
 
-/* What a libnats thread hands the loop: a message, or a change of the connection. */
+/* What libnats's thread of callbacks hands the loop: the connection was lost or is back. */
 struct inbound {
         struct mailbox_item item;
-        natsMsg *msg;                   /* NULL: a connection event */
-        size_t bytes;
-        uint64_t arrived_ms;            /* when libnats handed it over */
         bool up;
+};
+
+/*
+ * libnats's socket on our loop. libnats asks for reads and writes from the
+ * loop thread, and also from its reconnect and ping threads: what it asks
+ * is noted under lock and applied on the loop thread (at once, or when woken
+ * through efd). A new socket (a reconnect) is a new gen: its events are new.
+ */
+struct nats_io {
+        pthread_mutex_t lock;
+        int fd;                         /* under lock: libnats's socket, -1 while detached */
+        unsigned gen;                   /* under lock */
+        bool want_read, want_write;     /* under lock */
+        pthread_t loop_thread;
+        int efd;                        /* other threads changed what is wanted */
+        struct event *ev_wake, *ev_read, *ev_write;
+        struct event *ev_write_soon;    /* at the end of this loop pass */
+        unsigned applied_gen;
+        bool reading, writing;
 };
 
 /* The batch of frames waiting for the end of the loop pass, for one host. */
@@ -70,23 +92,23 @@ struct cluster {
         uint32_t tag;
         uint64_t epoch;
         natsConnection *nc;
-        natsSubscription *sub_frames, *sub_hb;
-        uint64_t seen_ms;               /* arrival of the last message the loop handled */
+        natsSubscription *sub_frames, *sub_hb;  /* sync: drained after each read */
+        struct nats_io io;
         struct mailbox *mailbox;
+        struct event *ev_drain;         /* what arrived before the loop ran */
         struct event *hb_timer, *live_timer;
         struct event *ev_flush;         /* sends the outboxes, at the end of the pass */
         struct list outboxes;           /* struct outbox, one per host written to */
         struct list hosts;
         size_t n_hosts;
+        unsigned judging_put_off;       /* liveness ticks in a row that found the socket not dry */
         struct chunks *chunks;          /* frames arriving in parts */
-        atomic_size_t inbound_bytes;    /* libnats threads add, the loop takes off */
         uint64_t next_msg_id;
         char url[256];
 
-        /* libnats's threads are done with us: each subscription completed, the connection closed. */
+        /* libnats's threads are done with us: the connection closed. */
         pthread_mutex_t lock;
         pthread_cond_t cond;
-        unsigned subs_live;
         bool closed;
 };
 
@@ -118,34 +140,233 @@ static int errno_from_nats(natsStatus s) {
         }
 }
 
-/* --- libnats threads: hand everything to the loop ------------------------- */
+/* --- libnats's socket on our loop ---------------------------------------------- */
 
-static void inbound_drop(struct mailbox_item *item) {
-        struct inbound *in = list_entry(&item->link, struct inbound, item.link);
+/*
+ * libnats runs in its event-loop mode: the loop thread reads and writes its
+ * socket, and drains the (sync) subscriptions right after each read, so a
+ * frame is handled on the thread that read it. With async subscriptions,
+ * each frame crossed two threads (libnats's reader, a subscription's
+ * deliverer) before the loop had it: two wake-ups more per frame.
+ */
 
-        natsMsg_Destroy(in->msg);
-        free(in);
+static void subs_drain(struct cluster *c);
+static void on_nats_io(evutil_socket_t fd, short what, void *arg);
+
+/* Loop thread: make the events say what libnats wants. */
+static void io_apply(struct cluster *c) {
+        struct nats_io *io = &c->io;
+        bool rd, wr;
+        unsigned gen;
+        int fd;
+
+        pthread_mutex_lock(&io->lock);
+        fd = io->fd;
+        gen = io->gen;
+        rd = io->want_read;
+        wr = io->want_write;
+        pthread_mutex_unlock(&io->lock);
+        if (gen != io->applied_gen) {
+                if (io->ev_read)
+                        event_free(io->ev_read);
+                if (io->ev_write)
+                        event_free(io->ev_write);
+                io->ev_read = io->ev_write = NULL;
+                io->reading = io->writing = false;
+                io->applied_gen = gen;
+        }
+        if (fd < 0)
+                return;
+        if (!io->ev_read) {
+                io->ev_read = event_new(c->base, fd, EV_READ | EV_PERSIST, on_nats_io, c);
+                io->ev_write = event_new(c->base, fd, EV_WRITE | EV_PERSIST, on_nats_io, c);
+                if (!io->ev_read || !io->ev_write) {
+                        /* Nothing is read: libnats's pings go unanswered, and it reconnects. */
+                        fprintf(stderr, "xnsgw: out of memory for the NATS socket's events\n");
+                        return;
+                }
+        }
+        if (rd != io->reading && (rd ? event_add(io->ev_read, NULL) : event_del(io->ev_read)) == 0)
+                io->reading = rd;
+        if (wr != io->writing && (wr ? event_add(io->ev_write, NULL) : event_del(io->ev_write)) == 0)
+                io->writing = wr;
 }
 
-static void on_nats_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
-        struct cluster *c = closure;
-        size_t bytes = (size_t)natsMsg_GetDataLength(msg);
-        struct inbound *in;
+/* Any thread, after changing what is wanted. */
+static void io_kick(struct cluster *c) {
+        uint64_t one = 1;
 
-        /* The loop is far behind: drop, as NATS drops for a slow consumer. */
-        if (atomic_load(&c->inbound_bytes) + bytes > INBOUND_BYTES_MAX)
-                goto drop;
-        in = calloc(1, sizeof(*in));
-        if (!in)
-                goto drop;
-        in->msg = msg;
-        in->bytes = bytes;
-        in->arrived_ms = now_ms();
-        atomic_fetch_add(&c->inbound_bytes, bytes);
-        mailbox_post(c->mailbox, &in->item);
-        return;
-drop:
-        natsMsg_Destroy(msg);
+        if (pthread_equal(pthread_self(), c->io.loop_thread))
+                io_apply(c);
+        else
+                (void)!write(c->io.efd, &one, sizeof(one));
+}
+
+/*
+ * Loop thread: write what libnats buffered, then wait for the socket only if
+ * some is left. A publish asks for the socket; its write waits for the end
+ * of the loop pass, with every other publish of the pass, and mostly needs
+ * no EPOLLOUT (two epoll_ctl calls fewer per pass).
+ */
+static void io_write_soon(evutil_socket_t fd, short what, void *arg) {
+        struct cluster *c = arg;
+        bool wr;
+
+        pthread_mutex_lock(&c->io.lock);
+        wr = c->io.want_write;
+        pthread_mutex_unlock(&c->io.lock);
+        if (wr && !c->io.writing)
+                natsConnection_ProcessWriteEvent(c->nc);
+        io_apply(c);
+}
+
+static void io_woken(evutil_socket_t fd, short what, void *arg) {
+        struct cluster *c = arg;
+        uint64_t n;
+
+        (void)!read(c->io.efd, &n, sizeof(n));
+        io_write_soon(-1, 0, c);
+}
+
+static void on_nats_io(evutil_socket_t fd, short what, void *arg) {
+        struct cluster *c = arg;
+
+        if (what & EV_WRITE)
+                natsConnection_ProcessWriteEvent(c->nc);
+        if (what & EV_READ) {
+                natsConnection_ProcessReadEvent(c->nc);
+                subs_drain(c);
+        }
+}
+
+/* libnats's event-loop callbacks; "loop" is our cluster. */
+static natsStatus io_attach(void **userdata, void *loop, natsConnection *nc, natsSock fd) {
+        struct cluster *c = loop;
+
+        pthread_mutex_lock(&c->io.lock);
+        c->io.fd = fd;
+        c->io.gen++;
+        c->io.want_read = true;
+        c->io.want_write = false;
+        pthread_mutex_unlock(&c->io.lock);
+        *userdata = c;
+        io_kick(c);
+        return NATS_OK;
+}
+
+static natsStatus io_want(struct cluster *c, bool *want, bool add) {
+        pthread_mutex_lock(&c->io.lock);
+        *want = add;
+        pthread_mutex_unlock(&c->io.lock);
+        io_kick(c);
+        return NATS_OK;
+}
+
+static natsStatus io_read(void *userdata, bool add) {
+        struct cluster *c = userdata;
+
+        return io_want(c, &c->io.want_read, add);
+}
+
+static natsStatus io_write(void *userdata, bool add) {
+        struct cluster *c = userdata;
+
+        if (!add || !pthread_equal(pthread_self(), c->io.loop_thread))
+                return io_want(c, &c->io.want_write, add);
+        pthread_mutex_lock(&c->io.lock);
+        c->io.want_write = true;
+        pthread_mutex_unlock(&c->io.lock);
+        event_active(c->io.ev_write_soon, EV_TIMEOUT, 0);
+        return NATS_OK;
+}
+
+static natsStatus io_detach(void *userdata) {
+        struct cluster *c = userdata;
+
+        pthread_mutex_lock(&c->io.lock);
+        c->io.fd = -1;
+        c->io.gen++;
+        c->io.want_read = c->io.want_write = false;
+        pthread_mutex_unlock(&c->io.lock);
+        io_kick(c);
+        return NATS_OK;
+}
+
+static int io_init(struct cluster *c) {
+        struct nats_io *io = &c->io;
+
+        io->fd = -1;
+        io->loop_thread = pthread_self();
+        io->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (io->efd < 0)
+                return -errno;
+        io->ev_wake = event_new(c->base, io->efd, EV_READ | EV_PERSIST, io_woken, c);
+        io->ev_write_soon = event_new(c->base, -1, 0, io_write_soon, c);
+        if (!io->ev_wake || !io->ev_write_soon || event_add(io->ev_wake, NULL) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static void io_done(struct cluster *c) {
+        struct nats_io *io = &c->io;
+
+        if (io->ev_read)
+                event_free(io->ev_read);
+        if (io->ev_write)
+                event_free(io->ev_write);
+        if (io->ev_wake)
+                event_free(io->ev_wake);
+        if (io->ev_write_soon)
+                event_free(io->ev_write_soon);
+        safe_close(io->efd);
+        pthread_mutex_destroy(&io->lock);
+}
+
+/*
+ * cluster_serve_until() - serve the NATS socket on the loop's thread, while
+ * the loop does not run, until done(arg) or limit_ms passed. For threads
+ * that wait on libnats (a flush, a JetStream request) before the loop runs
+ * or after it stopped. Frames arriving meanwhile wait in their
+ * subscriptions. cluster_wake() from the thread makes done() be asked again.
+ */
+void cluster_serve_until(struct cluster *c, bool (*done)(void *arg), void *arg, unsigned limit_ms) {
+        uint64_t end = now_ms() + limit_ms;
+
+        for (;;) {
+                struct pollfd p[2] = { { .fd = c->io.efd, .events = POLLIN }, { .fd = -1 } };
+                uint64_t now = now_ms();
+                bool rd, wr;
+                uint64_t n;
+
+                if (done(arg) || now >= end)
+                        return;
+                pthread_mutex_lock(&c->io.lock);
+                p[1].fd = c->io.fd;
+                rd = c->io.want_read;
+                wr = c->io.want_write;
+                pthread_mutex_unlock(&c->io.lock);
+                p[1].events = (rd ? POLLIN : 0) | (wr ? POLLOUT : 0);
+                if (poll(p, 2, end - now < SERVE_POLL_MS ? (int)(end - now) : SERVE_POLL_MS) < 0 && errno != EINTR)
+                        return;
+                if (p[0].revents)
+                        (void)!read(c->io.efd, &n, sizeof(n));
+                if (wr && (p[1].revents & (POLLOUT | POLLERR | POLLHUP)))
+                        natsConnection_ProcessWriteEvent(c->nc);
+                if (rd && (p[1].revents & (POLLIN | POLLERR | POLLHUP)))
+                        natsConnection_ProcessReadEvent(c->nc);
+        }
+}
+
+void cluster_wake(struct cluster *c) {
+        uint64_t one = 1;
+
+        (void)!write(c->io.efd, &one, sizeof(one));
+}
+
+/* --- libnats's thread of callbacks ------------------------------------------ */
+
+static void inbound_drop(struct mailbox_item *item) {
+        free(list_entry(&item->link, struct inbound, item.link));
 }
 
 static void post_connection(struct cluster *c, bool up) {
@@ -174,15 +395,6 @@ static void on_nats_closed(natsConnection *nc, void *closure) {
         pthread_mutex_unlock(&c->lock);
 }
 
-static void on_sub_complete(void *closure) {
-        struct cluster *c = closure;
-
-        pthread_mutex_lock(&c->lock);
-        c->subs_live--;
-        pthread_cond_broadcast(&c->cond);
-        pthread_mutex_unlock(&c->lock);
-}
-
 /* --- hosts ---------------------------------------------------------------- */
 
 static struct host *host_find(struct cluster *c, const char *name) {
@@ -201,7 +413,7 @@ static void host_heard(struct cluster *c, const struct frame_heartbeat *hb) {
         uint64_t old_epoch;
 
         if (h && h->epoch == hb->epoch) {
-                h->heard_ms = c->seen_ms;
+                h->heard_ms = now_ms();
                 h->tag = hb->tag;
                 return;
         }
@@ -209,7 +421,7 @@ static void host_heard(struct cluster *c, const struct frame_heartbeat *hb) {
                 old_epoch = h->epoch;
                 h->epoch = hb->epoch;
                 h->tag = hb->tag;
-                h->heard_ms = c->seen_ms;
+                h->heard_ms = now_ms();
                 chunks_forget(c->chunks, h->name);
                 if (c->hooks.host_down)
                         c->hooks.host_down(c->hooks.userdata, h->name, old_epoch);
@@ -223,27 +435,46 @@ static void host_heard(struct cluster *c, const struct frame_heartbeat *hb) {
                 snprintf(h->name, sizeof(h->name), "%s", hb->host);
                 h->tag = hb->tag;
                 h->epoch = hb->epoch;
-                h->heard_ms = c->seen_ms;
+                h->heard_ms = now_ms();
                 list_link_tail(&c->hosts, &h->link);
         }
         if (c->hooks.host_up)
                 c->hooks.host_up(c->hooks.userdata, h->name, h->tag, h->epoch);
 }
 
+/* Reads what waits in the NATS socket, up to CATCH_UP_READS reads: true
+ * when nothing is left. */
+static bool io_catch_up(struct cluster *c) {
+        struct pollfd p = { .events = POLLIN };
+
+        for (unsigned i = 0; i < CATCH_UP_READS; i++) {
+                p.fd = c->io.reading ? event_get_fd(c->io.ev_read) : -1;
+                if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+                        return true;
+                natsConnection_ProcessReadEvent(c->nc);
+                subs_drain(c);
+        }
+        return false;
+}
+
 /*
  * Hosts silent for CLUSTER_DEAD_MS are down and forgotten; partial frames
- * older than REASSEMBLY_TIMEOUT_MS are dropped. Silence is counted in the
- * time of arrival: while messages wait for the loop (a burst on a busy
- * machine), a heartbeat among them is not missed, so the clock is the
- * arrival of the last one handled; with none waiting, now.
+ * older than REASSEMBLY_TIMEOUT_MS are dropped. What waits in the socket is
+ * read first: after a busy spell of the loop, a heartbeat among it is not
+ * missed. Under a flood the socket may not run dry in CATCH_UP_READS
+ * reads: then nobody is judged this tick, for JUDGING_PUT_OFF_MAX ticks at
+ * most (a dead host is still found within a second).
  */
 static void liveness_check(evutil_socket_t fd, short what, void *arg) {
         struct cluster *c = arg;
-        uint64_t now = now_ms();
-        uint64_t clock = atomic_load(&c->inbound_bytes) > 0 ? c->seen_ms : now;
         struct list *pos, *next;
+        uint64_t clock;
 
-        chunks_expire(c->chunks, now);
+        chunks_expire(c->chunks, now_ms());
+        if (!io_catch_up(c) && ++c->judging_put_off <= JUDGING_PUT_OFF_MAX)
+                return;
+        c->judging_put_off = 0;
+        clock = now_ms();
         for (pos = c->hosts.next; pos != &c->hosts; pos = next) {
                 struct host *h = list_entry(pos, struct host, link);
                 char name[FRAME_HOST_MAX + 1];
@@ -505,20 +736,30 @@ static void msg_arrived(struct cluster *c, natsMsg *msg) {
                        (size_t)natsMsg_GetDataLength(msg), now_ms(), arrival_frame, &a);
 }
 
+/* Every message the last read brought, heartbeats first. */
+static void subs_drain(struct cluster *c) {
+        natsSubscription *subs[] = { c->sub_hb, c->sub_frames };
+        natsMsg *msg;
+
+        for (size_t i = 0; i < ELEMENTSOF(subs); i++)
+                while (subs[i] && natsSubscription_NextMsg(&msg, subs[i], 0) == NATS_OK) {
+                        msg_arrived(c, msg);
+                        natsMsg_Destroy(msg);
+                }
+}
+
+static void drain_once(evutil_socket_t fd, short what, void *arg) {
+        subs_drain(arg);
+}
+
 static void inbound_handle(void *userdata, struct mailbox_item *item) {
         struct inbound *in = list_entry(&item->link, struct inbound, item.link);
         struct cluster *c = userdata;
 
-        if (in->msg) {
-                atomic_fetch_sub(&c->inbound_bytes, in->bytes);
-                c->seen_ms = in->arrived_ms;
-                msg_arrived(c, in->msg);
-        } else {
-                if (in->up)
-                        heartbeat_send(c);
-                if (c->hooks.connection)
-                        c->hooks.connection(c->hooks.userdata, in->up);
-        }
+        if (in->up)
+                heartbeat_send(c);
+        if (c->hooks.connection)
+                c->hooks.connection(c->hooks.userdata, in->up);
         inbound_drop(item);
 }
 
@@ -555,6 +796,10 @@ static natsStatus options_build(struct cluster *c, const struct cluster_options 
         if (s == NATS_OK)
                 s = natsOptions_SetSendAsap(opts, true);
         if (s == NATS_OK)
+                s = natsOptions_SetEventLoop(opts, c, io_attach, io_read, io_write, io_detach);
+        if (s == NATS_OK)
+                s = natsOptions_SetIOBufSize(opts, IO_BUF_BYTES);
+        if (s == NATS_OK)
                 s = natsOptions_SetMaxReconnect(opts, -1);
         if (s == NATS_OK)
                 s = natsOptions_SetReconnectWait(opts, RECONNECT_WAIT_MS);
@@ -585,16 +830,45 @@ static natsStatus options_build(struct cluster *c, const struct cluster_options 
 static natsStatus subscribe(struct cluster *c, natsSubscription **sub, const char *subject) {
         natsStatus s;
 
-        s = natsConnection_Subscribe(sub, c->nc, subject, on_nats_msg, c);
-        if (s != NATS_OK)
-                return s;
-        pthread_mutex_lock(&c->lock);
-        c->subs_live++;
-        pthread_mutex_unlock(&c->lock);
-        s = natsSubscription_SetOnCompleteCB(*sub, on_sub_complete, c);
+        s = natsConnection_SubscribeSync(sub, c->nc, subject);
         if (s == NATS_OK)
                 s = natsSubscription_SetPendingLimits(*sub, -1, -1);
         return s;
+}
+
+/* A flush on a thread of its own, the socket served here meanwhile. */
+struct flush {
+        struct cluster *c;
+        natsStatus s;
+        atomic_bool done;
+};
+
+static void *flush_main(void *arg) {
+        struct flush *f = arg;
+
+        f->s = natsConnection_FlushTimeout(f->c->nc, FLUSH_MS);
+        atomic_store(&f->done, true);
+        cluster_wake(f->c);
+        return NULL;
+}
+
+static bool flush_done(void *arg) {
+        struct flush *f = arg;
+
+        return atomic_load(&f->done);
+}
+
+/* Blocks until the server answered a ping: it has all we sent before. */
+static natsStatus flush_before_loop(struct cluster *c) {
+        struct flush f = { .c = c, .s = NATS_TIMEOUT };
+        pthread_t t;
+
+        atomic_init(&f.done, false);
+        if (pthread_create(&t, NULL, flush_main, &f) != 0)
+                return NATS_NO_MEMORY;
+        cluster_serve_until(c, flush_done, &f, FLUSH_MS + 1000);
+        pthread_join(t, NULL);
+        return f.s;
 }
 
 static int connect_and_subscribe(struct cluster *c, const struct cluster_options *opt, char *why, size_t why_size) {
@@ -614,7 +888,7 @@ static int connect_and_subscribe(struct cluster *c, const struct cluster_options
                 s = subscribe(c, &c->sub_hb, "xns.hb.*");
         /* The server has our interest before we say we are up. */
         if (s == NATS_OK)
-                s = natsConnection_FlushTimeout(c->nc, FLUSH_MS);
+                s = flush_before_loop(c);
         if (s != NATS_OK) {
                 const char *text = nats_GetLastError(NULL);
 
@@ -630,7 +904,8 @@ static int timers_start(struct cluster *c) {
         c->hb_timer = event_new(c->base, -1, EV_PERSIST, heartbeat_tick, c);
         c->live_timer = event_new(c->base, -1, EV_PERSIST, liveness_check, c);
         c->ev_flush = event_new(c->base, -1, 0, outboxes_flush, c);
-        if (!c->hb_timer || !c->live_timer || !c->ev_flush || event_add(c->hb_timer, &hb) < 0 ||
+        c->ev_drain = event_new(c->base, -1, 0, drain_once, c);
+        if (!c->hb_timer || !c->live_timer || !c->ev_flush || !c->ev_drain || event_add(c->hb_timer, &hb) < 0 ||
             event_add(c->live_timer, &live) < 0)
                 return -ENOMEM;
         return 0;
@@ -673,10 +948,13 @@ int cluster_new(struct cluster **out, struct event_base *base, const struct clus
         snprintf(c->host, sizeof(c->host), "%s", opt->host);
         list_init(&c->hosts);
         list_init(&c->outboxes);
-        atomic_init(&c->inbound_bytes, 0);
         pthread_mutex_init(&c->lock, NULL);
         pthread_cond_init(&c->cond, NULL);
+        pthread_mutex_init(&c->io.lock, NULL);
+        c->io.efd = -1;
         r = chunks_new(&c->chunks);
+        if (r >= 0)
+                r = io_init(c);
         if (r >= 0)
                 r = mailbox_new(&c->mailbox, base, inbound_handle, inbound_drop, c);
         if (r >= 0)
@@ -690,6 +968,7 @@ int cluster_new(struct cluster **out, struct event_base *base, const struct clus
                 return r;
         }
         heartbeat_send(c);
+        event_active(c->ev_drain, EV_TIMEOUT, 0);
         *out = c;
         return 0;
 }
@@ -701,7 +980,7 @@ static void wait_released(struct cluster *c) {
         clock_gettime(CLOCK_REALTIME, &deadline);
         deadline.tv_sec += CLOSE_WAIT_MS / 1000;
         pthread_mutex_lock(&c->lock);
-        while ((c->subs_live > 0 || !c->closed) &&
+        while (!c->closed &&
                pthread_cond_timedwait(&c->cond, &c->lock, &deadline) != ETIMEDOUT)
                 ;
         pthread_mutex_unlock(&c->lock);
@@ -721,8 +1000,11 @@ struct cluster *cluster_free(struct cluster *c) {
                 event_free(c->live_timer);
         if (c->ev_flush) {
                 outboxes_flush(-1, 0, c);       /* what the last pass sent */
+                io_write_soon(-1, 0, c);
                 event_free(c->ev_flush);
         }
+        if (c->ev_drain)
+                event_free(c->ev_drain);
         outboxes_free(c);
         if (c->nc) {
                 natsConnection_Close(c->nc);
@@ -731,6 +1013,7 @@ struct cluster *cluster_free(struct cluster *c) {
                 natsSubscription_Destroy(c->sub_hb);
                 natsConnection_Destroy(c->nc);
         }
+        io_done(c);
         mailbox_free(c->mailbox);
         chunks_free(c->chunks);
         while (!list_is_empty(&c->hosts)) {

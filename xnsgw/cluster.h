@@ -1,6 +1,7 @@
 /* cluster.h: the gateway's NATS connection: frames to and from other hosts'
  * gateways, chunked to fit NATS's payload limit, and the liveness of hosts
- * by their heartbeats. Every callback runs on the loop thread. */
+ * by their heartbeats. Every callback runs on the loop thread, which also
+ * reads and writes libnats's socket (its event-loop mode). */
 #pragma once
 
 #include <stdbool.h>
@@ -55,5 +56,11 @@ bool cluster_host_alive(struct cluster *c, const char *host);
 /* The URL of the NATS server we are connected to now, or "" */
 const char *cluster_server_url(struct cluster *c);
 bool cluster_connected(struct cluster *c);
+/* libnats's socket is served by the loop. For a thread that waits on libnats
+ * (a JetStream request) before the loop runs or after it stopped: serve
+ * it from the loop's thread until done(arg), or limit_ms passed; the
+ * thread calls cluster_wake() when done() may have become true. */
+void cluster_serve_until(struct cluster *c, bool (*done)(void *arg), void *arg, unsigned limit_ms);
+void cluster_wake(struct cluster *c);
 /* The natsConnection, for the registry (JetStream shares it). */
 struct __natsConnection *cluster_nats(struct cluster *c);

@@ -2,6 +2,7 @@
  * arguments, systemd notification, signals, the event loop. */
 #include <errno.h>
 #include <event2/event.h>
+#include <nats/nats.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -177,6 +178,7 @@ int main(int argc, char **argv) {
         sigaddset(&stop, SIGINT);
         sigprocmask(SIG_BLOCK, &stop, NULL);
         signal(SIGPIPE, SIG_IGN);
+        nats_Open(0);
         base = event_base_new();
         if (!base) {
                 fprintf(stderr, "xnsgw: cannot start the event loop\n");

@@ -63,6 +63,7 @@ struct bucket {
 struct registry {
         struct registry_hooks hooks;
         char host[FRAME_HOST_MAX + 1];
+        struct cluster *cluster;
         natsConnection *nc;
         struct mailbox *mailbox;
         pthread_t worker, watcher;
@@ -72,6 +73,7 @@ struct registry {
         pthread_cond_t cond;
         struct list queue;
         bool stopping;
+        unsigned running;               /* threads not yet at their end */
 
         struct list cache;              /* loop thread: every name the watch has shown */
 };
@@ -370,6 +372,14 @@ static int op_run(struct registry *reg, struct bucket *b, struct op *op) {
         return -ESHUTDOWN;
 }
 
+/* The loop's thread may be serving the socket for us (registry_free). */
+static void thread_ends(struct registry *reg) {
+        pthread_mutex_lock(&reg->lock);
+        reg->running--;
+        pthread_mutex_unlock(&reg->lock);
+        cluster_wake(reg->cluster);
+}
+
 static struct op *queue_next(struct registry *reg) {
         struct op *op = NULL;
 
@@ -393,6 +403,7 @@ static void *worker_main(void *arg) {
                 op->result = op_run(reg, &b, op);
                 mailbox_post(reg->mailbox, &op->item);
         }
+        thread_ends(reg);
         bucket_close(&b);
         return NULL;
 }
@@ -453,6 +464,7 @@ static void *watcher_main(void *arg) {
         }
         kvWatcher_Destroy(w);
         bucket_close(&b);
+        thread_ends(reg);
         return NULL;
 }
 
@@ -573,13 +585,18 @@ size_t registry_each(struct registry *reg, void (*each)(void *userdata, const st
 static int threads_start(struct registry *reg) {
         int r;
 
+        reg->running = 2;
         r = pthread_create(&reg->worker, NULL, worker_main, reg);
-        if (r)
+        if (r) {
+                reg->running = 0;
                 return -r;
+        }
         reg->worker_started = true;
         r = pthread_create(&reg->watcher, NULL, watcher_main, reg);
-        if (r)
+        if (r) {
+                thread_ends(reg);
                 return -r;
+        }
         reg->watcher_started = true;
         return 0;
 }
@@ -601,6 +618,7 @@ int registry_new(struct registry **out, struct event_base *base, struct cluster 
                 return -ENOMEM;
         reg->hooks = *hooks;
         snprintf(reg->host, sizeof(reg->host), "%s", host);
+        reg->cluster = cluster;
         reg->nc = cluster_nats(cluster);
         pthread_mutex_init(&reg->lock, NULL);
         pthread_cond_init(&reg->cond, NULL);
@@ -617,10 +635,21 @@ int registry_new(struct registry **out, struct event_base *base, struct cluster 
         return 0;
 }
 
+static bool threads_ended(void *arg) {
+        struct registry *reg = arg;
+        bool ended;
+
+        pthread_mutex_lock(&reg->lock);
+        ended = reg->running == 0;
+        pthread_mutex_unlock(&reg->lock);
+        return ended;
+}
+
 /*
  * registry_free() - stop the threads (an operation under way is abandoned
  * at its next retry, within JS_WAIT_MS) and drop every pending operation:
- * no callback runs after this returns.
+ * no callback runs after this returns. Call it from the loop's thread
+ * (the loop need not run): it serves the NATS socket until the threads end.
  */
 struct registry *registry_free(struct registry *reg) {
         if (!reg)
@@ -629,6 +658,7 @@ struct registry *registry_free(struct registry *reg) {
         reg->stopping = true;
         pthread_cond_broadcast(&reg->cond);
         pthread_mutex_unlock(&reg->lock);
+        cluster_serve_until(reg->cluster, threads_ended, reg, 2 * JS_WAIT_MS);
         if (reg->worker_started)
                 pthread_join(reg->worker, NULL);
         if (reg->watcher_started)
