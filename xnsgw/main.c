@@ -4,6 +4,7 @@
 #include <event2/event.h>
 #include <nats/nats.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 #include "macro.h"
 #include "socket-path.h"
 #include "wire.h"
+
+#define MALLOC_KEEP_BYTES (8 << 20)     /* allocations below it come from the heap, which keeps twice it */
 
 struct args {
         struct bridge_options opt;
@@ -178,6 +181,11 @@ int main(int argc, char **argv) {
         sigaddset(&stop, SIGINT);
         sigprocmask(SIG_BLOCK, &stop, NULL);
         signal(SIGPIPE, SIG_IGN);
+        /* Frames of up to a few MiB come and go all the time: keep their
+         * memory in the heap rather than map, fault in and give back each. */
+        mallopt(M_MMAP_THRESHOLD, MALLOC_KEEP_BYTES);
+        mallopt(M_TRIM_THRESHOLD, 2 * MALLOC_KEEP_BYTES);
+        /* libnats spins on a busy mutex before it sleeps: not on 1-2 CPUs. */
         nats_Open(0);
         base = event_base_new();
         if (!base) {
