@@ -162,6 +162,32 @@ static int receive_from_daemon(struct link *l, struct xns_request *req, uint64_t
 }
 
 /*
+ * receive_on_free_link() - receive_from_daemon() on the thread's link l,
+ * unless Scalars the thread posted there wait for room in a full queue:
+ * xnsd reads nothing else of l meanwhile, so a receive there would wait
+ * for as long (for ever, if this receive is what makes the room). Then it
+ * goes on another link of the session. Only then: a Scalar the thread
+ * posted to its own server and that xnsd has queued is found by the
+ * receive that follows it, as before.
+ */
+static int receive_on_free_link(struct link *l, struct xns_request *req, uint64_t deadline, xous_envelope_t **ret) {
+        struct link *aside, *own;
+        int r;
+
+        r = session_drain_posted(l, now_ms());  /* no time to spare: stalled, or drained */
+        if (r == 0)
+                return receive_from_daemon(l, req, deadline, ret);
+        if (r != -ETIMEDOUT)
+                return r;                       /* l is gone if it broke */
+        r = session_link_aside(&aside, &own);
+        if (r != 0)
+                return r;
+        r = receive_from_daemon(aside, req, deadline, ret);
+        session_link_aside_end(aside, own);
+        return r;
+}
+
+/*
  * receive_call() - a held Scalar, or a receive from xnsd once held.c lets
  * it go. A receive that must wait for another thread's sends its answer
  * first, so that its caller is not kept waiting meanwhile. A nowait receive
@@ -195,7 +221,7 @@ static int receive_call(struct xns_request *req, uint64_t deadline, xous_envelop
         if (r == 1)
                 return receive_held(l, req, &s, ret);
         req->receive.batch = batch;
-        r = receive_from_daemon(l, req, deadline, ret);
+        r = receive_on_free_link(l, req, deadline, ret);
         held_leave(sid, batch);
         return r;
 }

@@ -306,6 +306,36 @@ int session_call_detached(struct xns_request *req, struct xns_reply *reply, int 
         return 0;
 }
 
+/*
+ * session_link_aside() - for a receive that must not wait behind the
+ * thread's posted Scalars (xnsd reads nothing else of a link while they
+ * wait for room in a full queue, which the receive may be the one to
+ * empty): another link, idle from the pool or new, is the thread's until
+ * session_link_aside_end(). *aside is it, *own the thread's own.
+ */
+int session_link_aside(struct link **aside, struct link **own) {
+        struct link *l = session_pool_take();
+        int r;
+
+        if (!l) {
+                r = session_link_open(&l);
+                if (r != 0)
+                        return r;
+        }
+        *own = thread_link;
+        thread_link_set(l);
+        *aside = l;
+        return 0;
+}
+
+/* The aside link back to the pool (it is gone already if it broke, and
+ * with it the session), and the thread's own link back to the thread. */
+void session_link_aside_end(struct link *aside, struct link *own) {
+        if (thread_link == aside)
+                session_link_release(aside);
+        thread_link_set(own);
+}
+
 /* The result of a call on the thread's link l, which is gone if it broke. */
 static int session_after(struct link *l, int r) {
         if (l->broken)

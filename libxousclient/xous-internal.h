@@ -71,6 +71,8 @@ int session_call_timeout(struct link *l, struct xns_request *req, int fd, struct
 int session_post(struct link *l, struct xns_request *req, int fd);
 int session_post_scalar(struct link *l, struct xns_request *req);
 int session_drain_posted(struct link *l, uint64_t deadline);
+int session_link_aside(struct link **aside, struct link **own);
+void session_link_aside_end(struct link *aside, struct link *own);
 int session_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply);
 int session_call_detached(struct xns_request *req, struct xns_reply *reply, int *reply_fd, int *link_fd);
 int xns_call(struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);

@@ -451,6 +451,43 @@ START_TEST(try_send_behind_stalled_scalars_is_full) {
 }
 END_TEST
 
+static void *send_one(void *arg) {
+        EXPECT_OK(xous_send_scalar(*(xous_cid_t *)arg, 46, 0, 0, 0, 0));
+        return NULL;
+}
+
+/* Receives from a thread whose posted Scalars wait for room in a full
+ * queue go on another link (xnsd reads nothing else of the thread's): a
+ * try_receive answers at once, a timed one keeps its limit, and a blocking
+ * one gets what another thread sends. */
+START_TEST(receive_behind_stalled_scalars) {
+        xous_envelope_t *env = NULL;
+        struct proc deaf;
+        xous_sid_t sid;
+        xous_cid_t cid;
+        pthread_t t;
+        uint64_t t0;
+
+        EXPECT_OK(xous_register_name(SERVER, 0, &sid));
+        cid = connect_name(SERVER);
+        start_deaf_stalled(&deaf);
+        t0 = now_ms();
+        EXPECT_OK(xous_try_receive_message(sid, &env));
+        EXPECT(!env);
+        EXPECT_MSG(now_ms() - t0 < BOUND_MS, "took %llu ms", (unsigned long long)(now_ms() - t0));
+        t0 = now_ms();
+        expect_timed_out_since(t0, xous_receive_message_timeout(sid, &env, LIMIT_MS));
+        thread_start(&t, send_one, &cid);
+        EXPECT_OK(xous_receive_message(sid, &env));
+        EXPECT(env);
+        EXPECT_EQ(xous_envelope_id(env), 46);
+        xous_envelope_drop(env);
+        thread_join(t, HARNESS_WAIT_MS);
+        proc_kill(&deaf);
+        EXPECT_OK(xous_unregister_server(sid));
+}
+END_TEST
+
 /* The same for lends: the buffer never left, so it is not busy, and a
  * MutableBorrow's *offset and *valid stay. */
 START_TEST(lend_behind_stalled_scalars_times_out) {
@@ -589,6 +626,7 @@ int main(void) {
         harness_add_test(s, call_behind_stalled_scalars_times_out, setup_depth, harness_teardown);
         harness_add_test(s, lend_behind_stalled_scalars_times_out, setup_depth, harness_teardown);
         harness_add_test(s, try_send_behind_stalled_scalars_is_full, setup_depth, harness_teardown);
+        harness_add_test(s, receive_behind_stalled_scalars, setup_depth, harness_teardown);
         harness_add_test(s, receive_behind_stalled_scalars_times_out, setup_depth, harness_teardown);
         harness_add_test(s, call_waits_for_stalled_scalars_in_time, setup_depth, harness_teardown);
         HARNESS_ADD(s, timeout_zero_behind_posted_scalars);
