@@ -230,6 +230,12 @@ static struct link *session_pool_take(void) {
         return found;
 }
 
+/* An idle link from the pool, else a new one. */
+static int session_link_idle(struct link **ret) {
+        *ret = session_pool_take();
+        return *ret ? 0 : session_link_open(ret);
+}
+
 /*
  * session_link() - the calling thread's link, ready for requests.
  *
@@ -250,12 +256,9 @@ int session_link(struct link **ret) {
                 thread_link_set(NULL);
                 link_discard(l);
         }
-        l = session_pool_take();
-        if (!l) {
-                r = session_link_open(&l);
-                if (r != 0)
-                        return r;
-        }
+        r = session_link_idle(&l);
+        if (r != 0)
+                return r;
         thread_link_set(l);
         *ret = l;
         return 0;
@@ -314,14 +317,12 @@ int session_call_detached(struct xns_request *req, struct xns_reply *reply, int 
  * session_link_aside_end(). *aside is it, *own the thread's own.
  */
 int session_link_aside(struct link **aside, struct link **own) {
-        struct link *l = session_pool_take();
+        struct link *l;
         int r;
 
-        if (!l) {
-                r = session_link_open(&l);
-                if (r != 0)
-                        return r;
-        }
+        r = session_link_idle(&l);
+        if (r != 0)
+                return r;
         *own = thread_link;
         thread_link_set(l);
         *aside = l;
