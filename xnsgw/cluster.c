@@ -194,12 +194,10 @@ static void io_apply(struct cluster *c) {
 
 /* Any thread, after changing what is wanted. */
 static void io_kick(struct cluster *c) {
-        uint64_t one = 1;
-
         if (pthread_equal(pthread_self(), c->io.loop_thread))
                 io_apply(c);
         else
-                (void)!write(c->io.efd, &one, sizeof(one));
+                cluster_wake(c);
 }
 
 /*

@@ -403,8 +403,8 @@ static void *worker_main(void *arg) {
                 op->result = op_run(reg, &b, op);
                 mailbox_post(reg->mailbox, &op->item);
         }
-        thread_ends(reg);
         bucket_close(&b);
+        thread_ends(reg);
         return NULL;
 }
 
