@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -35,6 +36,16 @@ static inline void closep(int *fd) {
 
 static inline void freep(void *p) {
         free(*(void **)p);
+}
+
+/* Copies string src into array dst, cut to fit: snprintf's "%s" without
+ * its cost, for copies on every message. */
+#define STR_COPY(dst, src) str_copy_n((dst), sizeof(dst), (src))
+static inline void str_copy_n(char *dst, size_t size, const char *src) {
+        size_t n = strnlen(src, size - 1);
+
+        memcpy(dst, src, n);
+        dst[n] = 0;
 }
 
 #define _cleanup_close_ _cleanup_(closep)

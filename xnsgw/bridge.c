@@ -181,7 +181,7 @@ static void caller_note(struct bridge *b, uint32_t pid, const char *host) {
         struct caller key = { .pid = pid }, *c;
         void *slot;
 
-        snprintf(key.host, sizeof(key.host), "%s", host);
+        STR_COPY(key.host, host);
         if (tfind(&key, &b->callers, caller_compare))
                 return;
         c = malloc(sizeof(*c));
@@ -201,7 +201,7 @@ static void caller_gone(struct bridge *b, uint32_t pid) {
                 struct caller key = { .pid = pid }, *c;
                 void *slot;
 
-                snprintf(key.host, sizeof(key.host), "%s", h->name);
+                STR_COPY(key.host, h->name);
                 slot = tfind(&key, &b->callers, caller_compare);
                 if (!slot)
                         continue;
@@ -235,8 +235,8 @@ static void claim_done(void *userdata, int result, const struct registry_entry *
 static int claim_send(struct bridge *b, struct ask *a) {
         struct registry_entry entry = { .sid = a->e.sid, .max_conns = a->e.max_conns, .epoch = b->epoch };
 
-        snprintf(entry.name, sizeof(entry.name), "%s", a->e.name.str);
-        snprintf(entry.host, sizeof(entry.host), "%s", b->host);
+        STR_COPY(entry.name, a->e.name.str);
+        STR_COPY(entry.host, b->host);
         if (a->host[0])
                 return registry_claim_from(b->registry, &entry, a->host, claim_done, a);
         return registry_claim(b->registry, &entry, claim_done, a);
@@ -248,7 +248,7 @@ static void claim_done(void *userdata, int result, const struct registry_entry *
 
         if (result == -EEXIST && holder && !a->host[0] && host_dead(a->b, holder->host)) {
                 fprintf(stderr, "xnsgw: '%s' is dead host %s's: taking it over\n", a->e.name.str, holder->host);
-                snprintf(a->host, sizeof(a->host), "%s", holder->host);
+                STR_COPY(a->host, holder->host);
                 if (claim_send(a->b, a) == 0)
                         return;
                 result = -ENOMEM;
@@ -294,7 +294,7 @@ static void ask_grant(struct ask *a, const char *host, const struct xns_sid *sid
 
         a->call = ++b->next_call;
         a->sid = *sid;
-        snprintf(a->host, sizeof(a->host), "%s", host);
+        STR_COPY(a->host, host);
         f.grant = (struct frame_grant){ .call = a->call, .sid = *sid, .pid = a->e.pid, .uid = a->e.uid };
         if (a->e.what == XNS_GATEWAY_LOOKUP)
                 f.grant.name = a->e.name;
@@ -590,7 +590,7 @@ static void on_local_message(void *userdata, struct local_msg *m) {
         }
         c->call = f.call.call;
         c->m = m;
-        snprintf(c->host, sizeof(c->host), "%s", h->name);
+        STR_COPY(c->host, h->name);
         list_link_tail(&b->out_calls, &c->link);
 }
 
@@ -688,7 +688,7 @@ static void sent_answer_keep(struct bridge *b, const char *to, const struct fram
                 memcpy(copy, ans->data, ans->data_len);
                 sa->answer.data = copy;
         }
-        snprintf(sa->to, sizeof(sa->to), "%s", to);
+        STR_COPY(sa->to, to);
         sa->sent_ms = now;
         list_link_tail(&b->sent_answers, &sa->link);
         b->n_sent_answers++;
@@ -733,7 +733,7 @@ static void ack_queued(struct bridge *b, const char *host, uint64_t epoch, uint6
                 send_frame(b, host, &f);
                 return;
         }
-        snprintf(q->host, sizeof(q->host), "%s", host);
+        STR_COPY(q->host, host);
         q->epoch = epoch;
         list_link_tail(&b->acks, &q->link);
         event_active(b->ev_acks, EV_TIMEOUT, 0);
@@ -786,11 +786,11 @@ static void on_call(struct bridge *b, const char *from, const struct frame_call 
         struct in_call *ic = calloc(1, sizeof(*ic));
         struct local_result fail = { .error = XNS_ERR_OUT_OF_MEMORY };
 
-        snprintf(c.origin.host, sizeof(c.origin.host), "%s", from);
+        STR_COPY(c.origin.host, from);
         if (ic) {
                 *ic = (struct in_call){ .b = b, .epoch = fc->epoch, .call = fc->call, .kind = fc->kind,
                                         .sid = fc->sid };
-                snprintf(ic->from, sizeof(ic->from), "%s", from);
+                STR_COPY(ic->from, from);
                 list_link_tail(&b->in_calls, &ic->link);
         }
         if (fc->sid.w[0] != b->tag) {
@@ -822,9 +822,9 @@ static void on_grant(struct bridge *b, const char *from, const struct frame_gran
         if (!ic)
                 return;
         *ic = (struct in_call){ .b = b, .call = g->call, .sid = g->sid };
-        snprintf(ic->from, sizeof(ic->from), "%s", from);
+        STR_COPY(ic->from, from);
         list_link_tail(&b->in_calls, &ic->link);
-        snprintf(o.host, sizeof(o.host), "%s", from);
+        STR_COPY(o.host, from);
         if (g->sid.w[0] != b->tag)
                 return grant_done(ic, XNS_ERR_SERVER_NOT_FOUND, NULL);
         if (g->name.len > 0)
@@ -975,7 +975,7 @@ static void on_host_up(void *userdata, const char *name, uint32_t tag, uint64_t 
                 h = calloc(1, sizeof(*h));
                 if (!h)
                         return;
-                snprintf(h->name, sizeof(h->name), "%s", name);
+                STR_COPY(h->name, name);
                 list_link_tail(&b->hosts, &h->link);
         }
         if (h->tag != 0 && h->tag != tag)       /* its xnsd started again: old SIDs are gone */
@@ -1069,7 +1069,7 @@ int bridge_new(struct bridge **out, struct event_base *base, const struct bridge
         if (!b)
                 return -ENOMEM;
         b->base = base;
-        snprintf(b->host, sizeof(b->host), "%s", opt->host);
+        STR_COPY(b->host, opt->host);
         list_init(&b->hosts);
         list_init(&b->out_calls);
         list_init(&b->asks);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "chunks.h"
+#include "macro.h"
 #include "list.h"
 
 /* The parts of one frame so far, from one sender: at most one per sender. */
@@ -103,7 +104,7 @@ static int reassembly_start(struct chunks *ch, const char *from, enum frame_type
 
         if (!r)
                 return -ENOMEM;
-        snprintf(r->from, sizeof(r->from), "%s", from);
+        STR_COPY(r->from, from);
         r->type = type;
         r->id = id;
         r->count = count;

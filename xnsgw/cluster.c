@@ -430,7 +430,7 @@ static void host_heard(struct cluster *c, const struct frame_heartbeat *hb) {
                 if (!h)
                         return;
                 c->n_hosts++;
-                snprintf(h->name, sizeof(h->name), "%s", hb->host);
+                STR_COPY(h->name, hb->host);
                 h->tag = hb->tag;
                 h->epoch = hb->epoch;
                 h->heard_ms = now_ms();
@@ -481,7 +481,7 @@ static void liveness_check(evutil_socket_t fd, short what, void *arg) {
                 next = pos->next;
                 if (clock <= h->heard_ms || clock - h->heard_ms <= CLUSTER_DEAD_MS)
                         continue;
-                snprintf(name, sizeof(name), "%s", h->name);
+                STR_COPY(name, h->name);
                 chunks_forget(c->chunks, name);
                 list_unlink(&h->link);
                 free(h);
@@ -595,7 +595,7 @@ static int outbox_add(struct cluster *c, struct outbox *box, const char *host, e
         if (box->n > 0 && (box->type != type || box->len + CHUNK_RECORD + len > CHUNK_PREFIX + BATCH_BYTES_MAX))
                 (void)outbox_flush(c, box);
         if (box->n == 0) {
-                snprintf(box->host, sizeof(box->host), "%s", host);
+                STR_COPY(box->host, host);
                 box->type = type;
                 frame_subject(c, box->subject, host, type);
                 box->len = CHUNK_PREFIX;
@@ -645,7 +645,7 @@ static void heartbeat_send(struct cluster *c) {
 
         if (!cluster_connected(c))
                 return;
-        snprintf(f.hb.host, sizeof(f.hb.host), "%s", c->host);
+        STR_COPY(f.hb.host, c->host);
         f.hb.epoch = c->epoch;
         f.hb.tag = c->tag;
         if (frame_encode(&f, &buf, &len) < 0)
@@ -683,14 +683,14 @@ static int route_parse(struct cluster *c, const char *subject, struct route *rt)
         if (n == 3 && !strcmp(tok[1], "hb")) {
                 if (!frame_host_valid(tok[2]))
                         return -EBADMSG;
-                snprintf(rt->from, sizeof(rt->from), "%s", tok[2]);
+                STR_COPY(rt->from, tok[2]);
                 rt->type = FRAME_HEARTBEAT;
                 return 0;
         }
         if (n != 4 || strcmp(tok[1], c->host) || !frame_host_valid(tok[2]) ||
             frame_type_from_name(tok[3], &rt->type) < 0 || rt->type == FRAME_HEARTBEAT)
                 return -EBADMSG;
-        snprintf(rt->from, sizeof(rt->from), "%s", tok[2]);
+        STR_COPY(rt->from, tok[2]);
         return 0;
 }
 
@@ -943,7 +943,7 @@ int cluster_new(struct cluster **out, struct event_base *base, const struct clus
         c->hooks = *hooks;
         c->tag = opt->tag;
         c->epoch = epoch;
-        snprintf(c->host, sizeof(c->host), "%s", opt->host);
+        STR_COPY(c->host, opt->host);
         list_init(&c->hosts);
         list_init(&c->outboxes);
         pthread_mutex_init(&c->lock, NULL);

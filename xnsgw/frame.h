@@ -108,6 +108,9 @@ int frame_encode(const struct frame *f, uint8_t **out, size_t *len);
  * which must outlive f. Every field range is checked (kind, count <= 5,
  * data_len == len for calls of memory kinds, names valid UTF-8 ...). */
 int frame_decode(struct frame *f, enum frame_type type, const uint8_t *buf, size_t len);
+/* The same through protobuf-c alone (frame_decode() reads calls and
+ * answers itself): fuzz-frame holds the two to one result. */
+int frame_decode_generic(struct frame *f, enum frame_type type, const uint8_t *buf, size_t len);
 
 bool frame_host_valid(const char *s);
 

@@ -3,7 +3,8 @@
  * the input picks what the rest is, modulo FUZZ_TYPES: a frame of that
  * enum frame_type, or at _FRAME_TYPE_MAX a registry value (NameEntry).
  * Whatever decodes must encode again, decode once more to the same fields,
- * and encode the second time to the same bytes.
+ * and encode the second time to the same bytes. Calls and answers decode
+ * alike through frame_decode()'s own reader and through protobuf-c.
  *
  *
  * At FUZZ_CHUNKS, the rest is a run of NATS messages between gateways, each
@@ -87,12 +88,26 @@ static bool frame_eq(const struct frame *a, const struct frame *b) {
         }
 }
 
+/* frame_decode() reads calls and answers itself, and leaves what it does
+ * not expect to protobuf-c: the verdict and the fields are the same either
+ * way. */
+static void check_paths_agree(const char *name, enum frame_type type, const uint8_t *buf, size_t len) {
+        struct frame a, b;
+        int ra = frame_decode(&a, type, buf, len), rb = frame_decode_generic(&b, type, buf, len);
+
+        if ((ra < 0) != (rb < 0))
+                fail(name, ra < 0 ? "only protobuf-c decodes a frame" : "only the fast path decodes a frame");
+        if (ra == 0 && !frame_eq(&a, &b))
+                fail(name, "the fast path and protobuf-c decode a frame differently");
+}
+
 static void check_frame(enum frame_type type, const uint8_t *buf, size_t len) {
         const char *name = frame_type_name(type);
         uint8_t *out = NULL, *again = NULL;
         size_t out_len, again_len;
         struct frame a, b;
 
+        check_paths_agree(name, type, buf, len);
         if (frame_decode(&a, type, buf, len) < 0)
                 return;
         if (a.type != type)
@@ -100,6 +115,7 @@ static void check_frame(enum frame_type type, const uint8_t *buf, size_t len) {
         /* A frame that decodes is one the encoder accepts: the checks are shared. */
         if (frame_encode(&a, &out, &out_len) < 0)
                 fail(name, "a decoded frame does not encode");
+        check_paths_agree(name, type, out, out_len);
         if (frame_decode(&b, type, out, out_len) < 0)
                 fail(name, "an encoded frame does not decode");
         if (!frame_eq(&a, &b))
