@@ -149,8 +149,11 @@ static int local_attach(struct local *l, const char *const *exports, size_t n_ex
 
 static int validate_start(const char *socket_path, const char *host, const char *const *exports, size_t n_exports,
                           char *why, size_t why_size) {
-        if (strlen(socket_path) >= sizeof(((struct local *)NULL)->socket_path)) {
-                snprintf(why, why_size, "socket path too long: %s", socket_path);
+        size_t max = sizeof(((struct local *)NULL)->socket_path) - 1;
+
+        if (strlen(socket_path) > max) {
+                snprintf(why, why_size, "socket path too long (%zu bytes, at most %zu): %.*s...", strlen(socket_path),
+                         max, (int)max, socket_path);
                 return -ENAMETOOLONG;
         }
         if (!xns_host_valid(host, strlen(host))) {

@@ -5,21 +5,29 @@
 # of a 64-bit server, and a 64-bit client of a 32-bit server (plus 64/64 as
 # the baseline and 32/32). Every message kind crosses in each direction.
 # Then the same pairs across hosts: two hosts (a 64-bit xnsd and xnsgw
-# each) on a one-node NATS server, the server on one, the client on the other.
+# each) on a one-node NATS server, the server on one, the client on the other;
+# and a third host whose xnsd and xnsgw are 32-bit too, with a 32-bit server
+# for a 64-bit host's client and the other way round.
 #
 #   tests/ci/m32.sh                 (as root, or with sudo for apt-get)
 #
-# XNS_BUILD64 (default build-m32host) and XNS_BUILD32 (default build-m32) are
-# the build directories, set up here when missing; XNS_M32_TIMEOUT bounds each
-# program, in seconds (default 60).
+# XNS_BUILD64 (default build-m32host), XNS_BUILD32 (default build-m32: the
+# client side) and XNS_BUILD32_HOST (default build-m32-daemons: xnsd, xnsgw)
+# are the build directories, set up here when missing; XNS_M32_TIMEOUT bounds
+# each program, in seconds (default 60).
 set -eu
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$src"
 build64=${XNS_BUILD64:-build-m32host}
 build32=${XNS_BUILD32:-build-m32}
+build32h=${XNS_BUILD32_HOST:-build-m32-daemons}
 limit=${XNS_M32_TIMEOUT:-60}
-i386_packages="file gcc-multilib libprotobuf-c-dev:i386"
+i386_packages="file gcc-multilib libprotobuf-c-dev:i386 libsystemd-dev:i386 libnats-dev:i386
+               libevent-core-2.1-7:i386"
+# libevent-dev is not Multi-Arch: same (its event-config.h is the word
+# size's own), so its i386 headers and .pc are unpacked here, not installed.
+libevent32=$src/$build32h.libevent
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -43,8 +51,22 @@ install_i386() {
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
 }
 
+# libevent's i386 headers, .pc and link-time library, in $libevent32.
+unpack_libevent32() {
+        pc=$libevent32/usr/lib/i386-linux-gnu/pkgconfig/libevent_core.pc
+        [ -f "$pc" ] && return 0
+        rm -rf "$libevent32" "$workdir/deb" && mkdir -p "$workdir/deb"
+        (cd "$workdir/deb" && apt-get download libevent-dev:i386 >"$workdir/download.log" 2>&1) ||
+                { cat "$workdir/download.log"; return 1; }
+        dpkg-deb -x "$workdir"/deb/libevent-dev_*_i386.deb "$libevent32"
+        # Its .so points at the runtime library, installed (Multi-Arch: same).
+        ln -sf /usr/lib/i386-linux-gnu/libevent_core-2.1.so.7 "$libevent32/usr/lib/i386-linux-gnu/libevent_core.so"
+        sed -i "s|^prefix=/usr\$|prefix=$libevent32/usr|" "$pc"
+}
+
 build() {
-        echo "m32.sh: building $build64 (64-bit: xnsd, interop programs) and $build32 (-m32: libxousclient, interop programs)"
+        echo "m32.sh: building $build64 (64-bit: xnsd, interop programs), $build32 (-m32: libxousclient," \
+             "interop programs) and $build32h (-m32: xnsd, xnsgw)"
         [ -f "$build64/build.ninja" ] || meson setup "$build64" -Dexamples=false >"$workdir/setup64.log" 2>&1 ||
                 { cat "$workdir/setup64.log"; return 1; }
         meson compile -C "$build64" xnsd xnsctl xnsgw tests/m32/interop-server tests/m32/interop-client \
@@ -54,6 +76,12 @@ build() {
                 meson setup "$build32" --cross-file tests/m32/i386.ini -Dclient_only=true -Dexamples=false \
                         >"$workdir/setup32.log" 2>&1 || { cat "$workdir/setup32.log"; return 1; }
         meson compile -C "$build32" >"$workdir/build32.log" 2>&1 || { cat "$workdir/build32.log"; return 1; }
+        unpack_libevent32
+        [ -f "$build32h/build.ninja" ] ||
+                meson setup "$build32h" --cross-file tests/m32/i386.ini -Dhost_only=true \
+                        -Dpkg_config_path="$libevent32/usr/lib/i386-linux-gnu/pkgconfig" \
+                        >"$workdir/setup32h.log" 2>&1 || { cat "$workdir/setup32h.log"; return 1; }
+        meson compile -C "$build32h" >"$workdir/build32h.log" 2>&1 || { cat "$workdir/build32h.log"; return 1; }
 }
 
 expect_elf() {
@@ -144,7 +172,7 @@ install_i386
 build
 
 for f in "$build32/libxousclient/libxousclient.so.0" "$build32/tests/m32/interop-client" \
-         "$build32/tests/m32/interop-server"; do
+         "$build32/tests/m32/interop-server" "$build32h/xnsd/xnsd" "$build32h/xnsgw/xnsgw"; do
         expect_elf "$f" 32
 done
 for f in "$build64/xnsd/xnsd" "$build64/tests/m32/interop-client" "$build64/tests/m32/interop-server"; do
@@ -172,20 +200,24 @@ pids="$pids $nats_pid"
 wait_for_line "$workdir/nats-server_$nats_pid.ports" "nats://" "$nats_pid" ||
         { echo "FAIL: nats-server did not start"; cat "$workdir/nats.log"; exit 1; }
 nats_url=$(sed -n 's|.*"\(nats://[^"]*\)".*|\1|p' "$workdir/nats-server_$nats_pid.ports" | head -n 1)
-for h in a b; do
-        "$build64/xnsd/xnsd" --socket "$workdir/$h.sock" 2>"$workdir/xnsd-$h.log" &
+# a and b: 64-bit hosts; c: a 32-bit one.
+for h in a b c; do
+        daemons=$build64
+        [ "$h" = c ] && daemons=$build32h
+        "$daemons/xnsd/xnsd" --socket "$workdir/$h.sock" 2>"$workdir/xnsd-$h.log" &
         pids="$pids $!"
         XOUS_SOCKET=$workdir/$h.sock
         wait_answering "$!" || { cat "$workdir/xnsd-$h.log"; exit 1; }
-        "$build64/xnsgw/xnsgw" --socket "$workdir/$h.sock" --nats "$nats_url" --host "$h" \
+        "$daemons/xnsgw/xnsgw" --socket "$workdir/$h.sock" --nats "$nats_url" --host "$h" \
                 --export xns.interop 2>"$workdir/xnsgw-$h.log" &
         pids="$pids $!"
         eval "gw_$h=\$!"
 done
 XOUS_SOCKET=$workdir/xns.sock
-if ! wait_hosts "$workdir/a.sock" b "$gw_a" || ! wait_hosts "$workdir/b.sock" a "$gw_b"; then
+if ! wait_hosts "$workdir/a.sock" "b c" "$gw_a" || ! wait_hosts "$workdir/b.sock" "a c" "$gw_b" ||
+   ! wait_hosts "$workdir/c.sock" "a b" "$gw_c"; then
         echo "FAIL: the gateways do not hear each other"
-        sed 's/^/  /' "$workdir/xnsgw-a.log" "$workdir/xnsgw-b.log"
+        sed 's/^/  /' "$workdir/xnsgw-a.log" "$workdir/xnsgw-b.log" "$workdir/xnsgw-c.log"
         exit 1
 fi
 for s in 64 32; do
@@ -194,6 +226,19 @@ for s in 64 32; do
                 run_pair "across-server$s-client$c" "$sb/tests/m32/interop-server" "$cb/tests/m32/interop-client" \
                         "$workdir/a.sock" "$workdir/b.sock" || failed=1
         done
+done
+# The 32-bit host c, its programs 32-bit too, with the 64-bit host a.
+run_pair "host32-server32-host64-client64" "$build32/tests/m32/interop-server" \
+        "$build64/tests/m32/interop-client" "$workdir/c.sock" "$workdir/a.sock" || failed=1
+run_pair "host64-server64-host32-client32" "$build64/tests/m32/interop-server" \
+        "$build32/tests/m32/interop-client" "$workdir/a.sock" "$workdir/c.sock" || failed=1
+for h in a b c; do
+        eval "gw=\$gw_$h"
+        if ! kill -0 "$gw" 2>/dev/null; then
+                echo "FAIL: the gateway of host $h died"
+                sed 's/^/  /' "$workdir/xnsgw-$h.log"
+                failed=1
+        fi
 done
 
 if ! kill -0 "$xnsd_pid" 2>/dev/null; then
