@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1443,6 +1446,81 @@ END_TEST
 
 /* A call whose caller gave up shows once, when it gives up: TIMEOUT, with
  * the time it waited; the server's late answer shows nothing. */
+/* A monitor's link of its own, on the wire: Control {Monitor, payloads}. */
+static int raw_monitor_start(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct xns_request req = { .op = XNS_OP_CONTROL, .seq = 1,
+                                   .control = { .what = XNS_CONTROL_MONITOR, .payloads = 1 } };
+        uint8_t buf[XNS_FRAME_MAX];
+        struct xns_reply reply;
+        int sock, fd = -1;
+        ssize_t n;
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", harness_socket_path());
+        sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        EXPECT(sock >= 0 && connect(sock, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        n = xns_request_encode(&req, buf, sizeof(buf));
+        EXPECT(n > 0 && xns_frame_send(sock, buf, (size_t)n, -1, false) == 0);
+        n = xns_frame_recv(sock, buf, sizeof(buf), &fd, false);
+        EXPECT(n > 0 && xns_reply_decode(&reply, buf, (size_t)n) == 0);
+        EXPECT_MSG(reply.seq == 1 && reply.error == XNS_OK && fd < 0, "monitor start: seq %u, error %u",
+                   reply.seq, reply.error);
+        return sock;
+}
+
+/* The next event of kind on a raw monitor link, and the descriptor beside it. */
+static struct xns_event raw_monitor_event(int sock, uint32_t kind, int *fd) {
+        for (;;) {
+                uint8_t buf[XNS_FRAME_MAX];
+                struct xns_reply reply;
+                struct pollfd p = { .fd = sock, .events = POLLIN };
+                ssize_t n;
+
+                *fd = -1;
+                EXPECT_MSG(poll(&p, 1, 5000) == 1, "no monitor event of kind %u in 5 s", kind);
+                n = xns_frame_recv(sock, buf, sizeof(buf), fd, false);
+                EXPECT(n > 0 && xns_reply_decode(&reply, buf, (size_t)n) == 0 && reply.body == XNS_BODY_EVENT);
+                if (reply.event.kind == kind)
+                        return reply.event;
+                if (*fd >= 0)
+                        close(*fd);
+        }
+}
+
+/* A monitor with payloads reads a MutableBorrow's memory, and cannot
+ * write into the caller's buffer: its descriptor is read-only. */
+START_TEST(monitor_payloads_are_read_only) {
+        struct srv_cfg cfg = { .comm = "xsrv-pay", .names = { "pay" } };
+        struct cli_cfg ccfg = { .comm = "xcli-pay" };
+        struct xns_event e;
+        struct srv srv;
+        struct proc cli;
+        uint8_t byte = 0;
+        uint32_t cid;
+        int mon, fd;
+
+        srv_start(&srv, &cfg);
+        cli_start(&cli, &ccfg);
+        cid = cli_connect(&cli, "pay");
+        mon = raw_monitor_start();
+
+        EXPECT_OK(cli_lend_mut(&cli, cid, OP_FILL, 2 * PAGE).err);
+        e = raw_monitor_event(mon, XOUS_MSG_MUTABLE_BORROW, &fd);
+        EXPECT_MSG(e.id == OP_FILL && e.len == 2 * PAGE, "event id %u len %u", e.id, e.len);
+        EXPECT_MSG(fd >= 0, "no memfd beside the MutableBorrow's event");
+        EXPECT_MSG((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY, "the monitor's memfd is not read-only: flags %#x",
+                   fcntl(fd, F_GETFL));
+        EXPECT(pread(fd, &byte, 1, 0) == 1);
+        EXPECT_MSG(pwrite(fd, &byte, 1, 0) < 0 && errno == EBADF, "the monitor wrote into the caller's buffer");
+        EXPECT(mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED && errno == EACCES);
+        close(fd);
+
+        close(mon);
+        srv_quit(&srv, &cli, cid);
+        cli_exit(&cli);
+}
+END_TEST
+
 START_TEST(monitor_shows_timeout) {
         struct srv_cfg scfg = { .comm = "xsrv-mto", .names = { "mto" } };
         struct cli_cfg ccfg = { .comm = "xcli-mto" };
@@ -1789,6 +1867,7 @@ int main(void) {
         harness_add_test(s, show_one_name, setup_depth, harness_teardown);
         harness_add_test(s, json_command_cut_inside_utf8, setup_depth, harness_teardown);
         harness_add_test(s, monitor_traces_messages, setup_depth, harness_teardown);
+        harness_add_test(s, monitor_payloads_are_read_only, setup_depth, harness_teardown);
         harness_add_test(s, monitor_shows_timeout, setup_depth, harness_teardown);
         harness_add_test(s, monitor_sees_xnsctl_call, setup_depth, harness_teardown);
         harness_add_test(s, daemon_stop_ends_monitor_and_call, setup_depth, harness_teardown);
