@@ -287,6 +287,21 @@ START_TEST(test_frame_rejects) {
         pb_bytes(&p, 99, page, 2000);
         ck_assert_int_eq(decode(FRAME_CALL, &p), -EBADMSG);             /* an oversized head */
 
+        /* A length in the head written in more than 5 bytes is refused by
+         * protobuf-c, and so by frame_decode()'s own reader (the fuzzer
+         * checks that both agree). */
+        {
+                static const uint8_t call_sid6[] = { 0x35, 0x03, 0, 0, 0, 0x1a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00 };
+                static const uint8_t answer_queued6[] = { 0x6a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00 };
+                static const uint8_t call_sid5[] = { 0x35, 0x03, 0, 0, 0, 0x1a, 0x85, 0x80, 0x80, 0x80, 0x00,
+                                                     0x0d, 1, 0, 0, 0 };
+
+                ck_assert_int_eq(frame_decode(&out, FRAME_CALL, call_sid6, sizeof(call_sid6)), -EBADMSG);
+                ck_assert_int_eq(frame_decode(&out, FRAME_ANSWER, answer_queued6, sizeof(answer_queued6)), -EBADMSG);
+                ck_assert_int_eq(frame_decode(&out, FRAME_CALL, call_sid5, sizeof(call_sid5)), 0);
+                ck_assert_uint_eq(out.call.sid.w[0], 1);
+        }
+
         /* Answers: reply words 0, 1, 2 or 5, none beyond the count. */
         p.len = 0;
         pb_fixed32(&p, 4, 3);

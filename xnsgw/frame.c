@@ -646,12 +646,16 @@ static int in_fixed64(struct pb_in *in, unsigned wire, uint64_t *v) {
         return r;
 }
 
-/* A length-delimited field's bytes: at most max of them, or to the end. */
+/* A length-delimited field's bytes: at most max of them, or to the end.
+ * Inside the head a length takes at most 5 bytes, as protobuf-c reads it
+ * (frame_decode_generic() reads the payload's, to the end, as here). */
 static int in_bytes(struct pb_in *in, unsigned wire, size_t max, bool to_end, const uint8_t **p, size_t *n) {
+        size_t start = in->pos;
         uint64_t v;
 
-        if (wire != PB_WIRE_LEN || varint_get(in->buf, in->len, &in->pos, &v) < 0 || v > in->len - in->pos ||
-            v > max || (to_end && v != in->len - in->pos))
+        if (wire != PB_WIRE_LEN || varint_get(in->buf, in->len, &in->pos, &v) < 0 ||
+            (!to_end && in->pos - start > 5) || v > in->len - in->pos || v > max ||
+            (to_end && v != in->len - in->pos))
                 return -EAGAIN;
         *p = in->buf + in->pos;
         *n = (size_t)v;
