@@ -130,10 +130,12 @@ if [ -n "${XNS_PYTHONDIR:-}" ] && [ -n "${XNS_PYTHON:-}" ]; then
         for f in __init__.py _codes.py _lib.py _memory.py buffer.py connection.py envelope.py errors.py server.py; do
                 expect_file "$XNS_PYTHONDIR/xous/$f"
         done
-        # Under /usr and /usr/local it goes where that python3 looks by
-        # itself: `import xous` after `meson install`, no PYTHONPATH.
-        case "$XNS_PREFIX" in
-        /usr | /usr/local)
+        # Under /usr and /usr/local, for the system's python3, it goes where
+        # that python3 looks by itself: `import xous` after `meson install`,
+        # no PYTHONPATH. (Another python3, from pyenv or a venv, may search
+        # no directory under those prefixes at all.)
+        case "$XNS_PREFIX:$XNS_PYTHON" in
+        /usr:/usr/bin/* | /usr/local:/usr/bin/*)
                 "$XNS_PYTHON" -c 'import sys; sys.exit(sys.argv[1] not in sys.path)' "$XNS_PYTHONDIR" ||
                         fail "$XNS_PYTHONDIR (the Python package) is not on $XNS_PYTHON's sys.path"
                 ;;

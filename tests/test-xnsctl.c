@@ -1444,8 +1444,6 @@ END_TEST
 
 #define HOLD_LIMIT_MS 100
 
-/* A call whose caller gave up shows once, when it gives up: TIMEOUT, with
- * the time it waited; the server's late answer shows nothing. */
 /* A monitor's link of its own, on the wire: Control {Monitor, payloads}. */
 static int raw_monitor_start(void) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -1487,8 +1485,8 @@ static struct xns_event raw_monitor_event(int sock, uint32_t kind, int *fd) {
         }
 }
 
-/* A monitor with payloads reads a MutableBorrow's memory, and cannot
- * write into the caller's buffer: its descriptor is read-only. */
+/* A monitor with payloads reads a MutableBorrow's memory through a
+ * read-only descriptor: no write into the caller's buffer by mistake. */
 START_TEST(monitor_payloads_are_read_only) {
         struct srv_cfg cfg = { .comm = "xsrv-pay", .names = { "pay" } };
         struct cli_cfg ccfg = { .comm = "xcli-pay" };
@@ -1521,6 +1519,8 @@ START_TEST(monitor_payloads_are_read_only) {
 }
 END_TEST
 
+/* A call whose caller gave up shows once, when it gives up: TIMEOUT, with
+ * the time it waited; the server's late answer shows nothing. */
 START_TEST(monitor_shows_timeout) {
         struct srv_cfg scfg = { .comm = "xsrv-mto", .names = { "mto" } };
         struct cli_cfg ccfg = { .comm = "xcli-mto" };

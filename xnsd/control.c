@@ -411,23 +411,30 @@ static bool monitor_watches(const struct conn *conn, const struct server *server
         return false;
 }
 
-/* The message's memfd, read-only, for a monitor that wants payloads, or
- * -1. A MutableBorrow's is the caller's read-write one: the monitor gets
- * the file opened again read-only, to read what went by, never to write
- * into a caller's buffer. */
+/*
+ * The message's memfd for a monitor that wants payloads, or -1. A
+ * MutableBorrow's is the caller's read-write one: the monitor gets the file
+ * opened again read-only, so that reading what went by cannot scribble on
+ * a caller's buffer by mistake. That guards against accidents only: the
+ * file's mode lets whoever holds it open it read-write again, and a monitor
+ * is xnsd's user or root anyway. If the file cannot be opened again (its
+ * owner took the mode away), the monitor gets the descriptor as it is,
+ * rather than no payload.
+ */
 static int monitor_payload_fd(const struct conn *conn, const struct message *m) {
         char path[sizeof("/proc/self/fd/") + 12];
-        int flags;
+        int flags, fd;
 
         if (!conn->payloads || m->fd < 0)
                 return -1;
         flags = fcntl(m->fd, F_GETFL);
-        if (flags < 0)
-                return -1;
-        if ((flags & O_ACCMODE) == O_RDONLY)
-                return fcntl(m->fd, F_DUPFD_CLOEXEC, 3);
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", m->fd);
-        return open(path, O_RDONLY | O_CLOEXEC);
+        if (flags >= 0 && (flags & O_ACCMODE) != O_RDONLY) {
+                snprintf(path, sizeof(path), "/proc/self/fd/%d", m->fd);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd >= 0)
+                        return fd;
+        }
+        return fcntl(m->fd, F_DUPFD_CLOEXEC, 3);
 }
 
 /*
@@ -438,8 +445,8 @@ static int monitor_payload_fd(const struct conn *conn, const struct message *m) 
  * told then (route.c): what becomes of it later is not. A monitor that
  * does not keep up loses events (counted in the next one it gets) rather
  * than slowing the bus.
- * One that asked for payloads gets a memory message's memfd, read-only,
- * beside its event, for it to read: xnsd never maps it.
+ * One that asked for payloads gets a memory message's memfd (read-only
+ * where it can be) beside its event, for it to read: xnsd never maps it.
  */
 void control_monitor_message(struct bus *bus, const struct message *m, int result,
                              const struct xns_reply *answer) {

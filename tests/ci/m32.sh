@@ -27,7 +27,10 @@ i386_packages="file gcc-multilib libprotobuf-c-dev:i386 libsystemd-dev:i386 libn
                libevent-core-2.1-7:i386"
 # libevent-dev is not Multi-Arch: same (its event-config.h is the word
 # size's own), so its i386 headers and .pc are unpacked here, not installed.
-libevent32=$src/$build32h.libevent
+case $build32h in
+/*) libevent32=$build32h.libevent ;;
+*) libevent32=$src/$build32h.libevent ;;
+esac
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -36,8 +39,9 @@ installed() {
         dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q "install ok installed"
 }
 
-# The i386 side: gcc -m32 with its libc, and protobuf-c's i386 library (the
-# amd64 -dev package is Multi-Arch: same, so both stay installed).
+# The i386 side: gcc -m32 with its libc, and the i386 libraries of
+# protobuf-c, libsystemd, libnats and libevent (the amd64 -dev packages of
+# the first three are Multi-Arch: same, so both stay installed).
 install_i386() {
         missing=""
         for p in $i386_packages; do
@@ -51,17 +55,25 @@ install_i386() {
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
 }
 
-# libevent's i386 headers, .pc and link-time library, in $libevent32.
+# libevent's i386 headers, .pc and link-time library, in $libevent32: those
+# of the very version whose runtime library is installed. Put together
+# beside it and moved into place last, so a run cut short leaves nothing
+# that looks finished.
 unpack_libevent32() {
-        pc=$libevent32/usr/lib/i386-linux-gnu/pkgconfig/libevent_core.pc
-        [ -f "$pc" ] && return 0
-        rm -rf "$libevent32" "$workdir/deb" && mkdir -p "$workdir/deb"
-        (cd "$workdir/deb" && apt-get download libevent-dev:i386 >"$workdir/download.log" 2>&1) ||
-                { cat "$workdir/download.log"; return 1; }
-        dpkg-deb -x "$workdir"/deb/libevent-dev_*_i386.deb "$libevent32"
+        [ -f "$libevent32/usr/lib/i386-linux-gnu/pkgconfig/libevent_core.pc" ] && return 0
+        version=$(dpkg-query -W -f='${Version}' libevent-core-2.1-7:i386)
+        rm -rf "$libevent32" "$libevent32.tmp" "$workdir/deb" && mkdir -p "$workdir/deb"
+        if ! (cd "$workdir/deb" && apt-get download "libevent-dev:i386=$version") >"$workdir/download.log" 2>&1; then
+                # No package lists, or old ones: fetch them, and try once more.
+                $sudo apt-get update -qq || echo "m32.sh: apt-get update reported errors" >&2
+                (cd "$workdir/deb" && apt-get download "libevent-dev:i386=$version") >"$workdir/download.log" 2>&1 ||
+                        { cat "$workdir/download.log"; return 1; }
+        fi
+        dpkg-deb -x "$workdir"/deb/libevent-dev_*_i386.deb "$libevent32.tmp"
         # Its .so points at the runtime library, installed (Multi-Arch: same).
-        ln -sf /usr/lib/i386-linux-gnu/libevent_core-2.1.so.7 "$libevent32/usr/lib/i386-linux-gnu/libevent_core.so"
-        sed -i "s|^prefix=/usr\$|prefix=$libevent32/usr|" "$pc"
+        ln -sf /usr/lib/i386-linux-gnu/libevent_core-2.1.so.7 "$libevent32.tmp/usr/lib/i386-linux-gnu/libevent_core.so"
+        sed -i "s|^prefix=/usr\$|prefix=$libevent32/usr|" "$libevent32.tmp/usr/lib/i386-linux-gnu/pkgconfig/libevent_core.pc"
+        mv "$libevent32.tmp" "$libevent32"
 }
 
 build() {
