@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -16,16 +15,6 @@ static size_t buf_round_len(size_t len) {
         return (len + XNS_PAGE_SIZE - 1) & ~(size_t)(XNS_PAGE_SIZE - 1);
 }
 
-/* A read-only descriptor of the same file, for lending without write access. */
-static int buf_reopen_ro(int fd) {
-        char path[sizeof("/proc/self/fd/") + 12];
-        int ro;
-
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        ro = open(path, O_RDONLY | O_CLOEXEC);
-        return ro < 0 ? -errno : ro;
-}
-
 static int buf_create(struct xous_buf *buf) {
         void *p;
         int r;
@@ -37,7 +26,7 @@ static int buf_create(struct xous_buf *buf) {
         if (p == MAP_FAILED)
                 return -errno;
         buf->data = p;
-        r = buf_reopen_ro(buf->fd);
+        r = memfd_open_read_only(buf->fd);       /* for lending without write access */
         if (r < 0)
                 return r;
         buf->ro_fd = r;

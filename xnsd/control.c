@@ -422,15 +422,13 @@ static bool monitor_watches(const struct conn *conn, const struct server *server
  * rather than no payload.
  */
 static int monitor_payload_fd(const struct conn *conn, const struct message *m) {
-        char path[sizeof("/proc/self/fd/") + 12];
         int flags, fd;
 
         if (!conn->payloads || m->fd < 0)
                 return -1;
         flags = fcntl(m->fd, F_GETFL);
         if (flags >= 0 && (flags & O_ACCMODE) != O_RDONLY) {
-                snprintf(path, sizeof(path), "/proc/self/fd/%d", m->fd);
-                fd = open(path, O_RDONLY | O_CLOEXEC);
+                fd = memfd_open_read_only(m->fd);
                 if (fd >= 0)
                         return fd;
         }

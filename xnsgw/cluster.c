@@ -27,7 +27,6 @@
  * receiver sees every frame of a sender in the order sent (NATS keeps the
  * order per publisher).
  */
-
 #define BATCH_BYTES_MAX (64u << 10)             /* a batch's payload; bigger frames go alone */
 #define CHUNK_MARGIN 64                         /* below the server's max_payload, for safety */
 #define IO_BUF_BYTES (256u << 10)               /* what one read of the NATS socket takes */

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -684,15 +683,6 @@ int local_grant_sid(struct local *l, const struct xns_origin *o, const struct xn
         return 0;
 }
 
-static int reopen_read_only(int fd) {
-        char path[sizeof("/proc/self/fd/") + 12];
-        int ro;
-
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        ro = open(path, O_RDONLY | O_CLOEXEC);
-        return ro < 0 ? -errno : ro;
-}
-
 /* The caller's memory: a sealed memfd holding c's bytes, read-only for a Borrow. */
 static int call_memfd(const struct local_call *c, int *out) {
         _cleanup_close_ int fd = -1;
@@ -702,7 +692,7 @@ static int call_memfd(const struct local_call *c, int *out) {
         if (r < 0)
                 return r;
         if (c->kind == XNS_KIND_BORROW) {
-                r = reopen_read_only(fd);
+                r = memfd_open_read_only(fd);
                 if (r < 0)
                         return r;
                 *out = r;

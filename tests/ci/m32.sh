@@ -63,12 +63,10 @@ unpack_libevent32() {
         [ -f "$libevent32/usr/lib/i386-linux-gnu/pkgconfig/libevent_core.pc" ] && return 0
         version=$(dpkg-query -W -f='${Version}' libevent-core-2.1-7:i386)
         rm -rf "$libevent32" "$libevent32.tmp" "$workdir/deb" && mkdir -p "$workdir/deb"
-        if ! (cd "$workdir/deb" && apt-get download "libevent-dev:i386=$version") >"$workdir/download.log" 2>&1; then
-                # No package lists, or old ones: fetch them, and try once more.
-                $sudo apt-get update -qq || echo "m32.sh: apt-get update reported errors" >&2
-                (cd "$workdir/deb" && apt-get download "libevent-dev:i386=$version") >"$workdir/download.log" 2>&1 ||
-                        { cat "$workdir/download.log"; return 1; }
-        fi
+        # With no package lists, or old ones: fetched, and one more try.
+        download() { (cd "$workdir/deb" && apt-get download "libevent-dev:i386=$version") >"$workdir/download.log" 2>&1; }
+        download || { $sudo apt-get update -qq || echo "m32.sh: apt-get update reported errors" >&2; download; } ||
+                { cat "$workdir/download.log"; return 1; }
         dpkg-deb -x "$workdir"/deb/libevent-dev_*_i386.deb "$libevent32.tmp"
         # Its .so points at the runtime library, installed (Multi-Arch: same).
         ln -sf /usr/lib/i386-linux-gnu/libevent_core-2.1.so.7 "$libevent32.tmp/usr/lib/i386-linux-gnu/libevent_core.so"
