@@ -43,6 +43,10 @@ struct link *link_free(struct link *l) {
         if (l) {
                 if (l->ring)
                         munmap(l->ring, XNS_RING_SIZE);
+                if (l->chan)
+                        munmap(l->chan, XNS_CHAN_SIZE);
+                safe_close(l->bell_daemon);
+                safe_close(l->bell_own);
                 safe_close(l->fd);
                 free(l);
         }
@@ -69,6 +73,78 @@ static uint32_t link_next_seq(struct link *l) {
         return l->seq;
 }
 
+/* Rings xnsd's bell, an eventfd it watches edge-triggered and never reads:
+ * each write wakes it. */
+static void link_ring_daemon(struct link *l) {
+        static const uint64_t one = 1;
+
+        if (write(l->bell_daemon, &one, sizeof(one)) < 0 && errno != EAGAIN && errno != EINTR)
+                l->broken = true;
+}
+
+/* Waits until fd is readable or deadline (ms on CLOCK_MONOTONIC,
+ * LINK_FOREVER: none) has passed: 0, or -ETIMEDOUT. */
+static int link_poll(int fd, uint64_t deadline) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+        if (deadline == LINK_FOREVER)
+                return 0;
+        for (;;) {
+                uint64_t now = now_ms();
+                int n;
+
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                n = poll(&p, 1, deadline - now > INT32_MAX ? INT32_MAX : (int)(deadline - now));
+                if (n > 0)
+                        return 0;
+                if (n < 0 && errno != EINTR)
+                        return -errno;
+        }
+}
+
+/* Waits for xnsd to ring our bell, a pipe of which xnsd holds the only
+ * write end: 0 (the rings are taken; the caller looks again), -ETIMEDOUT,
+ * or -ECONNRESET at its end of file, xnsd gone. */
+static int link_chan_wait(struct link *l, uint64_t deadline) {
+        uint8_t bytes[64];
+        ssize_t n;
+        int r;
+
+        r = link_poll(l->bell_own, deadline);
+        if (r < 0)
+                return r;
+        do
+                n = read(l->bell_own, bytes, sizeof(bytes));
+        while (n < 0 && errno == EINTR);
+        if (n == 0)
+                return -ECONNRESET;
+        return n < 0 ? -errno : 0;
+}
+
+/* A frame into the channel: its descriptor first, on the socket. Waits
+ * for room in the ring as a full socket would. */
+static int link_chan_send(struct link *l, const void *frame, size_t len, int fd) {
+        int r;
+
+        while (!xns_chan_fits(&l->req, (uint32_t)len)) {
+                if (!xns_chan_ask_room(&l->req, (uint32_t)len))
+                        break;
+                r = link_chan_wait(l, LINK_FOREVER);
+                if (r < 0)
+                        return r;
+        }
+        if (fd >= 0) {
+                r = xns_chan_fd_send(l->fd, fd, false);
+                if (r < 0)
+                        return r;
+        }
+        xns_chan_put(&l->req, frame, (uint32_t)len, fd >= 0 ? XNS_CHAN_FD : 0);
+        if (xns_chan_ring_due(&l->req))
+                link_ring_daemon(l);
+        return 0;
+}
+
 static int link_send(struct link *l, const struct xns_request *req, int fd) {
         uint8_t buf[XNS_FRAME_MAX];
         ssize_t n;
@@ -77,7 +153,10 @@ static int link_send(struct link *l, const struct xns_request *req, int fd) {
         n = xns_request_encode(req, buf, sizeof(buf));
         if (n < 0)
                 return (int)n;
-        r = xns_frame_send(l->fd, buf, (size_t)n, fd, false);
+        if (l->chan)
+                r = link_chan_send(l, buf, (size_t)n, fd);
+        else
+                r = xns_frame_send(l->fd, buf, (size_t)n, fd, false);
         if (errno_is_disconnect(r))
                 l->broken = true;
         return r;
@@ -94,14 +173,59 @@ static void link_take_ack(struct link *l, const struct xns_ack *ack) {
                 session_note_post_error(l->generation, ack->cid, reply_error(ack->error));
 }
 
-/* Reads one frame; acks are taken in passing (1 is returned for them). */
-static ssize_t link_read(struct link *l, struct xns_reply *reply, int *fd) {
+/* The next frame from the channel, by deadline; its descriptor comes off
+ * the socket. A hung-up xnsd may have written our answer before it went. */
+static ssize_t link_chan_recv(struct link *l, uint64_t deadline, void *buf, int *fd) {
+        uint32_t flags;
+        int n, r;
+
+        for (;;) {
+                n = xns_chan_take(&l->rep, buf, &flags);
+                if (n < 0)
+                        return -EBADMSG;
+                if (n > 0)
+                        break;
+                if (!xns_chan_sleep(&l->rep))
+                        continue;
+                r = link_chan_wait(l, deadline);
+                if (r == -ECONNRESET) {
+                        n = xns_chan_take(&l->rep, buf, &flags);
+                        if (n > 0)
+                                break;
+                }
+                if (r < 0)
+                        return r;
+        }
+        if (xns_chan_room_due(&l->rep))
+                link_ring_daemon(l);
+        if ((flags & XNS_CHAN_FD) && xns_chan_fd_recv(l->fd, fd) < 0)
+                return -EBADMSG;
+        return n;
+}
+
+/* One frame from xnsd by deadline: its length, -ETIMEDOUT, or another
+ * negative errno. */
+static ssize_t link_recv(struct link *l, uint64_t deadline, void *buf, int *fd) {
+        ssize_t n;
+
+        if (l->chan)
+                return link_chan_recv(l, deadline, buf, fd);
+        n = link_poll(l->fd, deadline);
+        if (n < 0)
+                return n;
+        n = xns_frame_recv(l->fd, buf, XNS_FRAME_MAX, fd, false);
+        return n == 0 ? -ECONNRESET : n;
+}
+
+/* Reads one frame by deadline; acks are taken in passing (1 is returned
+ * for them). */
+static ssize_t link_read(struct link *l, uint64_t deadline, struct xns_reply *reply, int *fd) {
         uint8_t buf[XNS_FRAME_MAX];
         ssize_t n;
 
-        n = xns_frame_recv(l->fd, buf, sizeof(buf), fd, false);
-        if (n <= 0)
-                return n == 0 ? -ECONNRESET : n;
+        n = link_recv(l, deadline, buf, fd);
+        if (n < 0)
+                return n;
         if (xns_reply_decode(reply, buf, (size_t)n) < 0)
                 return -EBADMSG;
         if (reply->body == XNS_BODY_ACK && reply->seq == 0) {
@@ -120,7 +244,7 @@ int link_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply) {
         ssize_t n;
 
         do
-                n = link_read(l, reply, &fd);
+                n = link_read(l, LINK_FOREVER, reply, &fd);
         while (n == 1);
         if (n == 0 && (reply->seq != seq || reply->body != XNS_BODY_NONE || reply->n_more == 0 || fd >= 0))
                 n = -EBADMSG;
@@ -129,38 +253,13 @@ int link_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply) {
         return (int)n;
 }
 
-/* Waits until the link has a frame or deadline (ms on CLOCK_MONOTONIC,
- * LINK_FOREVER: none) has passed: 0, or -ETIMEDOUT. */
-static int link_poll(struct link *l, uint64_t deadline) {
-        struct pollfd p = { .fd = l->fd, .events = POLLIN };
-
-        if (deadline == LINK_FOREVER)
-                return 0;
-        for (;;) {
-                uint64_t now = now_ms();
-                int n;
-
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                n = poll(&p, 1, deadline - now > INT32_MAX ? INT32_MAX : (int)(deadline - now));
-                if (n > 0)
-                        return 0;
-                if (n < 0 && errno != EINTR)
-                        return -errno;
-        }
-}
-
 /* One frame as link_read(), or none by deadline (-ETIMEDOUT, the link
  * still good). The link is unusable after any other failure here: a lost
  * or garbled frame may have been an awaited reply. */
 static ssize_t link_read_by(struct link *l, uint64_t deadline, struct xns_reply *reply, int *fd) {
-        ssize_t n = link_poll(l, deadline);
+        ssize_t n = link_read(l, deadline, reply, fd);
 
-        if (n == -ETIMEDOUT)
-                return n;
-        if (n == 0)
-                n = link_read(l, reply, fd);
-        if (n < 0)
+        if (n < 0 && n != -ETIMEDOUT)
                 l->broken = true;
         return n;
 }
@@ -406,4 +505,43 @@ int link_hello(struct link *l, const uint8_t *token, uint8_t *token_out) {
                 memcpy(token_out, reply.token, XNS_TOKEN_LEN);
         }
         return 0;
+}
+
+/*
+ * link_chan_open() - move the link's frames into a channel (chan.h): a
+ * sealed memfd for xnsd to map, and the two bells it answers with. A
+ * positive xous error: xnsd refused, and the link goes on by its socket.
+ */
+int link_chan_open(struct link *l) {
+        _cleanup_close_ int fd = -1, bell_daemon = -1, bell_own = -1;
+        struct xns_request req = { .op = XNS_OP_CHANNEL };
+        struct xns_reply reply;
+        void *p;
+        int r;
+
+        r = memfd_new_sealed("xns-chan", NULL, XNS_CHAN_SIZE, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, &fd);
+        if (r < 0)
+                return r;
+        p = mmap(NULL, XNS_CHAN_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+                return -errno;
+        r = link_call(l, &req, fd, &reply, &bell_daemon);
+        if (r == 0 && bell_daemon >= 0) {
+                req = (struct xns_request){ .op = XNS_OP_CHANNEL_BELL };
+                r = link_call(l, &req, -1, &reply, &bell_own);
+        }
+        if (r == 0 && (bell_daemon < 0 || bell_own < 0)) {
+                l->broken = true;
+                r = -EBADMSG;
+        }
+        if (r != 0) {
+                munmap(p, XNS_CHAN_SIZE);
+                return r;
+        }
+        l->chan = p;
+        xns_chan_end_init(&l->req, l->chan, true);
+        xns_chan_end_init(&l->rep, l->chan, false);
+        l->bell_daemon = TAKE_FD(bell_daemon);
+        l->bell_own = TAKE_FD(bell_own);
+        return fcntl(l->bell_own, F_SETFL, 0) < 0 ? -errno : 0;     /* read blocks until a ring */
 }

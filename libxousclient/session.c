@@ -198,6 +198,11 @@ static int session_link_open(struct link **ret) {
         r = link_connect(l);
         if (r == 0)
                 r = session_link_hello(l);
+        if (r == 0) {
+                r = link_chan_open(l);
+                if (r > 0)
+                        r = 0;          /* refused: the socket carries the frames */
+        }
         if (r != 0) {
                 link_discard(l);
                 return r;

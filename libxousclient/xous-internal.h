@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chan.h"
 #include "list.h"
 #include "macro.h"
 #include "wire.h"
@@ -24,18 +25,23 @@ struct link {
         uint32_t seq;                   /* last seq used; never 0 on the wire */
         struct xns_ring *ring;          /* posted Scalars, shared with xnsd; NULL until the first */
         uint32_t ring_head;             /* our copy of ring->head */
+        struct xns_chan *chan;          /* frames both ways once set up (chan.h); NULL: the socket */
+        struct xns_chan_end req, rep;   /* its request ring (ours to fill), reply ring (ours to take) */
+        int bell_daemon;                /* an eventfd: rings xnsd */
+        int bell_own;                   /* a pipe's read end: xnsd rings us */
         uint64_t generation;            /* session it belongs to */
         bool ready;                     /* HELLO answered; set under the session lock */
         bool broken;                    /* I/O failed or the daemon misbehaved */
         struct list registry_link;      /* in the session's list of every link */
         struct list pool_link;          /* in its pool, while idle */
 };
-#define LINK_INIT { .fd = -1 }
+#define LINK_INIT { .fd = -1, .bell_daemon = -1, .bell_own = -1 }
 
 int link_new(struct link **ret);
 struct link *link_free(struct link *l);
 int link_connect(struct link *l);
 int link_hello(struct link *l, const uint8_t *token, uint8_t *token_out);
+int link_chan_open(struct link *l);
 int link_call(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
 int link_call_timeout(struct link *l, struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd,
                       uint32_t timeout_ms, int *release_fd);

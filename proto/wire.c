@@ -225,6 +225,12 @@ static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
         case XNS__REQUEST__OP_KICK:
                 req->op = XNS_OP_KICK;
                 return 0;
+        case XNS__REQUEST__OP_CHANNEL:
+                req->op = XNS_OP_CHANNEL;
+                return 0;
+        case XNS__REQUEST__OP_CHANNEL_BELL:
+                req->op = XNS_OP_CHANNEL_BELL;
+                return 0;
         case XNS__REQUEST__OP_GATEWAY_ATTACH:
                 return gateway_attach_from_pb(req, pb->gateway_attach);
         case XNS__REQUEST__OP_GATEWAY_ANSWER:
@@ -420,6 +426,14 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
         case XNS_OP_KICK:
                 pb.op_case = XNS__REQUEST__OP_KICK;
                 pb.kick = &empty;
+                break;
+        case XNS_OP_CHANNEL:
+                pb.op_case = XNS__REQUEST__OP_CHANNEL;
+                pb.channel = &empty;
+                break;
+        case XNS_OP_CHANNEL_BELL:
+                pb.op_case = XNS__REQUEST__OP_CHANNEL_BELL;
+                pb.channel_bell = &empty;
                 break;
         case XNS_OP_GATEWAY_VIEW:
                 pb.op_case = XNS__REQUEST__OP_GATEWAY_VIEW;

@@ -47,6 +47,8 @@ enum xns_op {
         XNS_OP_GATEWAY_VIEW,            /* memfd of a ClusterView beside the frame */
         XNS_OP_CANCEL,                  /* seq 0; a pipe's write end may come beside the frame */
         XNS_OP_WATCH_SERVER,            /* answered with the server's readiness timerfd beside */
+        XNS_OP_CHANNEL,                 /* memfd of a struct xns_chan beside; answered with xnsd's bell */
+        XNS_OP_CHANNEL_BELL,            /* answered with the client's bell; the channel carries what follows */
 };
 
 /* What a control request asks (xns_request.control.what). */

@@ -724,13 +724,26 @@ long proc_syscall(pid_t pid) {
         return nr;
 }
 
+/* Whether pid sleeps where the library waits for xnsd's answer: on its
+ * channel's bell (read, or poll with a time limit), or on the socket of a
+ * link without one (recvmsg). */
+bool proc_waits_for_xnsd(pid_t pid) {
+        long nr = proc_syscall(pid);
+
+#ifdef SYS_poll
+        if (nr == SYS_poll)
+                return true;
+#endif
+        return nr == SYS_recvmsg || nr == SYS_read || nr == SYS_ppoll;
+}
+
 /* The round trip orders our request after the child's: xnsd handles every
  * ready link in a wakeup before it answers the next. */
 void proc_wait_blocked(struct proc *p) {
         uint64_t deadline = now_ms() + HARNESS_WAIT_MS;
         xous_cid_t cid;
 
-        while (proc_syscall(p->pid) != SYS_recvmsg) {
+        while (!proc_waits_for_xnsd(p->pid)) {
                 EXPECT_MSG(now_ms() < deadline, "'%s' not blocked in its request within %d ms", p->name,
                            HARNESS_WAIT_MS);
                 sleep_ms(1);

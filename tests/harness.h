@@ -137,6 +137,7 @@ void proc_kill(struct proc *p);         /* SIGKILL and reap */
 void proc_wait_blocked(struct proc *p);
 /* The system call a process is blocked in, -1 when running or gone. */
 long proc_syscall(pid_t pid);
+bool proc_waits_for_xnsd(pid_t pid);
 
 /* Child side: the channel to the parent. parent_recv waits up to 20 s. */
 void parent_send(const void *buf, size_t len);

@@ -457,6 +457,19 @@ static void fake_answer(int conn, uint32_t seq, uint32_t error) {
         fake_send(conn, &(struct xns_reply){ .seq = seq, .error = error }, -1);
 }
 
+/* The library asks for a channel right after HELLO; refused, it goes on
+ * by the socket, which is what this fake daemon speaks. */
+static void fake_refuse_channel(int conn) {
+        struct xns_request req;
+        int fd;
+
+        fake_recv(conn, &req, &fd);
+        ck_assert_int_eq(req.op, XNS_OP_CHANNEL);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        fake_answer(conn, req.seq, XOUS_ERR_INVALID_ARGUMENT);
+}
+
 /* Accepts a link and answers its HELLO: a new token, or checks the known one. */
 static int fake_hello(bool want_token) {
         struct xns_request req;
@@ -477,6 +490,7 @@ static int fake_hello(bool want_token) {
                 memcpy(reply.token, fake.token, XNS_TOKEN_LEN);
         }
         fake_send(conn, &reply, -1);
+        fake_refuse_channel(conn);
         return conn;
 }
 

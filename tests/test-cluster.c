@@ -436,7 +436,7 @@ START_TEST(blocking_lookup_waits_for_another_host) {
         unsigned host = 0;
 
         proc_start(&client, "client", remote_kinds_client, &host);      /* waits for svc.kinds */
-        for (uint64_t deadline = now_ms() + HARNESS_WAIT_MS; proc_syscall(client.pid) != SYS_recvmsg;) {
+        for (uint64_t deadline = now_ms() + HARNESS_WAIT_MS; !proc_waits_for_xnsd(client.pid);) {
                 EXPECT_MSG(now_ms() < deadline, "the client never waited for svc.kinds");
                 sleep_ms(1);
         }

@@ -76,12 +76,12 @@ static void wait_call_routed(struct proc *p) {
         uint64_t deadline = now_ms() + 5000;
         xous_cid_t cid;
 
-        while (proc_syscall(p->pid) != SYS_recvmsg) {
+        while (!proc_waits_for_xnsd(p->pid)) {
                 EXPECT_MSG(now_ms() < deadline, "'%s' not blocked in its call within 5 s", p->name);
                 sleep_ms(1);
         }
         sleep_ms(20);
-        EXPECT_MSG(proc_syscall(p->pid) == SYS_recvmsg, "'%s' is not blocked in its call", p->name);
+        EXPECT_MSG(proc_waits_for_xnsd(p->pid), "'%s' is not blocked in its call", p->name);
         EXPECT_ERR(xous_try_connect(random_sid(), &cid), XOUS_ERR_SERVER_NOT_FOUND);
 }
 

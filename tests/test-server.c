@@ -47,7 +47,7 @@ static void link_open(struct bus *bus, struct link *l, const struct link *of) {
         int sv[2];
 
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-        ck_assert_int_eq(conn_new(&l->conn, bus, &bus->dirty, &bus->ring_ready, sv[0]), 0);
+        ck_assert_int_eq(conn_new(&l->conn, bus, &(struct conn_lists){ &bus->dirty, &bus->ring_ready, &bus->chan_ready }, sv[0]), 0);
         bus_conn_add(bus, l->conn);
         ck_assert_int_eq(bus_peer_attach(bus, l->conn, of ? of->conn->peer->token : NULL, NULL), 0);
         l->client = sv[1];
@@ -1002,7 +1002,7 @@ START_TEST(test_attach_token) {
         ck_assert_ptr_eq(links[1].conn->peer, links[0].conn->peer);
 
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-        ck_assert_int_eq(conn_new(&stranger, &bus, &bus.dirty, &bus.ring_ready, sv[0]), 0);
+        ck_assert_int_eq(conn_new(&stranger, &bus, &(struct conn_lists){ &bus.dirty, &bus.ring_ready, &bus.chan_ready }, sv[0]), 0);
         bus_conn_add(&bus, stranger);
         memcpy(forged, links[0].conn->peer->token, XNS_TOKEN_LEN);
         forged[0] ^= 1;

@@ -33,6 +33,7 @@ void bus_init(struct bus *bus, const struct bus_options *opt) {
         list_init(&bus->monitors);
         list_init(&bus->pumps);
         list_init(&bus->ring_ready);
+        list_init(&bus->chan_ready);
         list_init(&bus->conns);
         list_init(&bus->peers);
         list_init(&bus->name_waiters);

@@ -62,6 +62,7 @@ struct bus {
         struct list monitors;           /* conns that asked for a monitor trace */
         struct list pumps;              /* servers with posted Scalars to hand out */
         struct list ring_ready;         /* conns whose ring needs a pass without a Kick */
+        struct list chan_ready;         /* conns whose channel needs a pass without a ring */
         uint32_t n_conns;
         uint32_t n_peers;
         uint32_t n_monitors;

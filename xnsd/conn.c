@@ -7,11 +7,12 @@
 #include <unistd.h>
 
 
+#include "channel.h"
 #include "conn.h"
 #include "macro.h"
 #include "ring.h"
 
-int conn_new(struct conn **out, struct bus *bus, struct list *dirty, struct list *ring_ready, int fd) {
+int conn_new(struct conn **out, struct bus *bus, const struct conn_lists *lists, int fd) {
         struct conn *conn;
         struct ucred cred;
         socklen_t len = sizeof(cred);
@@ -22,9 +23,11 @@ int conn_new(struct conn **out, struct bus *bus, struct list *dirty, struct list
         if (!conn)
                 return -ENOMEM;
         conn->bus = bus;
-        conn->dirty = dirty;
-        conn->ring_ready = ring_ready;
+        conn->dirty = lists->dirty;
+        conn->ring_ready = lists->ring_ready;
+        conn->chan_ready = lists->chan_ready;
         conn->fd = fd;
+        conn->bell_in = conn->bell_out = conn->bell_client = -1;
         conn->pid = cred.pid;
         conn->uid = cred.uid;
         conn->gid = cred.gid;
@@ -36,6 +39,7 @@ int conn_new(struct conn **out, struct bus *bus, struct list *dirty, struct list
         list_init(&conn->dirty_link);
         list_init(&conn->monitor_link);
         list_init(&conn->ring_link);
+        list_init(&conn->chan_link);
         *out = conn;
         return 0;
 }
@@ -49,6 +53,7 @@ struct conn *conn_free(struct conn *conn) {
         free(conn->out);
         free(conn->watch);
         ring_detach(conn);
+        channel_detach(conn);
         list_unlink(&conn->dirty_link);
         safe_close(conn->fd);
         free(conn);
@@ -68,7 +73,7 @@ void conn_mark_dirty(struct conn *conn) {
 /* Not read while it cannot take replies, or while its ring of posted
  * Scalars waits for room (what it sends next must come after those). */
 bool conn_reading_paused(const struct conn *conn) {
-        return conn->dead || conn->write_blocked || conn->ring_stalled;
+        return conn->dead || conn->write_blocked || conn->chan_full || conn->ring_stalled;
 }
 
 static struct out_frame *conn_out_slot(struct conn *conn) {
@@ -116,6 +121,7 @@ int conn_queue_reply(struct conn *conn, const struct xns_reply *reply, int fd) {
                 return (int)n;
         }
         f->len = (uint16_t)n;
+        f->by_chan = conn->chan_writing;
         f->fd = fd;
         conn->n_out++;
         conn_mark_dirty(conn);
@@ -189,27 +195,51 @@ static void conn_hang_up(struct conn *conn) {
         conn->hung_up = true;
 }
 
+/* One frame out, by the socket or the channel: 0, -EAGAIN when there is
+ * no room (the socket is full: write_blocked; the channel: chan_full), or
+ * another negative errno. */
+static int conn_write_frame(struct conn *conn, struct out_frame *f) {
+        int r;
+
+        if (!f->by_chan) {
+                r = xns_frame_send(conn->fd, f->data, f->len, f->fd, true);
+                if (r == -EAGAIN)
+                        conn->write_blocked = true;
+                return r;
+        }
+        r = channel_put(conn, f->data, f->len, f->fd);
+        if (r == -ENOSPC) {
+                conn->chan_full = true;
+                return -EAGAIN;
+        }
+        if (r == -EAGAIN)
+                conn->write_blocked = true;
+        return r;
+}
+
 /* Writes queued frames: 0 when all are out (or the client has closed),
- * -EAGAIN when the socket is full, another negative errno when the link is
- * broken. */
+ * -EAGAIN when the socket or the channel is full, another negative errno
+ * when the link is broken. */
 int conn_flush(struct conn *conn) {
+        size_t first = conn->out_pos;
+        int r = 0;
+
         conn->write_blocked = false;
+        conn->chan_full = false;
         while (conn->out_pos < conn->n_out) {
                 struct out_frame *f = &conn->out[conn->out_pos];
-                int r = xns_frame_send(conn->fd, f->data, f->len, f->fd, true);
 
-                if (r == -EAGAIN) {
-                        conn->write_blocked = true;
-                        return r;
-                }
+                r = conn_write_frame(conn, f);
                 if (r == -EPIPE || r == -ECONNRESET) {
                         conn_hang_up(conn);
                         return 0;
                 }
                 if (r < 0)
-                        return r;
+                        break;
                 f->fd = safe_close(f->fd);
                 conn->out_pos++;
         }
-        return 0;
+        if (conn->out_pos != first && conn->chan)
+                channel_ring_client(conn);
+        return r;
 }

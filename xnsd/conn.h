@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chan.h"
 #include "list.h"
 #include "server.h"
 #include "wire.h"
@@ -28,6 +29,7 @@ enum conn_wait {
 
 struct out_frame {
         uint16_t len;
+        bool by_chan;                   /* into the channel, not the socket */
         int fd;
         uint8_t data[XNS_FRAME_MAX];
 };
@@ -76,6 +78,17 @@ struct conn {
         int ring_error;                 /* the last failure (negative errno), for the next Ack */
         uint32_t ring_error_cid;
         bool ring_broken;               /* its client wrote an impossible head */
+        struct xns_chan *chan;          /* frames both ways (channel.c), or NULL */
+        struct xns_chan_end chan_in;    /* its request ring: we take */
+        struct xns_chan_end chan_out;   /* its reply ring: we fill */
+        int bell_in;                    /* an eventfd the client rings us by (never read) */
+        int bell_out;                   /* pipe write end: we ring the client */
+        int bell_client;                /* the read end of bell_out, until handed over */
+        bool chan_reading;              /* its requests come by the channel */
+        bool chan_writing;              /* frames queued from now on go by the channel */
+        bool chan_full;                 /* a frame waits for room in the channel */
+        struct list chan_link;          /* in *chan_ready */
+        struct list *chan_ready;        /* where channels due a pass without a ring gather */
         struct list *dirty;             /* where links with work for the loop gather */
         struct list dirty_link;
         void *io;                       /* the event loop's watchers */
@@ -88,7 +101,11 @@ static inline size_t conn_out_pending(const struct conn *conn) {
         return conn->n_out - conn->out_pos;
 }
 
-int conn_new(struct conn **out, struct bus *bus, struct list *dirty, struct list *ring_ready, int fd);
+struct conn_lists {
+        struct list *dirty, *ring_ready, *chan_ready;
+};
+
+int conn_new(struct conn **out, struct bus *bus, const struct conn_lists *lists, int fd);
 struct conn *conn_free(struct conn *conn);
 
 bool conn_privileged(const struct conn *conn);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bus.h"
+#include "channel.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "log.h"
@@ -62,11 +63,59 @@ void dispatch_readable(struct conn *conn) {
                 ssize_t n;
                 int rfd;
 
-                if (!dispatch_may_read(conn))
+                if (conn->chan_reading || !dispatch_may_read(conn))
                         break;
                 n = xns_frame_recv(conn->fd, buf, sizeof(buf), &rfd, true);
                 if (n == -EAGAIN || !dispatch_frame(conn, buf, n, rfd))
                         break;
+        }
+}
+
+/*
+ * dispatch_channel() - a link's channel rang, or is due a pass: up to a
+ * wakeup's worth of its frames, or all of them with to_end (its client hung
+ * up, and what it sent before is read first). A ring may also have been
+ * for room in its replies.
+ */
+void dispatch_channel(struct conn *conn, bool to_end) {
+        if (conn->chan_full)
+                conn_mark_dirty(conn);
+        for (int i = 0; to_end || i < DISPATCH_FRAMES_PER_WAKEUP; i++) {
+                uint8_t buf[XNS_FRAME_MAX];
+                int fd, n;
+
+                if (!dispatch_may_read(conn))
+                        return;
+                n = channel_take(conn, buf, &fd);
+                if (n == 0)
+                        return;
+                if (n < 0) {
+                        log_info("pid %d: broken channel, disconnecting link", (int)conn->pid);
+                        route_link_gone(conn);
+                        return;
+                }
+                dispatch_frame(conn, buf, n, fd);
+                if (conn->dead)
+                        return;
+        }
+        channel_ready(conn);
+}
+
+/* The channels due a pass: after a long one, or a pause. */
+static void dispatch_channels_ready(struct bus *bus) {
+        struct list due = LIST_INIT(due);
+
+        while (!list_is_empty(&bus->chan_ready)) {
+                struct conn *conn = list_first_entry(&bus->chan_ready, struct conn, chan_link);
+
+                list_unlink(&conn->chan_link);
+                list_link_tail(&due, &conn->chan_link);
+        }
+        while (!list_is_empty(&due)) {
+                struct conn *conn = list_first_entry(&due, struct conn, chan_link);
+
+                list_unlink(&conn->chan_link);
+                dispatch_channel(conn, false);
         }
 }
 
@@ -77,6 +126,7 @@ void dispatch_readable(struct conn *conn) {
  * (cutting those that overflowed or broke), then dead links freed.
  */
 void dispatch_flush(struct bus *bus, const struct dispatch_io *io) {
+        dispatch_channels_ready(bus);
         route_rings_ready(bus);
         server_pump_later(&bus->pumps);
         while (!list_is_empty(&bus->dirty)) {
@@ -94,6 +144,8 @@ void dispatch_flush(struct bus *bus, const struct dispatch_io *io) {
                         route_link_gone(conn);
                         continue;
                 }
+                if (!conn_reading_paused(conn) && channel_pending(conn))
+                        channel_ready(conn);
                 if (io->update)
                         io->update(conn, io->ctx);
         }
@@ -111,5 +163,6 @@ void dispatch_flush(struct bus *bus, const struct dispatch_io *io) {
  * another pass, and Scalars queued for a waiting receiver when a link was
  * cut while writing. The loop must not sleep then. */
 bool dispatch_work_left(const struct bus *bus) {
-        return !list_is_empty(&bus->ring_ready) || !list_is_empty(&bus->pumps);
+        return !list_is_empty(&bus->ring_ready) || !list_is_empty(&bus->chan_ready) ||
+               !list_is_empty(&bus->pumps);
 }

@@ -25,5 +25,6 @@ struct dispatch_io {
 bool dispatch_may_read(struct conn *conn);
 bool dispatch_frame(struct conn *conn, const void *buf, ssize_t n, int fd);
 void dispatch_readable(struct conn *conn);
+void dispatch_channel(struct conn *conn, bool to_end);
 void dispatch_flush(struct bus *bus, const struct dispatch_io *io);
 bool dispatch_work_left(const struct bus *bus);

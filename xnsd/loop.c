@@ -2,6 +2,7 @@
  * and hands each wakeup to dispatch.c: the frames of readable links, then
  * one flush of what they queued. Callbacks only hand off. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ struct conn_io {
         struct event *read;             /* while reading */
         struct event *closed;           /* while paused: notices the client hanging up */
         struct event *write;            /* while the socket is full */
+        struct event *bell;             /* its channel's bell, once frames come by it */
         bool paused;
 };
 
@@ -41,17 +43,65 @@ static void conn_io_free(struct conn *conn) {
                 event_free(io->closed);
         if (io->write)
                 event_free(io->write);
+        if (io->bell)
+                event_free(io->bell);
         free(io);
         conn->io = NULL;
 }
 
+static void on_conn_write(evutil_socket_t fd, short what, void *data);
+
+static void on_conn_bell(evutil_socket_t fd, short what, void *data) {
+        dispatch_channel(data, false);
+}
+
+/* A channel's socket, edge-triggered: a descriptor came for a record, or
+ * the client hung up, which libevent reports as a read (EV_CLOSED is not
+ * reported for a full hang-up): what it published before is read first. */
+static void on_conn_socket(evutil_socket_t fd, short what, void *data) {
+        struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+        if (poll(&p, 1, 0) > 0 && p.revents) {
+                dispatch_channel(data, true);
+                route_link_gone(data);
+                return;
+        }
+        dispatch_channel(data, false);
+}
+
+/* Frames come by the link's channel now: its bell is watched and of its
+ * socket the descriptors and the hang-up, both edge-triggered (each ring,
+ * each datagram is an event; the eventfd is never read, and a datagram is
+ * taken with its record). */
+static int conn_io_to_channel(struct conn *conn) {
+        struct conn_io *io = conn->io;
+        struct event_base *base = io->loop->base;
+
+        event_free(io->read);
+        event_free(io->closed);
+        event_free(io->write);
+        io->closed = NULL;
+        io->read = event_new(base, conn->fd, EV_READ | EV_PERSIST | EV_ET, on_conn_socket, conn);
+        io->write = event_new(base, conn->fd, EV_WRITE | EV_ET, on_conn_write, conn);
+        io->bell = event_new(base, conn->bell_in, EV_READ | EV_PERSIST | EV_ET, on_conn_bell, conn);
+        if (!io->read || !io->write || !io->bell || event_add(io->read, NULL) < 0 || event_add(io->bell, NULL) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 /* Matches the link's watchers to its state: read it, or only watch for a
- * hang-up while it is paused; wait for room when its socket is full. */
+ * hang-up while it is paused; wait for room when its socket is full. A
+ * link with a channel has its bell watched instead, always. */
 static void conn_io_update(struct conn *conn) {
         struct conn_io *io = conn->io;
         bool paused = conn_reading_paused(conn);
 
-        if (paused != io->paused) {
+        if (conn->chan_reading && !io->bell && conn_io_to_channel(conn) < 0) {
+                log_error("pid %d: cannot watch a link's channel, disconnecting it", (int)conn->pid);
+                route_link_gone(conn);
+                return;
+        }
+        if (!conn->chan_reading && paused != io->paused) {
                 event_del(paused ? io->read : io->closed);
                 event_add(paused ? io->closed : io->read, NULL);
                 io->paused = paused;
@@ -108,10 +158,13 @@ static int conn_io_new(struct loop *loop, struct conn *conn) {
 }
 
 static void loop_accept_one(struct loop *loop, int fd) {
+        const struct conn_lists lists = {
+                .dirty = &loop->bus->dirty, .ring_ready = &loop->bus->ring_ready, .chan_ready = &loop->bus->chan_ready,
+        };
         struct conn *conn;
         int r;
 
-        r = conn_new(&conn, loop->bus, &loop->bus->dirty, &loop->bus->ring_ready, fd);
+        r = conn_new(&conn, loop->bus, &lists, fd);
         if (r < 0) {
                 log_error("cannot take a new link: %s", strerror(-r));
                 safe_close(fd);

@@ -19,6 +19,7 @@
 #include "peer.h"
 #include "policy.h"
 #include "quota.h"
+#include "channel.h"
 #include "ring.h"
 #include "route.h"
 #include "server.h"
@@ -492,7 +493,8 @@ void route_rings_ready(struct bus *bus) {
                 struct conn *conn = list_first_entry(&due, struct conn, ring_link);
 
                 list_unlink(&conn->ring_link);
-                route_ring_turn(conn);
+                if (route_ring_turn(conn) == 0 && conn->chan_reading)
+                        conn_mark_dirty(conn);  /* its channel waited for the ring: dispatch_flush() looks */
         }
 }
 
@@ -706,6 +708,31 @@ static int route_hello(struct conn *conn, const struct xns_request *req) {
         return conn_queue_reply(conn, &reply, -1);
 }
 
+/* The link's channel (channel.c): answered with the bell the client rings
+ * us by. */
+static void route_channel(struct conn *conn, const struct xns_request *req, int *fd) {
+        struct xns_reply reply = { .seq = req->seq };
+        int bell = -1;
+        int r;
+
+        r = channel_attach(conn, *fd, &bell);
+        reply.error = xns_error_from_errno(r);
+        conn_queue_reply(conn, &reply, bell);
+}
+
+/* Answered, by the socket, with the bell we ring the client by; every frame
+ * after this answer goes by the channel, both ways. */
+static void route_channel_bell(struct conn *conn, const struct xns_request *req) {
+        struct xns_reply reply = { .seq = req->seq };
+        int bell = -1;
+        int r;
+
+        r = channel_start(conn, &bell);
+        reply.error = xns_error_from_errno(r);
+        conn_queue_reply(conn, &reply, bell);
+        conn->chan_writing = r == 0;
+}
+
 static void route_request(struct conn *conn, const struct xns_request *req, int *fd) {
         switch (req->op) {
         case XNS_OP_REGISTER_NAME:
@@ -739,6 +766,10 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
                 if (route_ring_pass(conn) < 0)
                         conn->ring_broken = true;
                 return;
+        case XNS_OP_CHANNEL:
+                return route_channel(conn, req, fd);
+        case XNS_OP_CHANNEL_BELL:
+                return route_channel_bell(conn, req);
         case XNS_OP_GATEWAY_ATTACH:
                 return gateway_attach(conn, req);
         case XNS_OP_GATEWAY_ANSWER:
@@ -757,7 +788,8 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
 /* A descriptor may only come with a memory send or a forward. */
 static bool request_may_carry_fd(const struct xns_request *req) {
         return (req->op == XNS_OP_SEND && xns_kind_is_memory(req->send.kind)) || req->op == XNS_OP_FORWARD ||
-               req->op == XNS_OP_RING || req->op == XNS_OP_GATEWAY_VIEW || req->op == XNS_OP_CANCEL;
+               req->op == XNS_OP_RING || req->op == XNS_OP_CHANNEL || req->op == XNS_OP_GATEWAY_VIEW ||
+               req->op == XNS_OP_CANCEL;
 }
 
 /*

@@ -60,11 +60,11 @@ CC=clang configure build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lun
 timeout 600 ninja -C build-fuzz
 timeout 300 meson test -C build-fuzz --suite fuzz --print-errorlogs
 
-targets="route wire frame"
-step "fuzzing fuzz-route, fuzz-wire and fuzz-frame, ${fuzz_seconds} s each, side by side"
+targets="route channel wire frame"
+step "fuzzing fuzz-route, fuzz-channel, fuzz-wire and fuzz-frame, ${fuzz_seconds} s each, side by side"
 work=build-fuzz/fuzz-corpus
 artifacts=build-fuzz/fuzz-artifacts
-mkdir -p "$work/route" "$work/wire" "$work/frame" "$artifacts"
+mkdir -p "$work/route" "$work/channel" "$work/wire" "$work/frame" "$artifacts"
 # New inputs go to $work (kept between runs of one checkout); the seeds are
 # read from the source tree. -timeout: one input may take at most 10 s.
 fuzz() {
@@ -76,6 +76,8 @@ fuzz() {
 }
 fuzz route 8192 &
 route_pid=$!
+fuzz channel 8192 &
+channel_pid=$!
 fuzz wire 1100 &
 wire_pid=$!
 # A frame's head is at most 1 KiB; 70000 leaves room for a call of 16 pages.
@@ -83,6 +85,7 @@ fuzz frame 70000 &
 frame_pid=$!
 status=0
 wait "$route_pid" || status=1
+wait "$channel_pid" || status=1
 wait "$wire_pid" || status=1
 wait "$frame_pid" || status=1
 

@@ -36,8 +36,9 @@
  * then the writes.
  *
  * getrandom() is replaced by a counter, so tokens and SIDs are predictable
- * within an input: A's token starts with byte 1, B's with 2, and the n-th
- * server of the input gets SID { n + 2, 0, 0, 0 }.
+ * within an input: the bus's tag (w0 of every SID) is 1, A's token starts
+ * with byte 2, B's with 3, and the n-th server of the input gets SID
+ * { 1, n + 3, 0, 0 }.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -96,6 +97,8 @@ ssize_t getrandom(void *buf, size_t len, unsigned int flags) {
         memset(buf, 0, len);
         if (len > 0)
                 ((uint8_t *)buf)[0] = ++random_counter;
+        if (len > 4)            /* a SID's w1: w0 is the bus's tag */
+                ((uint8_t *)buf)[4] = random_counter;
         return (ssize_t)len;
 }
 
@@ -137,7 +140,7 @@ static void link_open(struct bus *bus, struct link *l) {
         int sv[2];
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0 ||
-            conn_new(&l->conn, bus, &bus->dirty, &bus->ring_ready, sv[0]) < 0) {
+            conn_new(&l->conn, bus, &(struct conn_lists){ &bus->dirty, &bus->ring_ready, &bus->chan_ready }, sv[0]) < 0) {
                 perror("fuzz-route: link");
                 abort();
         }

@@ -1,9 +1,9 @@
 /* gen-corpus.c: writes the fuzzers' seed corpus (tests/fuzz/corpus/) from
  * valid frames: for fuzz-route, whole sessions in its record format (see
- * fuzz-route.c); for fuzz-wire, single requests and replies; for fuzz-frame,
+ * fuzz-route.c, and fuzz-channel.c); for fuzz-wire, single requests and replies; for fuzz-frame,
  * one frame between gateways (or registry value) each, behind its type byte.
  *
- * Usage: gen-corpus DIR    (writes DIR/route/NAME, DIR/wire/NAME and DIR/frame/NAME)
+ * Usage: gen-corpus DIR    (writes DIR/route/NAME, DIR/channel/NAME, DIR/wire/NAME and DIR/frame/NAME)
  */
 #include <errno.h>
 #include <stddef.h>
@@ -25,7 +25,7 @@ enum { A = 0, B = 1, A2 = 2, NEW = 3 };
 #define RING_WRITE_STEP 64
 
 /* fuzz-route's predictable SIDs: the n-th server of a session (from 1). */
-#define SID(n) ((struct xns_sid){ .w = { (n) + 2 } })
+#define SID(n) ((struct xns_sid){ .w = { 1, (n) + 3 } })
 #define CID_FIRST 2
 
 static const char *out_dir;
@@ -143,9 +143,13 @@ static struct xns_request control(uint32_t what) {
         return (struct xns_request){ .op = XNS_OP_CONTROL, .control = { .what = what } };
 }
 
-static void done(struct session *s, const char *file) {
-        write_file("route", file, s->buf, s->len);
+static void done_in(struct session *s, const char *sub, const char *file) {
+        write_file(sub, file, s->buf, s->len);
         memset(s, 0, sizeof(*s));
+}
+
+static void done(struct session *s, const char *file) {
+        done_in(s, "route", file);
 }
 
 /* A registers a name, B connects to it and calls; A answers. */
@@ -351,6 +355,51 @@ static void route_sessions(void) {
         done(&s, "watch");
 }
 
+/* fuzz-channel's records: link A or B in bit 0, what the client does in
+ * bits 1-3 (its enum action), a read-only descriptor, a generation fixed. */
+enum { CH_A = 0, CH_B = 1 };
+enum { CH_FRAME = 0 << 1, CH_FRAME_FD = 1 << 1, CH_SCRIBBLE = 2 << 1, CH_DATAGRAM = 3 << 1, CH_HANG_UP = 4 << 1,
+       CH_TAKE = 5 << 1, CH_QUIET = 6 << 1, CH_RING = 7 << 1, CH_RDONLY = 0x10, CH_FIX_GEN = 0x20 };
+
+/* A registers a name, B connects and calls by the channel; A answers. */
+static void channel_call(struct session *s, uint32_t kind, uint8_t how) {
+        uint32_t len = xns_kind_is_memory(kind) ? XNS_PAGE_SIZE : 0;
+
+        add(s, CH_A | CH_FRAME, register_name("fuzz.chan"));
+        add(s, CH_B | CH_QUIET, request_connection("fuzz.chan", false));
+        add_record(s, CH_B | CH_RING, "", 0);
+        add(s, CH_B | how, send_msg(CID_FIRST, kind, len));
+        add(s, CH_A | CH_FRAME, receive(SID(1)));
+        add_record(s, CH_A | CH_TAKE, "", 0);
+        if (kind == XNS_KIND_BLOCKING_SCALAR)
+                add(s, CH_A | CH_FRAME | CH_FIX_GEN, scalar_return(1));
+        else if (xns_kind_blocks(kind))
+                add(s, CH_A | CH_FRAME | CH_FIX_GEN, memory_return(1));
+        add_record(s, CH_B | CH_TAKE, "", 0);
+}
+
+static void channel_sessions(void) {
+        static const uint8_t head_lie[] = { 0, 0xf8, 0xff, 0, 0 };
+        static const uint8_t junk[] = { 1, 2, 3 };
+        struct session s = { 0 };
+
+        channel_call(&s, XNS_KIND_BLOCKING_SCALAR, CH_FRAME);
+        done_in(&s, "channel", "blocking-scalar");
+        channel_call(&s, XNS_KIND_BORROW, CH_FRAME_FD | CH_RDONLY);
+        done_in(&s, "channel", "borrow");
+        channel_call(&s, XNS_KIND_MUTABLE_BORROW, CH_FRAME_FD);
+        done_in(&s, "channel", "mutable-borrow");
+        channel_call(&s, XNS_KIND_SCALAR, CH_FRAME);
+        add_record(&s, CH_B | CH_HANG_UP, "", 0);
+        done_in(&s, "channel", "scalar-hang-up");
+        add(&s, CH_A | CH_FRAME, register_name("fuzz.chan"));
+        add_record(&s, CH_A | CH_SCRIBBLE, head_lie, sizeof(head_lie));
+        done_in(&s, "channel", "head-lie");
+        add_record(&s, CH_B | CH_DATAGRAM, junk, sizeof(junk));
+        add(&s, CH_B | CH_FRAME_FD, send_msg(CID_FIRST, XNS_KIND_MOVE, XNS_PAGE_SIZE));
+        done_in(&s, "channel", "datagram");
+}
+
 static void wire_request(const char *file, struct xns_request req) {
         uint8_t buf[1 + XNS_FRAME_MAX] = { 1 };
         ssize_t n = xns_request_encode(&req, buf + 1, XNS_FRAME_MAX);
@@ -533,12 +582,13 @@ int main(int argc, char **argv) {
                 return 2;
         }
         out_dir = argv[1];
-        for (const char *const *sub = (const char *const[]){ "", "/frame", "/route", "/wire", NULL }; *sub; sub++) {
+        for (const char *const *sub = (const char *const[]){ "", "/channel", "/frame", "/route", "/wire", NULL }; *sub; sub++) {
                 snprintf(path, sizeof(path), "%s%s", out_dir, *sub);
                 if (mkdir(path, 0755) < 0 && errno != EEXIST)
                         die(path);
         }
         route_sessions();
+        channel_sessions();
         wire_frames();
         frames();
         return 0;
