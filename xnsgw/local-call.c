@@ -336,6 +336,7 @@ static int session_open_link(struct session *s) {
         if (r == 0) {
                 sl->k->broken = slink_on_broken;
                 sl->k->userdata = sl;
+                sl->k->want_chan = true;        /* its calls go by a channel */
                 r = llink_request(sl->k, &req, -1, slink_on_hello, sl);
         }
         if (r < 0)

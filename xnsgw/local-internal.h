@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chan.h"
 #include "list.h"
 #include "local.h"
 #include "wire.h"
@@ -28,6 +29,13 @@ struct llink {
         struct event *ev_read, *ev_write;
         uint32_t seq;
         bool dead;                      /* its socket closed */
+        bool want_chan;                 /* the owner's choice: a channel after Hello */
+        uint32_t chan_seq;              /* not 0: the setup request in flight (frames wait in out) */
+        int chan_fd;                    /* during setup: the memfd */
+        struct xns_chan *chan;          /* frames both ways once set up (proto/chan.h), or NULL */
+        struct xns_chan_end req, rep;
+        int bell_daemon, bell_own;      /* xnsd's eventfd, the pipe it rings us by */
+        struct event *ev_bell;
         struct list out;                /* struct llink_frame: not yet sent */
         struct list waiting;            /* struct llink_wait: requests, oldest first */
         struct list dead_link;          /* in local->dead once its owner closed it */

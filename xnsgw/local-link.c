@@ -5,13 +5,17 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "local-internal.h"
 #include "macro.h"
+#include "memfd.h"
 
 /* A frame xnsd could not take yet. */
 struct llink_frame {
@@ -25,6 +29,7 @@ struct llink_frame {
 struct llink_wait {
         struct list link;
         uint32_t seq;
+        bool hello;                     /* a Hello: a channel may follow */
         bool continued;                 /* its reply came; frames continuing it follow */
         llink_reply_fn fn;
         void *userdata;
@@ -48,7 +53,16 @@ static void llink_shut(struct llink *k) {
                 event_free(k->ev_read);
         if (k->ev_write)
                 event_free(k->ev_write);
-        k->ev_read = k->ev_write = NULL;
+        if (k->ev_bell)
+                event_free(k->ev_bell);
+        k->ev_read = k->ev_write = k->ev_bell = NULL;
+        if (k->chan)
+                munmap(k->chan, XNS_CHAN_SIZE);
+        k->chan = NULL;
+        k->chan_seq = 0;
+        k->chan_fd = safe_close(k->chan_fd);
+        k->bell_daemon = safe_close(k->bell_daemon);
+        k->bell_own = safe_close(k->bell_own);
         k->fd = safe_close(k->fd);
         while ((f = list_first_entry(&k->out, struct llink_frame, link)))
                 llink_frame_free(f);
@@ -112,14 +126,19 @@ bool llink_idle(const struct llink *k) {
         return !k->dead && list_is_empty(&k->waiting);
 }
 
+static int llink_chan_begin(struct llink *k);
+
 /* A frame from xnsd: the reply the oldest request waits for, or one that
  * continues it (a delivery's Scalars: same seq, no body, no descriptor;
  * the request waits on until the last), or (seq 0) what the owner takes
- * unasked. Anything else breaks the link. */
+ * unasked. Anything else breaks the link. The answer to a Hello, when
+ * nothing else waits, starts the channel the owner asked for, before the
+ * owner hears it: what it sends then waits for the channel. */
 static int llink_dispatch(struct llink *k, const struct xns_reply *reply, int *fd) {
         struct llink_wait *w;
         llink_reply_fn fn;
         void *userdata;
+        int r;
 
         if (reply->seq == 0) {
                 if (!k->unsolicited)
@@ -136,33 +155,143 @@ static int llink_dispatch(struct llink *k, const struct xns_reply *reply, int *f
         w->continued = reply->continued;
         if (!w->continued) {
                 list_unlink(&w->link);
+                if (w->hello && reply->error == XNS_OK && k->want_chan && list_is_empty(&k->waiting)) {
+                        r = llink_chan_begin(k);
+                        if (r < 0) {
+                                free(w);
+                                return r;
+                        }
+                }
                 free(w);
         }
         fn(userdata, 0, reply, fd);
         return 0;
 }
 
-static void llink_on_read(evutil_socket_t sock, short what, void *arg) {
-        struct llink *k = arg;
+static int llink_chan_step(struct llink *k, const struct xns_reply *reply, int *fd);
 
+/* One frame by the socket: its length, 0 for none now, or a negative errno. */
+static int llink_read_socket(struct llink *k, uint8_t *buf, int *fd) {
+        ssize_t n = xns_frame_recv(k->fd, buf, XNS_FRAME_MAX, fd, true);
+
+        if (n == -EAGAIN || n == -EINTR)
+                return 0;
+        return n == 0 ? -ECONNRESET : (int)n;
+}
+
+/* One frame from the channel (its descriptor off the socket): its length,
+ * 0 when there is none (we sleep on the bell then), or -EBADMSG. */
+static int llink_read_chan(struct llink *k, uint8_t *buf, int *fd) {
+        static const uint64_t one = 1;
+        uint32_t flags;
+        int n;
+
+        do
+                n = xns_chan_take(&k->rep, buf, &flags);
+        while (n == 0 && !xns_chan_sleep(&k->rep));
+        if (n <= 0)
+                return n < 0 ? -EBADMSG : 0;
+        if (xns_chan_room_due(&k->rep))
+                (void)!write(k->bell_daemon, &one, sizeof(one));
+        if ((flags & XNS_CHAN_FD) && xns_chan_fd_recv(k->fd, fd) < 0)
+                return -EBADMSG;
+        return n;
+}
+
+/* Every frame there is, by the socket or the channel. */
+static void llink_read(struct llink *k) {
         while (!k->dead) {
                 _cleanup_close_ int fd = -1;
                 uint8_t buf[XNS_FRAME_MAX];
                 struct xns_reply reply;
-                ssize_t n;
-                int r;
+                bool by_chan = k->chan != NULL;
+                int n, r;
 
-                n = xns_frame_recv(k->fd, buf, sizeof(buf), &fd, true);
-                if (n == -EAGAIN || n == -EINTR)
+                n = by_chan ? llink_read_chan(k, buf, &fd) : llink_read_socket(k, buf, &fd);
+                if (n == 0)
                         return;
-                if (n <= 0)
-                        return llink_break(k, n == 0 ? -ECONNRESET : (int)n);
+                if (n < 0)
+                        return llink_break(k, n);
                 r = xns_reply_decode(&reply, buf, (size_t)n);
-                if (r == 0)
+                if (r == 0 && k->chan_seq && reply.seq == k->chan_seq)
+                        r = llink_chan_step(k, &reply, &fd);
+                else if (r == 0)
                         r = llink_dispatch(k, &reply, &fd);
                 if (r < 0)
                         return llink_break(k, r);
+                /* Once the channel runs the socket has nothing more: what
+                 * comes is read from the channel, which says we sleep on
+                 * its bell when it is empty. */
         }
+}
+
+static void llink_on_read(evutil_socket_t sock, short what, void *arg) {
+        llink_read(arg);
+}
+
+/* A channel's socket, edge-triggered: a descriptor for a record, or xnsd
+ * gone (libevent reports a full hang-up as a read). */
+static void llink_on_socket(evutil_socket_t sock, short what, void *arg) {
+        struct llink *k = arg;
+        struct pollfd p = { .fd = sock, .events = POLLRDHUP };
+
+        llink_read(k);
+        if (!k->dead && poll(&p, 1, 0) > 0 && p.revents)
+                llink_break(k, -ECONNRESET);
+}
+
+static int llink_flush_chan(struct llink *k);
+
+/* xnsd rang: there are replies, or room for what waits. */
+static void llink_on_bell(evutil_socket_t pipe_fd, short what, void *arg) {
+        struct llink *k = arg;
+        uint8_t bells[64];
+        int r;
+
+        while (read(pipe_fd, bells, sizeof(bells)) == (ssize_t)sizeof(bells))
+                ;
+        r = llink_flush_chan(k);
+        if (r < 0)
+                return llink_break(k, r);
+        llink_read(k);
+}
+
+/* One frame into the channel, its descriptor first on the socket: 0,
+ * -EAGAIN when there is no room yet (xnsd rings when it took some; a full
+ * socket wakes the write event), or the socket's error. */
+static int llink_chan_put(struct llink *k, const uint8_t *buf, size_t len, int fd) {
+        static const uint64_t one = 1;
+        int r;
+
+        if (!xns_chan_fits(&k->req, (uint32_t)len) && xns_chan_ask_room(&k->req, (uint32_t)len))
+                return -EAGAIN;
+        if (fd >= 0) {
+                r = xns_chan_fd_send(k->fd, fd, true);
+                if (r == -EAGAIN)
+                        event_add(k->ev_write, NULL);
+                if (r < 0)
+                        return r;
+        }
+        xns_chan_put(&k->req, buf, (uint32_t)len, fd >= 0 ? XNS_CHAN_FD : 0);
+        if (xns_chan_ring_due(&k->req))
+                (void)!write(k->bell_daemon, &one, sizeof(one));
+        return 0;
+}
+
+/* What waits in the output queue into the channel, while there is room. */
+static int llink_flush_chan(struct llink *k) {
+        struct llink_frame *f;
+
+        while (k->chan && (f = list_first_entry(&k->out, struct llink_frame, link))) {
+                int r = llink_chan_put(k, f->buf, f->len, f->fd);
+
+                if (r == -EAGAIN)
+                        return 0;
+                if (r < 0)
+                        return r;
+                llink_frame_free(f);
+        }
+        return 0;
 }
 
 /* Sends what waits in the output queue, until the socket is full again. */
@@ -170,6 +299,13 @@ static void llink_on_write(evutil_socket_t sock, short what, void *arg) {
         struct llink *k = arg;
         struct llink_frame *f;
 
+        if (k->chan) {
+                int r = llink_flush_chan(k);
+
+                if (r < 0)
+                        llink_break(k, r);
+                return;
+        }
         while ((f = list_first_entry(&k->out, struct llink_frame, link))) {
                 int r = xns_frame_send(k->fd, f->buf, f->len, f->fd, true);
 
@@ -180,6 +316,85 @@ static void llink_on_write(evutil_socket_t sock, short what, void *arg) {
                 llink_frame_free(f);
         }
         event_del(k->ev_write);
+}
+
+/* A setup request of the channel, by the socket, ahead of what waits. */
+static int llink_chan_request(struct llink *k, enum xns_op op, int fd) {
+        struct xns_request req = { .op = op };
+        uint8_t buf[XNS_FRAME_MAX];
+        ssize_t n;
+
+        if (++k->seq == 0)
+                k->seq = 1;
+        req.seq = k->chan_seq = k->seq;
+        n = xns_request_encode(&req, buf, sizeof(buf));
+        if (n < 0)
+                return (int)n;
+        return xns_frame_send(k->fd, buf, (size_t)n, fd, true);
+}
+
+/* After Hello: hands xnsd a channel (as libxousclient does). Until it runs
+ * the owner's frames wait in the output queue. */
+static int llink_chan_begin(struct llink *k) {
+        int r;
+
+        r = memfd_new_sealed("xnsgw-chan", NULL, XNS_CHAN_SIZE, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL,
+                             &k->chan_fd);
+        if (r < 0)
+                return 0;               /* no channel: the socket goes on */
+        return llink_chan_request(k, XNS_OP_CHANNEL, k->chan_fd);
+}
+
+/* The channel's watchers: the bell, and of the socket descriptors and the
+ * hang-up, edge-triggered; a full socket (a descriptor waits) too. */
+static int llink_chan_watch(struct llink *k) {
+        struct event_base *base = k->local->base;
+
+        event_free(k->ev_read);
+        event_free(k->ev_write);
+        k->ev_read = event_new(base, k->fd, EV_READ | EV_PERSIST | EV_ET, llink_on_socket, k);
+        k->ev_write = event_new(base, k->fd, EV_WRITE | EV_ET, llink_on_write, k);
+        k->ev_bell = event_new(base, k->bell_own, EV_READ | EV_PERSIST, llink_on_bell, k);
+        if (!k->ev_read || !k->ev_write || !k->ev_bell || event_add(k->ev_read, NULL) < 0 ||
+            event_add(k->ev_bell, NULL) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/*
+ * The answer to a setup request: to Channel, xnsd's bell (a refusal
+ * leaves the link on its socket); to ChannelBell, ours, and the channel
+ * runs: what waited goes into it.
+ */
+static int llink_chan_step(struct llink *k, const struct xns_reply *reply, int *fd) {
+        void *p;
+        int r;
+
+        k->chan_seq = 0;
+        if (k->bell_daemon < 0) {
+                if (reply->error != XNS_OK || *fd < 0) {
+                        k->chan_fd = safe_close(k->chan_fd);
+                        if (!list_is_empty(&k->out))
+                                event_add(k->ev_write, NULL);
+                        return 0;
+                }
+                k->bell_daemon = TAKE_FD(*fd);
+                return llink_chan_request(k, XNS_OP_CHANNEL_BELL, -1);
+        }
+        if (reply->error != XNS_OK || *fd < 0)
+                return -EBADMSG;
+        k->bell_own = TAKE_FD(*fd);
+        p = mmap(NULL, XNS_CHAN_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, k->chan_fd, 0);
+        k->chan_fd = safe_close(k->chan_fd);
+        if (p == MAP_FAILED)
+                return -errno;
+        k->chan = p;
+        xns_chan_end_init(&k->req, k->chan, true);
+        xns_chan_end_init(&k->rep, k->chan, false);
+        r = llink_chan_watch(k);
+        if (r < 0)
+                return r;
+        return llink_flush_chan(k);
 }
 
 static int llink_connect(struct llink *k, const char *path) {
@@ -209,7 +424,7 @@ int llink_open(struct local *l, struct llink **out) {
         if (!k)
                 return -ENOMEM;
         k->local = l;
-        k->fd = -1;
+        k->fd = k->chan_fd = k->bell_daemon = k->bell_own = -1;
         list_init(&k->out);
         list_init(&k->waiting);
         list_init(&k->dead_link);
@@ -252,7 +467,8 @@ static int llink_enqueue(struct llink *k, const uint8_t *buf, size_t len, int fd
         memcpy(f->buf, buf, len);
         f->len = len;
         list_link_tail(&k->out, &f->link);
-        event_add(k->ev_write, NULL);
+        if (!k->chan_seq && !k->chan)
+                event_add(k->ev_write, NULL);
         return 0;
 }
 
@@ -268,8 +484,12 @@ static int llink_send(struct llink *k, const struct xns_request *req, int fd) {
         n = xns_request_encode(req, buf, sizeof(buf));
         if (n < 0)
                 return (int)n;
-        if (!list_is_empty(&k->out))
+        if (k->chan_seq || !list_is_empty(&k->out))
                 return llink_enqueue(k, buf, (size_t)n, fd);
+        if (k->chan) {
+                r = llink_chan_put(k, buf, (size_t)n, fd);
+                return r == -EAGAIN ? llink_enqueue(k, buf, (size_t)n, fd) : r;
+        }
         r = xns_frame_send(k->fd, buf, (size_t)n, fd, true);
         if (r == -EAGAIN)
                 return llink_enqueue(k, buf, (size_t)n, fd);
@@ -296,7 +516,7 @@ int llink_request(struct llink *k, struct xns_request *req, int fd, llink_reply_
                 free(w);
                 return r;
         }
-        *w = (struct llink_wait){ .seq = req->seq, .fn = fn, .userdata = userdata };
+        *w = (struct llink_wait){ .seq = req->seq, .hello = req->op == XNS_OP_HELLO, .fn = fn, .userdata = userdata };
         list_link_tail(&k->waiting, &w->link);
         return 0;
 }

@@ -383,6 +383,7 @@ static int proxy_open_receiver(struct proxy *p) {
                 return r;
         p->recv->broken = proxy_on_recv_broken;
         p->recv->userdata = p;
+        p->recv->want_chan = true;      /* its receives and returns go by a channel */
         return llink_request(p->recv, &req, -1, proxy_on_hello, p);
 }
 
