@@ -247,6 +247,212 @@ static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
         }
 }
 
+
+/* --- the frames of every call, read without protobuf-c's generic code ----
+ *
+ * A call's frames (Send, Receive, Return; a delivery, a scalar or memory
+ * answer, or none) are read here when they are in the shape protobuf-c
+ * writes them: each field once, in increasing order, a one-byte key, the
+ * shortest lengths, repeated words packed. They fill the same generated
+ * structs protobuf-c would, and the same checks (request_from_pb(),
+ * reply_from_pb()) judge them. Anything else is -EAGAIN, and protobuf-c
+ * reads it; fuzz-wire checks that both readers agree on every input. */
+
+struct pb_in {
+        const uint8_t *buf;
+        size_t len, pos;
+        unsigned last;                  /* the last field number read */
+};
+
+#define PB_FIXED32 5
+#define PB_LEN 2
+
+/* The next field's number and wire type: 1, 0 at the end, -EAGAIN for a
+ * key protobuf-c would not have written here. */
+static int in_key(struct pb_in *in, unsigned *field, unsigned *wire) {
+        uint8_t key;
+
+        if (in->pos == in->len)
+                return 0;
+        key = in->buf[in->pos++];
+        *field = key >> 3;
+        *wire = key & 7;
+        if ((key & 0x80) || *field <= in->last)
+                return -EAGAIN;
+        in->last = *field;
+        return 1;
+}
+
+static int in_fixed32(struct pb_in *in, unsigned wire, uint32_t *v) {
+        uint8_t b[4];
+
+        if (wire != PB_FIXED32 || in->len - in->pos < 4)
+                return -EAGAIN;
+        memcpy(b, in->buf + in->pos, 4);
+        *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        in->pos += 4;
+        return 0;
+}
+
+/* A length-delimited field, its length in one or two bytes (the shortest). */
+static int in_sub(struct pb_in *in, unsigned wire, struct pb_in *sub) {
+        size_t n;
+
+        if (wire != PB_LEN || in->pos == in->len)
+                return -EAGAIN;
+        n = in->buf[in->pos++];
+        if (n & 0x80) {
+                if (in->pos == in->len || in->buf[in->pos] == 0 || (in->buf[in->pos] & 0x80))
+                        return -EAGAIN;
+                n = (n & 0x7f) | (size_t)in->buf[in->pos++] << 7;
+        }
+        if (n > in->len - in->pos)
+                return -EAGAIN;
+        *sub = (struct pb_in){ .buf = in->buf + in->pos, .len = n };
+        in->pos += n;
+        return 0;
+}
+
+/* Packed words, at most max of them (more: protobuf-c reads, and the
+ * checks refuse). */
+static int in_packed32(struct pb_in *in, unsigned wire, uint32_t *v, size_t max, size_t *n) {
+        struct pb_in sub;
+        int r;
+
+        r = in_sub(in, wire, &sub);
+        if (r < 0 || sub.len == 0 || sub.len % 4 || sub.len / 4 > max)
+                return -EAGAIN;
+        *n = sub.len / 4;
+        for (size_t i = 0; i < *n; i++)
+                in_fixed32(&sub, PB_FIXED32, &v[i]);
+        return 0;
+}
+
+/* A message of fixed32 fields only, 1..n, into words[field - 1]. */
+static int in_words(struct pb_in *in, uint32_t *const *words, unsigned n) {
+        unsigned field, wire;
+        int r;
+
+        while ((r = in_key(in, &field, &wire)) > 0) {
+                if (field > n)
+                        return -EAGAIN;
+                r = in_fixed32(in, wire, words[field - 1]);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+static int in_sid(struct pb_in *in, unsigned wire, Xns__Sid *sid) {
+        uint32_t *const words[] = { &sid->w0, &sid->w1, &sid->w2, &sid->w3 };
+        struct pb_in sub;
+        int r;
+
+        r = in_sub(in, wire, &sub);
+        return r < 0 ? r : in_words(&sub, words, ELEMENTSOF(words));
+}
+
+struct fast_request {
+        Xns__Request req;
+        Xns__Send send;
+        Xns__Receive receive;
+        Xns__Return ret;
+        Xns__Sid sid;
+        uint32_t v[5];
+};
+
+static int in_send(struct pb_in *in, unsigned wire, Xns__Send *s) {
+        uint32_t *const words[] = { &s->cid, &s->kind, &s->id, &s->a1, &s->a2, &s->a3, &s->a4,
+                                    &s->len, &s->offset, &s->valid, &s->try_ };
+        struct pb_in sub;
+        int r;
+
+        r = in_sub(in, wire, &sub);
+        return r < 0 ? r : in_words(&sub, words, ELEMENTSOF(words));
+}
+
+static int in_return(struct pb_in *in, unsigned wire, Xns__Return *ret, uint32_t *v) {
+        uint32_t *const words[] = { &ret->handle, &ret->gen, &ret->how, &ret->count, NULL,
+                                    &ret->offset, &ret->valid, &ret->error };
+        struct pb_in sub;
+        unsigned field, w;
+        int r;
+
+        r = in_sub(in, wire, &sub);
+        while (r == 0 && (r = in_key(&sub, &field, &w)) > 0) {
+                if (field == 5) {
+                        r = in_packed32(&sub, w, v, 5, &ret->n_v);
+                        ret->v = v;
+                } else {
+                        r = field <= ELEMENTSOF(words) ? in_fixed32(&sub, w, words[field - 1]) : -EAGAIN;
+                }
+        }
+        return r;
+}
+
+static int in_receive(struct pb_in *in, unsigned wire, struct fast_request *f) {
+        Xns__Receive *rc = &f->receive;
+        struct pb_in sub;
+        unsigned field, w;
+        int r;
+
+        r = in_sub(in, wire, &sub);
+        while (r == 0 && (r = in_key(&sub, &field, &w)) > 0) {
+                if (field == 1) {
+                        r = in_sid(&sub, w, &f->sid);
+                        rc->sid = &f->sid;
+                } else if (field == 2 || field == 4) {
+                        r = in_fixed32(&sub, w, field == 2 ? &rc->nowait : &rc->batch);
+                } else if (field == 3) {
+                        r = in_return(&sub, w, &f->ret, f->v);
+                        rc->ret = &f->ret;
+                } else {
+                        r = -EAGAIN;
+                }
+        }
+        return r;
+}
+
+/* The request's one op past seq: a Send, a Receive or a Return. */
+static int in_request_op(struct pb_in *in, unsigned field, unsigned wire, struct fast_request *f) {
+        if (f->req.op_case != XNS__REQUEST__OP__NOT_SET)
+                return -EAGAIN;
+        f->req.op_case = (Xns__Request__OpCase)field;
+        switch (field) {
+        case XNS__REQUEST__OP_SEND:
+                f->req.send = &f->send;
+                return in_send(in, wire, &f->send);
+        case XNS__REQUEST__OP_RECEIVE:
+                f->req.receive = &f->receive;
+                return in_receive(in, wire, f);
+        case XNS__REQUEST__OP_RET:
+                f->req.ret = &f->ret;
+                return in_return(in, wire, &f->ret, f->v);
+        default:
+                return -EAGAIN;
+        }
+}
+
+static int fast_request_decode(struct xns_request *req, const uint8_t *buf, size_t len) {
+        struct fast_request f = {
+                .req = XNS__REQUEST__INIT, .send = XNS__SEND__INIT, .receive = XNS__RECEIVE__INIT,
+                .ret = XNS__RETURN__INIT, .sid = XNS__SID__INIT,
+        };
+        struct pb_in in = { .buf = buf, .len = len };
+        unsigned field, wire;
+        int r;
+
+        while ((r = in_key(&in, &field, &wire)) > 0) {
+                r = field == 1 ? in_fixed32(&in, wire, &f.req.seq) : in_request_op(&in, field, wire, &f);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0 || f.req.op_case == XNS__REQUEST__OP__NOT_SET)
+                return -EAGAIN;
+        memset(req, 0, sizeof(*req));
+        return request_from_pb(req, &f.req) < 0 ? -EBADMSG : 0;
+}
+
 /*
  * xns_request_decode() - parse an untrusted request frame.
  *
@@ -255,6 +461,16 @@ static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
  * that a bad name is answered with INVALID_STRING rather than dropped.
  */
 int xns_request_decode(struct xns_request *req, const void *buf, size_t len) {
+        int r;
+
+        if (len > XNS_FRAME_MAX)
+                return -EBADMSG;
+        r = fast_request_decode(req, buf, len);
+        return r == -EAGAIN ? xns_request_decode_generic(req, buf, len) : r;
+}
+
+/* xns_request_decode() through protobuf-c alone (fuzz-wire compares). */
+int xns_request_decode_generic(struct xns_request *req, const void *buf, size_t len) {
         max_align_t mem[ARENA_BYTES / sizeof(max_align_t)];    /* not zeroed: no need */
         struct arena arena = ARENA_INIT(mem);
         ProtobufCAllocator alloc = ARENA_ALLOCATOR(&arena);
@@ -269,10 +485,212 @@ int xns_request_decode(struct xns_request *req, const void *buf, size_t len) {
         return request_from_pb(req, pb) < 0 ? -EBADMSG : 0;
 }
 
-/* Packs a built message into buf, after checking that it fits. */
-static ssize_t pack_checked(const ProtobufCMessage *msg, void *buf, size_t size) {
-        size_t n = protobuf_c_message_get_packed_size(msg);
+/* --- the frames of every call, written without protobuf-c's generic code ---
+ *
+ * The built messages of a call (a Request with a Send, Receive or Return; a
+ * Reply with a delivery, a scalar or memory answer, or none) are written
+ * here, as protobuf-c writes them: fields in increasing order, proto3's
+ * zeros left out, repeated words packed. fuzz-wire reads what they write
+ * with protobuf-c. */
 
+struct pb_out {
+        uint8_t *buf;
+        size_t len, size;               /* len past size: it did not fit */
+};
+
+static void out_bytes(struct pb_out *o, const void *p, size_t n) {
+        if (o->len + n <= o->size)
+                memcpy(o->buf + o->len, p, n);
+        o->len += n;
+}
+
+static void out_varint(struct pb_out *o, size_t v) {
+        uint8_t b;
+
+        do {
+                b = (uint8_t)(v & 0x7f);
+                v >>= 7;
+                if (v)
+                        b |= 0x80;
+                out_bytes(o, &b, 1);
+        } while (v);
+}
+
+static void out_word(struct pb_out *o, uint32_t v) {
+        uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+
+        out_bytes(o, b, 4);
+}
+
+/* A fixed32 field; proto3 leaves a zero out. */
+static void out_fixed32(struct pb_out *o, unsigned field, uint32_t v) {
+        uint8_t key = (uint8_t)(field << 3 | PB_FIXED32);
+
+        if (v == 0)
+                return;
+        out_bytes(o, &key, 1);
+        out_word(o, v);
+}
+
+static void out_words(struct pb_out *o, const uint32_t *const *words, unsigned n) {
+        for (unsigned i = 0; i < n; i++)
+                out_fixed32(o, i + 1, *words[i]);
+}
+
+static void out_packed32(struct pb_out *o, unsigned field, const uint32_t *v, size_t n) {
+        uint8_t key = (uint8_t)(field << 3 | PB_LEN);
+
+        if (n == 0)
+                return;
+        out_bytes(o, &key, 1);
+        out_varint(o, 4 * n);
+        for (size_t i = 0; i < n; i++)
+                out_word(o, v[i]);
+}
+
+/* A submessage: its length first, so it is written aside. */
+static void out_sub(struct pb_out *o, unsigned field, const struct pb_out *sub) {
+        uint8_t key = (uint8_t)(field << 3 | PB_LEN);
+
+        out_bytes(o, &key, 1);
+        out_varint(o, sub->len);
+        if (sub->len <= sub->size)
+                out_bytes(o, sub->buf, sub->len);
+        else
+                o->len = o->size + 1;   /* it did not fit: neither does the frame */
+}
+
+#define PB_OUT(b) { .buf = (b), .size = sizeof(b) }
+
+static void out_sid(struct pb_out *o, unsigned field, const Xns__Sid *sid) {
+        const uint32_t *const words[] = { &sid->w0, &sid->w1, &sid->w2,
+                                    &sid->w3 };
+        uint8_t b[32];
+        struct pb_out sub = PB_OUT(b);
+
+        out_words(&sub, words, ELEMENTSOF(words));
+        out_sub(o, field, &sub);
+}
+
+static void out_return(struct pb_out *o, unsigned field, const Xns__Return *r) {
+        uint8_t b[64];
+        struct pb_out sub = PB_OUT(b);
+
+        out_fixed32(&sub, 1, r->handle);
+        out_fixed32(&sub, 2, r->gen);
+        out_fixed32(&sub, 3, r->how);
+        out_fixed32(&sub, 4, r->count);
+        out_packed32(&sub, 5, r->v, r->n_v);
+        out_fixed32(&sub, 6, r->offset);
+        out_fixed32(&sub, 7, r->valid);
+        out_fixed32(&sub, 8, r->error);
+        out_sub(o, field, &sub);
+}
+
+static void out_send(struct pb_out *o, unsigned field, const Xns__Send *s) {
+        const uint32_t *const words[] = { &s->cid, &s->kind, &s->id,
+                                    &s->a1, &s->a2, &s->a3,
+                                    &s->a4, &s->len, &s->offset,
+                                    &s->valid, &s->try_ };
+        uint8_t b[64];
+        struct pb_out sub = PB_OUT(b);
+
+        out_words(&sub, words, ELEMENTSOF(words));
+        out_sub(o, field, &sub);
+}
+
+static void out_receive(struct pb_out *o, unsigned field, const Xns__Receive *rc) {
+        uint8_t b[128];
+        struct pb_out sub = PB_OUT(b);
+
+        if (rc->sid)
+                out_sid(&sub, 1, rc->sid);
+        out_fixed32(&sub, 2, rc->nowait);
+        if (rc->ret)
+                out_return(&sub, 3, rc->ret);
+        out_fixed32(&sub, 4, rc->batch);
+        out_sub(o, field, &sub);
+}
+
+/* A call's Request, or -EAGAIN for any other. */
+static ssize_t fast_request_pack(const Xns__Request *pb, void *buf, size_t size) {
+        struct pb_out o = { .buf = buf, .size = size < XNS_FRAME_MAX ? size : XNS_FRAME_MAX };
+
+        out_fixed32(&o, 1, pb->seq);
+        switch (pb->op_case) {
+        case XNS__REQUEST__OP_SEND:
+                out_send(&o, XNS__REQUEST__OP_SEND, pb->send);
+                break;
+        case XNS__REQUEST__OP_RECEIVE:
+                out_receive(&o, XNS__REQUEST__OP_RECEIVE, pb->receive);
+                break;
+        case XNS__REQUEST__OP_RET:
+                out_return(&o, XNS__REQUEST__OP_RET, pb->ret);
+                break;
+        default:
+                return -EAGAIN;
+        }
+        return o.len > o.size ? -EMSGSIZE : (ssize_t)o.len;
+}
+
+static void out_delivery(struct pb_out *o, unsigned field, const Xns__Delivery *d) {
+        const uint32_t *const words[] = { &d->handle, &d->gen, &d->kind,
+                                    &d->id, &d->a1, &d->a2,
+                                    &d->a3, &d->a4, &d->len,
+                                    &d->offset, &d->valid,
+                                    &d->sender_pid, &d->sender_uid };
+        uint8_t b[80];
+        struct pb_out sub = PB_OUT(b);
+
+        out_words(&sub, words, ELEMENTSOF(words));
+        out_sub(o, field, &sub);
+}
+
+/* A call's Reply, or -EAGAIN for any other. */
+static ssize_t fast_reply_pack(const Xns__Reply *pb, void *buf, size_t size) {
+        struct pb_out o = { .buf = buf, .size = size < XNS_FRAME_MAX ? size : XNS_FRAME_MAX };
+        uint8_t b[32];
+        struct pb_out sub = PB_OUT(b);
+
+        out_fixed32(&o, 1, pb->seq);
+        out_fixed32(&o, 2, pb->error);
+        switch (pb->body_case) {
+        case XNS__REPLY__BODY__NOT_SET:
+                break;
+        case XNS__REPLY__BODY_DELIVERY:
+                out_delivery(&o, XNS__REPLY__BODY_DELIVERY, pb->delivery);
+                break;
+        case XNS__REPLY__BODY_SCALAR:
+                out_fixed32(&sub, 1, pb->scalar->count);
+                out_packed32(&sub, 2, pb->scalar->v, pb->scalar->n_v);
+                out_sub(&o, XNS__REPLY__BODY_SCALAR, &sub);
+                break;
+        case XNS__REPLY__BODY_MEMORY:
+                out_fixed32(&sub, 1, pb->memory->offset);
+                out_fixed32(&sub, 2, pb->memory->valid);
+                out_sub(&o, XNS__REPLY__BODY_MEMORY, &sub);
+                break;
+        default:
+                return -EAGAIN;
+        }
+        out_packed32(&o, 13, pb->more, pb->n_more);
+        out_fixed32(&o, 14, pb->continued);
+        return o.len > o.size ? -EMSGSIZE : (ssize_t)o.len;
+}
+
+/* Packs a built message into buf, after checking that it fits: a call's
+ * frames by the writers above, any other by protobuf-c. */
+static ssize_t pack_checked(const ProtobufCMessage *msg, void *buf, size_t size) {
+        ssize_t r = -EAGAIN;
+        size_t n;
+
+        if (msg->descriptor == &xns__request__descriptor)
+                r = fast_request_pack((const Xns__Request *)msg, buf, size);
+        else if (msg->descriptor == &xns__reply__descriptor)
+                r = fast_reply_pack((const Xns__Reply *)msg, buf, size);
+        if (r != -EAGAIN)
+                return r;
+        n = protobuf_c_message_get_packed_size(msg);
         if (n > size || n > XNS_FRAME_MAX)
                 return -EMSGSIZE;
         return (ssize_t)protobuf_c_message_pack(msg, buf);
@@ -680,7 +1098,119 @@ static int reply_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
         return more_from_pb(reply, pb);
 }
 
+
+struct fast_reply {
+        Xns__Reply reply;
+        Xns__Delivery delivery;
+        Xns__ScalarReply scalar;
+        Xns__MemoryReply memory;
+        uint32_t v[5];
+        uint32_t more[XNS_DELIVERY_MORE_MAX * SCALAR_WORDS];
+};
+
+static int in_delivery(struct pb_in *in, unsigned wire, Xns__Delivery *d) {
+        uint32_t *const words[] = { &d->handle, &d->gen, &d->kind, &d->id, &d->a1, &d->a2, &d->a3, &d->a4,
+                                    &d->len, &d->offset, &d->valid, &d->sender_pid, &d->sender_uid };
+        struct pb_in sub;
+        int r;
+
+        r = in_sub(in, wire, &sub);
+        return r < 0 ? r : in_words(&sub, words, ELEMENTSOF(words));
+}
+
+static int in_scalar(struct pb_in *in, unsigned wire, Xns__ScalarReply *sc, uint32_t *v) {
+        struct pb_in sub;
+        unsigned field, w;
+        int r;
+
+        r = in_sub(in, wire, &sub);
+        while (r == 0 && (r = in_key(&sub, &field, &w)) > 0) {
+                if (field == 1) {
+                        r = in_fixed32(&sub, w, &sc->count);
+                } else if (field == 2) {
+                        r = in_packed32(&sub, w, v, 5, &sc->n_v);
+                        sc->v = v;
+                } else {
+                        r = -EAGAIN;
+                }
+        }
+        return r;
+}
+
+static int in_memory(struct pb_in *in, unsigned wire, Xns__MemoryReply *m) {
+        uint32_t *const words[] = { &m->offset, &m->valid };
+        struct pb_in sub;
+        int r;
+
+        r = in_sub(in, wire, &sub);
+        return r < 0 ? r : in_words(&sub, words, ELEMENTSOF(words));
+}
+
+/* One field of a Reply past seq and error: a body, more, or continued. */
+static int in_reply_field(struct pb_in *in, unsigned field, unsigned wire, struct fast_reply *f) {
+        Xns__Reply *pb = &f->reply;
+
+        if (field == XNS__REPLY__BODY_DELIVERY || field == XNS__REPLY__BODY_SCALAR ||
+            field == XNS__REPLY__BODY_MEMORY) {
+                if (pb->body_case != XNS__REPLY__BODY__NOT_SET)
+                        return -EAGAIN;
+                pb->body_case = (Xns__Reply__BodyCase)field;
+        }
+        switch (field) {
+        case XNS__REPLY__BODY_DELIVERY:
+                pb->delivery = &f->delivery;
+                return in_delivery(in, wire, &f->delivery);
+        case XNS__REPLY__BODY_SCALAR:
+                pb->scalar = &f->scalar;
+                return in_scalar(in, wire, &f->scalar, f->v);
+        case XNS__REPLY__BODY_MEMORY:
+                pb->memory = &f->memory;
+                return in_memory(in, wire, &f->memory);
+        case 13:
+                pb->more = f->more;
+                return in_packed32(in, wire, f->more, ELEMENTSOF(f->more), &pb->n_more);
+        case 14:
+                return in_fixed32(in, wire, &pb->continued);
+        default:
+                return -EAGAIN;
+        }
+}
+
+static int fast_reply_decode(struct xns_reply *reply, const uint8_t *buf, size_t len) {
+        struct fast_reply f = {
+                .reply = XNS__REPLY__INIT, .delivery = XNS__DELIVERY__INIT,
+                .scalar = XNS__SCALAR_REPLY__INIT, .memory = XNS__MEMORY_REPLY__INIT,
+        };
+        struct pb_in in = { .buf = buf, .len = len };
+        unsigned field, wire;
+        int r;
+
+        while ((r = in_key(&in, &field, &wire)) > 0) {
+                if (field <= 2)
+                        r = in_fixed32(&in, wire, field == 1 ? &f.reply.seq : &f.reply.error);
+                else
+                        r = in_reply_field(&in, field, wire, &f);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        memset(reply, 0, offsetof(struct xns_reply, more));
+        reply->continued = false;
+        return reply_from_pb(reply, &f.reply) < 0 ? -EBADMSG : 0;
+}
+
 int xns_reply_decode(struct xns_reply *reply, const void *buf, size_t len) {
+        int r;
+
+        if (len > XNS_FRAME_MAX)
+                return -EBADMSG;
+        r = fast_reply_decode(reply, buf, len);
+        return r == -EAGAIN ? xns_reply_decode_generic(reply, buf, len) : r;
+}
+
+/* xns_reply_decode() through protobuf-c alone (fuzz-wire compares). */
+int xns_reply_decode_generic(struct xns_reply *reply, const void *buf, size_t len) {
         max_align_t mem[ARENA_BYTES / sizeof(max_align_t)];    /* not zeroed: no need */
         struct arena arena = ARENA_INIT(mem);
         ProtobufCAllocator alloc = ARENA_ALLOCATOR(&arena);

@@ -321,6 +321,10 @@ ssize_t xns_reply_encode(const struct xns_reply *reply, void *buf, size_t size);
 /* Decoding of untrusted bytes: 0, or -EBADMSG for anything malformed. */
 int xns_request_decode(struct xns_request *req, const void *buf, size_t len);
 int xns_reply_decode(struct xns_reply *reply, const void *buf, size_t len);
+/* The same through protobuf-c alone, which the two above use for all but
+ * the frames of a call in protobuf-c's own shape (for fuzz-wire). */
+int xns_request_decode_generic(struct xns_request *req, const void *buf, size_t len);
+int xns_reply_decode_generic(struct xns_reply *reply, const void *buf, size_t len);
 
 /* Frame I/O on a SOCK_SEQPACKET socket. send: 0 or negative errno (-EAGAIN
  * when non-blocking and full). recv: frame length, 0 at EOF, or negative

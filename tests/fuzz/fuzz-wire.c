@@ -1,8 +1,11 @@
 /* fuzz-wire.c: libFuzzer target for the wire layer's decoders of untrusted
  * bytes: xns_reply_decode (what libxousclient reads from xnsd) and
  * xns_request_decode (what xnsd reads from a client). The first byte picks
- * which; the rest is the frame. What decodes and encodes again must decode
- * once more, to what encodes to the same bytes. */
+ * which; the rest is the frame. The decoders' own readers of a call's frames
+ * and protobuf-c's must agree on every input: both refuse it, or both give
+ * the same struct. What decodes and encodes again (the encoders write a
+ * call's frames themselves) must decode once more, by protobuf-c, to what
+ * encodes to the same bytes. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,16 +21,22 @@ static _Noreturn void fail(const char *what) {
 }
 
 static void check_reply(const uint8_t *frame, size_t len) {
-        struct xns_reply a, b;
+        static struct xns_reply a, b;
         uint8_t buf[XNS_FRAME_MAX], again[XNS_FRAME_MAX];
         ssize_t n, m;
+        int r;
 
-        if (xns_reply_decode(&a, frame, len) < 0)
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        r = xns_reply_decode(&a, frame, len);
+        if ((xns_reply_decode_generic(&b, frame, len) < 0) != (r < 0) || (r == 0 && memcmp(&a, &b, sizeof(a)) != 0))
+                fail("the readers of a reply disagree");
+        if (r < 0)
                 return;
         n = xns_reply_encode(&a, buf, sizeof(buf));
         if (n < 0)
                 return;         /* e.g. a name too long: decoded to be refused */
-        if (xns_reply_decode(&b, buf, (size_t)n) < 0)
+        if (xns_reply_decode_generic(&b, buf, (size_t)n) < 0)
                 fail("an encoded reply does not decode");
         m = xns_reply_encode(&b, again, sizeof(again));
         if (m != n || memcmp(buf, again, (size_t)n) != 0)
@@ -35,16 +44,23 @@ static void check_reply(const uint8_t *frame, size_t len) {
 }
 
 static void check_request(const uint8_t *frame, size_t len) {
-        struct xns_request a, b;
+        static struct xns_request a, b;
         uint8_t buf[XNS_FRAME_MAX], again[XNS_FRAME_MAX];
         ssize_t n, m;
+        int r;
 
-        if (xns_request_decode(&a, frame, len) < 0)
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        r = xns_request_decode(&a, frame, len);
+        if ((xns_request_decode_generic(&b, frame, len) < 0) != (r < 0) ||
+            (r == 0 && memcmp(&a, &b, sizeof(a)) != 0))
+                fail("the readers of a request disagree");
+        if (r < 0)
                 return;
         n = xns_request_encode(&a, buf, sizeof(buf));
         if (n < 0)
                 return;         /* e.g. a name too long: decoded to be refused */
-        if (xns_request_decode(&b, buf, (size_t)n) < 0)
+        if (xns_request_decode_generic(&b, buf, (size_t)n) < 0)
                 fail("an encoded request does not decode");
         m = xns_request_encode(&b, again, sizeof(again));
         if (m != n || memcmp(buf, again, (size_t)n) != 0)
