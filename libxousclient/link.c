@@ -369,6 +369,23 @@ int link_post(struct link *l, struct xns_request *req, int fd) {
         return link_send(l, req, fd);
 }
 
+/* Shared memory to hand xnsd: a memfd of size sealed against resizing,
+ * and our mapping of it. */
+static int link_shared_memfd(const char *name, size_t size, int *fd, void **p) {
+        int r;
+
+        r = memfd_new_sealed(name, NULL, size, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, fd);
+        if (r < 0)
+                return r;
+        *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+        if (*p == MAP_FAILED) {
+                r = -errno;
+                *fd = safe_close(*fd);
+                return r;
+        }
+        return 0;
+}
+
 /* Hands xnsd a ring for this link's posted Scalars: a sealed memfd. */
 static int link_ring_open(struct link *l) {
         _cleanup_close_ int fd = -1;
@@ -377,12 +394,9 @@ static int link_ring_open(struct link *l) {
         void *p;
         int r;
 
-        r = memfd_new_sealed("xns-ring", NULL, XNS_RING_SIZE, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, &fd);
+        r = link_shared_memfd("xns-ring", XNS_RING_SIZE, &fd, &p);
         if (r < 0)
                 return r;
-        p = mmap(NULL, XNS_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (p == MAP_FAILED)
-                return -errno;
         r = link_call(l, &req, fd, &reply, NULL);
         if (r != 0) {
                 munmap(p, XNS_RING_SIZE);
@@ -519,12 +533,9 @@ int link_chan_open(struct link *l) {
         void *p;
         int r;
 
-        r = memfd_new_sealed("xns-chan", NULL, XNS_CHAN_SIZE, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, &fd);
+        r = link_shared_memfd("xns-chan", XNS_CHAN_SIZE, &fd, &p);
         if (r < 0)
                 return r;
-        p = mmap(NULL, XNS_CHAN_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (p == MAP_FAILED)
-                return -errno;
         r = link_call(l, &req, fd, &reply, &bell_daemon);
         if (r == 0 && bell_daemon >= 0) {
                 req = (struct xns_request){ .op = XNS_OP_CHANNEL_BELL };

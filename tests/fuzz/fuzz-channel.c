@@ -18,14 +18,12 @@
  * every SID), A's token 2, B's 3, and the n-th server of an input gets SID
  * { 1, n + 3, 0, 0 }; the first CID granted is 2.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,6 +31,7 @@
 #include "chan.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "fuzz-bus.h"
 #include "log.h"
 #include "peer.h"
 #include "route.h"
@@ -67,33 +66,17 @@ struct link {
         int bell_daemon, bell_own;
 };
 
-static uint8_t random_counter;
 static uint32_t last_gen[N_LINKS];
 static int segment_rw = -1, segment_ro = -1;
 
-ssize_t getrandom(void *buf, size_t len, unsigned int flags) {
-        (void)flags;
-        memset(buf, 0, len);
-        if (len > 0)
-                ((uint8_t *)buf)[0] = ++random_counter;
-        if (len > 4)            /* a SID's w1: w0 is the bus's tag */
-                ((uint8_t *)buf)[4] = random_counter;
-        return (ssize_t)len;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static _Noreturn void die(const char *what) {
-        perror(what);
-        abort();
-}
 
 static int sealed_memfd(const char *name, size_t size) {
         int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
         if (fd < 0 || ftruncate(fd, (off_t)size) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
-                die("fuzz-channel: memfd");
+                fuzz_die("fuzz-channel: memfd");
         return fd;
 }
 
@@ -107,21 +90,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         snprintf(path, sizeof(path), "/proc/self/fd/%d", segment_rw);
         segment_ro = open(path, O_RDONLY | O_CLOEXEC);
         if (segment_ro < 0)
-                die("fuzz-channel: reopen memfd");
+                fuzz_die("fuzz-channel: reopen memfd");
         return 0;
-}
-
-static int count_fds(void) {
-        DIR *d = opendir("/proc/self/fd");
-        struct dirent *e;
-        int n = 0;
-
-        if (!d)
-                die("fuzz-channel: /proc/self/fd");
-        while ((e = readdir(d)))
-                n += e->d_name[0] != '.';
-        closedir(d);
-        return n - 1;
 }
 
 static void link_released(struct conn *conn, void *ctx) {
@@ -164,7 +134,7 @@ static void link_open(struct bus *bus, struct link *links, struct link *l, const
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0 ||
             conn_new(&l->conn, bus, &(struct conn_lists){ &bus->dirty, &bus->ring_ready, &bus->chan_ready },
                      sv[0]) < 0)
-                die("fuzz-channel: link");
+                fuzz_die("fuzz-channel: link");
         bus_conn_add(bus, l->conn);
         l->client = sv[1];
         if (bus_peer_attach(bus, l->conn, of ? of->conn->peer->token : NULL, NULL) < 0)
@@ -172,7 +142,7 @@ static void link_open(struct bus *bus, struct link *links, struct link *l, const
         fd = sealed_memfd("fuzz-chan", XNS_CHAN_SIZE);
         p = mmap(NULL, XNS_CHAN_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED)
-                die("fuzz-channel: mmap");
+                fuzz_die("fuzz-channel: mmap");
         l->chan = p;
         xns_chan_end_init(&l->req, l->chan, true);
         xns_chan_end_init(&l->rep, l->chan, false);
@@ -183,7 +153,7 @@ static void link_open(struct bus *bus, struct link *links, struct link *l, const
 
 static void link_close(struct link *l) {
         if (munmap(l->chan, XNS_CHAN_SIZE) < 0)
-                die("fuzz-channel: munmap");
+                fuzz_die("fuzz-channel: munmap");
         close(l->client);
         close(l->bell_daemon);
         close(l->bell_own);
@@ -193,30 +163,8 @@ static int segment_dup(uint8_t ctl) {
         int fd = fcntl(ctl & REC_RDONLY ? segment_ro : segment_rw, F_DUPFD_CLOEXEC, 3);
 
         if (fd < 0)
-                die("fuzz-channel: dup");
+                fuzz_die("fuzz-channel: dup");
         return fd;
-}
-
-/* REC_FIX_GEN: the frame re-encoded with the process's last generation. */
-static const uint8_t *fix_gen(uint32_t gen, const uint8_t *frame, size_t *len, uint8_t *out) {
-        struct xns_request req;
-        ssize_t n;
-
-        if (xns_request_decode(&req, frame, *len) < 0)
-                return frame;
-        if (req.op == XNS_OP_RETURN)
-                req.ret.gen = gen;
-        else if (req.op == XNS_OP_RECEIVE && req.receive.has_ret)
-                req.receive.ret.gen = gen;
-        else if (req.op == XNS_OP_FORWARD)
-                req.forward.gen = gen;
-        else
-                return frame;
-        n = xns_request_encode(&req, out, XNS_FRAME_MAX);
-        if (n < 0)
-                return frame;
-        *len = (size_t)n;
-        return out;
 }
 
 /* What an honest client does with a frame: its descriptor ahead on the
@@ -290,15 +238,15 @@ static void datagram(struct link *l, uint8_t ctl, const uint8_t *bytes, size_t l
                 close(fd);
 }
 
-static void feed_record(struct link *links, uint8_t ctl, const uint8_t *bytes, size_t len) {
+static void feed_client(struct link *links, uint8_t ctl, const uint8_t *bytes, size_t len) {
         unsigned process = ctl & REC_LINK;
         struct link *l = &links[process];
         uint8_t fixed[XNS_FRAME_MAX];
 
         if (!l->conn)
                 return;
-        if (ctl & REC_FIX_GEN)
-                bytes = fix_gen(last_gen[process], bytes, &len, fixed);
+        if ((ctl & REC_FIX_GEN) && fuzz_fix_gen(last_gen[process], bytes, &len, fixed))
+                bytes = fixed;
         switch ((enum action)(ctl >> 1 & 7)) {
         case ACT_FRAME:
         case ACT_FRAME_FD:
@@ -326,15 +274,28 @@ static void feed_record(struct link *links, uint8_t ctl, const uint8_t *bytes, s
         dispatch_channel(l->conn, false);
 }
 
+struct input {
+        struct bus *bus;
+        struct link *links;
+};
+
+/* One record, then the end of a wakeup. */
+static void feed_record(uint8_t ctl, const uint8_t *bytes, size_t len, void *ctx) {
+        struct input *in = ctx;
+
+        feed_client(in->links, ctl, bytes, len);
+        wakeup_end(in->bus, in->links);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct bus_options opt = BUS_OPTIONS_DEFAULT;
         struct link links[N_LINKS];
         struct bus bus;
-        int fds = count_fds();
+        int fds = fuzz_count_fds();
 
         opt.queue_depth = 4;
         opt.max_cids = 8;
-        random_counter = 0;
+        fuzz_random_counter = 0;
         memset(last_gen, 0, sizeof(last_gen));
         bus_init(&bus, &opt);
         for (size_t i = 0; i < N_LINKS; i++)
@@ -342,21 +303,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         link_open(&bus, links, &links[0], NULL);
         link_open(&bus, links, &links[1], NULL);
 
-        while (size >= 3) {
-                uint8_t ctl = data[0];
-                size_t len = (size_t)data[1] | (size_t)data[2] << 8;
-
-                data += 3;
-                size -= 3;
-                if (len > XNS_FRAME_MAX + 1)
-                        len = XNS_FRAME_MAX + 1;
-                if (len > size)
-                        len = size;
-                feed_record(links, ctl, data, len);
-                data += len;
-                size -= len;
-                wakeup_end(&bus, links);
-        }
+        fuzz_records(data, size, feed_record, &(struct input){ &bus, links });
 
         while (!list_is_empty(&bus.conns))
                 route_link_gone(list_first_entry(&bus.conns, struct conn, bus_link));
@@ -369,8 +316,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         bus_deinit(&bus);
         for (size_t i = 0; i < N_LINKS; i++)
                 link_close(&links[i]);
-        if (count_fds() != fds) {
-                fprintf(stderr, "fuzz-channel: %d descriptors open before the input, %d after\n", fds, count_fds());
+        if (fuzz_count_fds() != fds) {
+                fprintf(stderr, "fuzz-channel: %d descriptors open before the input, %d after\n", fds, fuzz_count_fds());
                 abort();
         }
         return 0;

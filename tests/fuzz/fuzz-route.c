@@ -40,7 +40,6 @@
  * with byte 2, B's with 3, and the n-th server of the input gets SID
  * { 1, n + 3, 0, 0 }.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -49,13 +48,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "bus.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "fuzz-bus.h"
 #include "log.h"
 #include "peer.h"
 #include "ring.h"
@@ -88,19 +87,7 @@ struct link {
         uint8_t *ring;          /* and its mapping, as the client writes it */
 };
 
-static uint8_t random_counter;
 static uint32_t last_gen[3];            /* per process: of its last delivery */
-
-/* Deterministic stand-in for the daemon's tokens and SIDs. */
-ssize_t getrandom(void *buf, size_t len, unsigned int flags) {
-        (void)flags;
-        memset(buf, 0, len);
-        if (len > 0)
-                ((uint8_t *)buf)[0] = ++random_counter;
-        if (len > 4)            /* a SID's w1: w0 is the bus's tag */
-                ((uint8_t *)buf)[4] = random_counter;
-        return (ssize_t)len;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -187,22 +174,6 @@ static void link_ring_write(struct link *l, const uint8_t *bytes, size_t len) {
         memcpy(l->ring + off, bytes + 1, n);
 }
 
-/* Descriptors open now: none may be left over from an input. */
-static int count_fds(void) {
-        DIR *d = opendir("/proc/self/fd");
-        struct dirent *e;
-        int n = 0;
-
-        if (!d) {
-                perror("fuzz-route: /proc/self/fd");
-                abort();
-        }
-        while ((e = readdir(d)))
-                n += e->d_name[0] != '.';
-        closedir(d);
-        return n - 1;           /* not the directory's own */
-}
-
 static void link_attach(struct bus *bus, struct link *l, const struct link *of) {
         if (bus_peer_attach(bus, l->conn, of ? of->conn->peer->token : NULL, NULL) < 0)
                 abort();
@@ -275,31 +246,12 @@ static int frame_fd(const struct link *l, uint8_t ctl) {
         return fd;
 }
 
-/* REC_FIX_GEN: the frame re-encoded with the process's last generation;
- * false when it is not a frame that answers a message. */
-static bool fix_gen(uint8_t ctl, const uint8_t *frame, size_t *len, uint8_t *out) {
-        uint32_t gen = last_gen[link_process[ctl & REC_LINK_MASK]];
-        struct xns_request req;
-        ssize_t n;
+struct input {
+        struct bus *bus;
+        struct link *links;
+};
 
-        if (xns_request_decode(&req, frame, *len) < 0)
-                return false;
-        if (req.op == XNS_OP_RETURN)
-                req.ret.gen = gen;
-        else if (req.op == XNS_OP_RECEIVE && req.receive.has_ret)
-                req.receive.ret.gen = gen;
-        else if (req.op == XNS_OP_FORWARD)
-                req.forward.gen = gen;
-        else
-                return false;
-        n = xns_request_encode(&req, out, XNS_FRAME_MAX);
-        if (n < 0)
-                return false;
-        *len = (size_t)n;
-        return true;
-}
-
-static void feed_record(struct bus *bus, struct link *links, uint8_t ctl, const uint8_t *frame, size_t len) {
+static void feed_frame(struct bus *bus, struct link *links, uint8_t ctl, const uint8_t *frame, size_t len) {
         uint8_t fixed[XNS_FRAME_MAX];
         struct link *l = &links[ctl & REC_LINK_MASK];
         uint8_t *copy;
@@ -326,7 +278,7 @@ static void feed_record(struct bus *bus, struct link *links, uint8_t ctl, const 
          * paused link, or one whose ring is due another pass, is not read. */
         if (!dispatch_may_read(l->conn))
                 return;
-        if ((ctl & REC_FIX_GEN) && fix_gen(ctl, frame, &len, fixed))
+        if ((ctl & REC_FIX_GEN) && fuzz_fix_gen(last_gen[link_process[ctl & REC_LINK_MASK]], frame, &len, fixed))
                 frame = fixed;
         /* A copy of its own size, so that ASan sees a read past the frame.
          * route_frame owns the descriptor; a violation cuts the link. */
@@ -338,16 +290,24 @@ static void feed_record(struct bus *bus, struct link *links, uint8_t ctl, const 
         free(copy);
 }
 
+/* One record, then the end of a wakeup. */
+static void feed_record(uint8_t ctl, const uint8_t *bytes, size_t len, void *ctx) {
+        struct input *in = ctx;
+
+        feed_frame(in->bus, in->links, ctl, bytes, len);
+        loop_flush(in->bus, in->links);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct bus_options opt = BUS_OPTIONS_DEFAULT;
         struct link links[N_LINKS];
         struct bus bus;
-        int fds = count_fds();
+        int fds = fuzz_count_fds();
 
         /* Small limits, so that full queues and tables are within reach. */
         opt.queue_depth = 4;
         opt.max_cids = 8;
-        random_counter = 0;
+        fuzz_random_counter = 0;
         memset(last_gen, 0, sizeof(last_gen));
         bus_init(&bus, &opt);
         for (size_t i = 0; i < N_LINKS; i++) {
@@ -358,21 +318,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         link_attach(&bus, &links[1], NULL);
         link_attach(&bus, &links[2], &links[0]);
 
-        while (size >= 3) {
-                uint8_t ctl = data[0];
-                size_t len = (size_t)data[1] | (size_t)data[2] << 8;
-
-                data += 3;
-                size -= 3;
-                if (len > XNS_FRAME_MAX + 1)
-                        len = XNS_FRAME_MAX + 1;
-                if (len > size)
-                        len = size;
-                feed_record(&bus, links, ctl, data, len);
-                data += len;
-                size -= len;
-                loop_flush(&bus, links);
-        }
+        fuzz_records(data, size, feed_record, &(struct input){ &bus, links });
 
         while (!list_is_empty(&bus.conns))
                 route_link_gone(list_first_entry(&bus.conns, struct conn, bus_link));
@@ -387,8 +333,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 close(links[i].client);
                 link_ring_close(&links[i]);
         }
-        if (count_fds() != fds) {
-                fprintf(stderr, "fuzz-route: %d descriptors open before the input, %d after\n", fds, count_fds());
+        if (fuzz_count_fds() != fds) {
+                fprintf(stderr, "fuzz-route: %d descriptors open before the input, %d after\n", fds, fuzz_count_fds());
                 abort();
         }
         return 0;
