@@ -139,7 +139,8 @@ static int link_chan_send(struct link *l, const void *frame, size_t len, int fd)
                 if (r < 0)
                         return r;
         }
-        xns_chan_put(&l->req, frame, (uint32_t)len, fd >= 0 ? XNS_CHAN_FD : 0);
+        if (!xns_chan_put(&l->req, frame, (uint32_t)len, fd >= 0 ? XNS_CHAN_FD : 0))
+                return -EBADMSG;        /* it fitted: only xnsd moving its tail back makes it not */
         if (xns_chan_ring_due(&l->req))
                 link_ring_daemon(l);
         return 0;
@@ -524,7 +525,8 @@ int link_hello(struct link *l, const uint8_t *token, uint8_t *token_out) {
 /*
  * link_chan_open() - move the link's frames into a channel (chan.h): a
  * sealed memfd for xnsd to map, and the two bells it answers with. A
- * positive xous error: xnsd refused, and the link goes on by its socket.
+ * positive xous error (xnsd refused), or a failure here before xnsd heard
+ * of it (l->broken clear): the link goes on by its socket.
  */
 int link_chan_open(struct link *l) {
         _cleanup_close_ int fd = -1, bell_daemon = -1, bell_own = -1;
@@ -554,5 +556,9 @@ int link_chan_open(struct link *l) {
         xns_chan_end_init(&l->rep, l->chan, false);
         l->bell_daemon = TAKE_FD(bell_daemon);
         l->bell_own = TAKE_FD(bell_own);
-        return fcntl(l->bell_own, F_SETFL, 0) < 0 ? -errno : 0;     /* read blocks until a ring */
+        if (fcntl(l->bell_own, F_SETFL, 0) < 0) {       /* read blocks until a ring */
+                l->broken = true;
+                return -errno;
+        }
+        return 0;
 }

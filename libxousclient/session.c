@@ -200,8 +200,8 @@ static int session_link_open(struct link **ret) {
                 r = session_link_hello(l);
         if (r == 0) {
                 r = link_chan_open(l);
-                if (r > 0)
-                        r = 0;          /* refused: the socket carries the frames */
+                if (r > 0 || (r < 0 && !l->broken))
+                        r = 0;          /* no channel: the socket carries the frames */
         }
         if (r != 0) {
                 link_discard(l);

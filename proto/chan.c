@@ -24,7 +24,7 @@ void xns_chan_end_init(struct xns_chan_end *e, struct xns_chan *c, bool requests
 /* Bytes the consumer has not taken, as it says; more than the ring holds
  * is a lie, and counts as a full ring. */
 static uint32_t chan_used(const struct xns_chan_end *e) {
-        uint32_t used = e->pos - __atomic_load_n(&e->ring->tail, __ATOMIC_ACQUIRE);
+        uint32_t used = e->pos - __atomic_load_n(&e->ring->tail, __ATOMIC_SEQ_CST);
 
         return used > e->size ? e->size : used;
 }
@@ -100,7 +100,7 @@ int xns_chan_take(struct xns_chan_end *e, void *buf, uint32_t *flags) {
                 if (off == 0 || avail < e->size - off)
                         return -EPROTO;
                 e->pos += e->size - off;
-                __atomic_store_n(&e->ring->tail, e->pos, __ATOMIC_RELEASE);
+                __atomic_store_n(&e->ring->tail, e->pos, __ATOMIC_SEQ_CST);
                 return xns_chan_take(e, buf, flags);
         }
         if (rec.len == 0 || rec.len > XNS_FRAME_MAX || (rec.flags & ~XNS_CHAN_FD))

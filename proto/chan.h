@@ -25,10 +25,14 @@
  * side rings the other only when the other said it sleeps (bell = 1) or
  * waits for room (room = 1), taking the flag with an exchange, so a wake-up
  * is never lost and rarely sent for nothing.
+ *
+ * Each ring holds two of the largest records: wherever the producer stands,
+ * a wrap record and a frame of XNS_FRAME_MAX fit in a ring with nothing
+ * else in it.
  */
-#define XNS_CHAN_REQ_SIZE 2048u
+#define XNS_CHAN_REQ_SIZE 4096u
 #define XNS_CHAN_REP_SIZE 4096u
-#define XNS_CHAN_SIZE 8192u
+#define XNS_CHAN_SIZE 12288u
 
 #define XNS_CHAN_FD 1u                  /* its descriptor came first, on the socket */
 #define XNS_CHAN_WRAP 2u                /* no frame: the ring goes on at its start */
@@ -56,6 +60,8 @@ struct xns_chan {
         uint8_t rep_data[XNS_CHAN_REP_SIZE];
 };
 _Static_assert(sizeof(struct xns_chan) == XNS_CHAN_SIZE, "channel fills its memfd");
+_Static_assert(XNS_CHAN_REQ_SIZE >= 2 * (8 + XNS_FRAME_MAX) && XNS_CHAN_REP_SIZE >= 2 * (8 + XNS_FRAME_MAX),
+               "any frame fits in an empty ring, wherever it stands");
 
 /* One side's view of one ring: where it is (its own count, never read back
  * from shared memory) and which ring. */

@@ -62,7 +62,8 @@ int channel_start(struct conn *conn, int *bell) {
                 return -EINVAL;
         *bell = TAKE_FD(conn->bell_client);
         conn->chan_reading = true;
-        if (!xns_chan_sleep(&conn->chan_in))    /* rang for its first frame, or looked at */
+        conn->chan_asleep = xns_chan_sleep(&conn->chan_in);    /* rang for its first frame */
+        if (!conn->chan_asleep)
                 channel_ready(conn);
         return 0;
 }
@@ -99,8 +100,12 @@ int channel_take(struct conn *conn, void *buf, int *fd) {
         *fd = -1;
         for (;;) {
                 n = xns_chan_take(&conn->chan_in, buf, &flags);
-                if (n != 0 || xns_chan_sleep(&conn->chan_in))
+                if (n != 0)
                         break;
+                if (xns_chan_sleep(&conn->chan_in)) {
+                        conn->chan_asleep = true;
+                        break;
+                }
         }
         if (n <= 0)
                 return n;
@@ -111,9 +116,11 @@ int channel_take(struct conn *conn, void *buf, int *fd) {
         return n;
 }
 
-/* Records published and not taken yet (the client rang, or will not). */
-bool channel_pending(struct conn *conn) {
-        return conn->chan_reading && xns_chan_pending(&conn->chan_in);
+/* channel_due() - a pass is due when the link may be read again: records
+ * are waiting, or the last pass ended without telling the client we sleep
+ * (it was paused, or long), so its next frame would not ring. */
+bool channel_due(struct conn *conn) {
+        return conn->chan_reading && (!conn->chan_asleep || xns_chan_pending(&conn->chan_in));
 }
 
 /* channel_ready() - another pass at the end of this wakeup, without a ring. */
@@ -138,8 +145,8 @@ int channel_put(struct conn *conn, const void *frame, uint16_t len, int fd) {
                 if (r < 0)
                         return r;
         }
-        xns_chan_put(&conn->chan_out, frame, len, fd >= 0 ? XNS_CHAN_FD : 0);
-        return 0;
+        /* It fitted: only a client that moved its tail back makes it not. */
+        return xns_chan_put(&conn->chan_out, frame, len, fd >= 0 ? XNS_CHAN_FD : 0) ? 0 : -EPROTO;
 }
 
 /* channel_ring_client() - after publishing: rings the client if it sleeps. */

@@ -11,7 +11,7 @@ int channel_attach(struct conn *conn, int memfd, int *bell);
 int channel_start(struct conn *conn, int *bell);
 void channel_detach(struct conn *conn);
 int channel_take(struct conn *conn, void *buf, int *fd);
-bool channel_pending(struct conn *conn);
+bool channel_due(struct conn *conn);
 void channel_ready(struct conn *conn);
 int channel_put(struct conn *conn, const void *frame, uint16_t len, int fd);
 void channel_ring_client(struct conn *conn);

@@ -87,6 +87,7 @@ struct conn {
         bool chan_reading;              /* its requests come by the channel */
         bool chan_writing;              /* frames queued from now on go by the channel */
         bool chan_full;                 /* a frame waits for room in the channel */
+        bool chan_asleep;               /* its client will ring for its next frame (we said we sleep) */
         struct list chan_link;          /* in *chan_ready */
         struct list *chan_ready;        /* where channels due a pass without a ring gather */
         struct list *dirty;             /* where links with work for the loop gather */

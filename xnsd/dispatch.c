@@ -73,14 +73,18 @@ void dispatch_readable(struct conn *conn) {
 
 /*
  * dispatch_channel() - a link's channel rang, or is due a pass: up to a
- * wakeup's worth of its frames, or all of them with to_end (its client hung
- * up, and what it sent before is read first). A ring may also have been
- * for room in its replies.
+ * wakeup's worth of its frames, or with to_end (its client hung up, and
+ * what it sent before is read first) as many as its ring can hold, which
+ * bounds the pass even for a client that goes on publishing. A ring may
+ * also have been for room in its replies.
  */
 void dispatch_channel(struct conn *conn, bool to_end) {
+        int max = to_end ? DISPATCH_CHAN_FRAMES_MAX : DISPATCH_FRAMES_PER_WAKEUP;
+
+        conn->chan_asleep = false;      /* it rang, which takes the flag */
         if (conn->chan_full)
                 conn_mark_dirty(conn);
-        for (int i = 0; to_end || i < DISPATCH_FRAMES_PER_WAKEUP; i++) {
+        for (int i = 0; i < max; i++) {
                 uint8_t buf[XNS_FRAME_MAX];
                 int fd, n;
 
@@ -144,7 +148,7 @@ void dispatch_flush(struct bus *bus, const struct dispatch_io *io) {
                         route_link_gone(conn);
                         continue;
                 }
-                if (!conn_reading_paused(conn) && channel_pending(conn))
+                if (!conn_reading_paused(conn) && channel_due(conn))
                         channel_ready(conn);
                 if (io->update)
                         io->update(conn, io->ctx);

@@ -9,10 +9,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "chan.h"
+
 struct bus;
 struct conn;
 
 #define DISPATCH_FRAMES_PER_WAKEUP 32   /* per link, so one client cannot starve others */
+#define DISPATCH_CHAN_FRAMES_MAX (XNS_CHAN_REQ_SIZE / 16)  /* records a request ring can hold */
 
 /* What the loop does with a link's watchers: match them to its state after
  * a flush, and let them go before the link is freed. Either may be NULL. */

@@ -260,6 +260,8 @@ int loop_init(struct loop *loop, struct bus *bus, int listen_fd, struct service 
         loop->base = event_base_new();
         if (!loop->base)
                 return -ENOMEM;
+        if (!(event_base_get_features(loop->base) & EV_FEATURE_ET))
+                return -ENOTSUP;        /* channels' doorbells are edge-triggered (EVENT_NOEPOLL set?) */
         loop->ev_listen = event_new(loop->base, listen_fd, EV_READ | EV_PERSIST, on_accept, loop);
         loop->ev_accept_retry = evtimer_new(loop->base, on_accept_retry, loop);
         loop->ev_sigterm = evsignal_new(loop->base, SIGTERM, on_signal, loop);

@@ -155,7 +155,8 @@ static int llink_dispatch(struct llink *k, const struct xns_reply *reply, int *f
         w->continued = reply->continued;
         if (!w->continued) {
                 list_unlink(&w->link);
-                if (w->hello && reply->error == XNS_OK && k->want_chan && list_is_empty(&k->waiting)) {
+                if (w->hello && reply->error == XNS_OK && k->want_chan && list_is_empty(&k->waiting) &&
+                    list_is_empty(&k->out)) {
                         r = llink_chan_begin(k);
                         if (r < 0) {
                                 free(w);
@@ -246,10 +247,13 @@ static int llink_flush_chan(struct llink *k);
 static void llink_on_bell(evutil_socket_t pipe_fd, short what, void *arg) {
         struct llink *k = arg;
         uint8_t bells[64];
+        ssize_t n;
         int r;
 
-        while (read(pipe_fd, bells, sizeof(bells)) == (ssize_t)sizeof(bells))
+        while ((n = read(pipe_fd, bells, sizeof(bells))) == (ssize_t)sizeof(bells))
                 ;
+        if (n == 0)
+                return llink_break(k, -ECONNRESET);     /* xnsd closed its end: it is gone */
         r = llink_flush_chan(k);
         if (r < 0)
                 return llink_break(k, r);
@@ -272,7 +276,8 @@ static int llink_chan_put(struct llink *k, const uint8_t *buf, size_t len, int f
                 if (r < 0)
                         return r;
         }
-        xns_chan_put(&k->req, buf, (uint32_t)len, fd >= 0 ? XNS_CHAN_FD : 0);
+        if (!xns_chan_put(&k->req, buf, (uint32_t)len, fd >= 0 ? XNS_CHAN_FD : 0))
+                return -EBADMSG;        /* it fitted: only xnsd moving its tail back makes it not */
         if (xns_chan_ring_due(&k->req))
                 (void)!write(k->bell_daemon, &one, sizeof(one));
         return 0;
@@ -333,16 +338,23 @@ static int llink_chan_request(struct llink *k, enum xns_op op, int fd) {
         return xns_frame_send(k->fd, buf, (size_t)n, fd, true);
 }
 
-/* After Hello: hands xnsd a channel (as libxousclient does). Until it runs
- * the owner's frames wait in the output queue. */
+/* After Hello, with nothing else sent or queued: hands xnsd a channel (as
+ * libxousclient does). Until it runs the owner's frames wait in the output
+ * queue. A channel that cannot be made, or asked for now, is done without. */
 static int llink_chan_begin(struct llink *k) {
         int r;
 
         r = memfd_new_sealed("xnsgw-chan", NULL, XNS_CHAN_SIZE, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL,
                              &k->chan_fd);
         if (r < 0)
-                return 0;               /* no channel: the socket goes on */
-        return llink_chan_request(k, XNS_OP_CHANNEL, k->chan_fd);
+                return 0;
+        r = llink_chan_request(k, XNS_OP_CHANNEL, k->chan_fd);
+        if (r == -EAGAIN) {
+                k->chan_seq = 0;
+                k->chan_fd = safe_close(k->chan_fd);
+                return 0;
+        }
+        return r;
 }
 
 /* The channel's watchers: the bell, and of the socket descriptors and the

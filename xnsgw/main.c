@@ -188,8 +188,11 @@ int main(int argc, char **argv) {
         /* libnats spins on a busy mutex before it sleeps: not on 1-2 CPUs. */
         nats_Open(0);
         base = event_base_new();
-        if (!base) {
-                fprintf(stderr, "xnsgw: cannot start the event loop\n");
+        if (!base || !(event_base_get_features(base) & EV_FEATURE_ET)) {
+                /* the channels' sockets are watched edge-triggered (EVENT_NOEPOLL set?) */
+                fprintf(stderr, "xnsgw: cannot start an event loop with edge-triggered events\n");
+                if (base)
+                        event_base_free(base);
                 return EXIT_FAILURE;
         }
         r = bridge_new(&bridge, base, &a.opt, why, sizeof(why));

@@ -39,7 +39,7 @@
 
 #define N_LINKS 2
 #define SEGMENT_SIZE (2 * XNS_PAGE_SIZE)
-#define SCRIBBLE_STEP 32        /* ACT_SCRIBBLE: byte 0 times this is the offset in the channel */
+#define SCRIBBLE_STEP (XNS_CHAN_SIZE / 256)       /* ACT_SCRIBBLE: byte 0 times this is the offset in the channel */
 
 enum action {
         ACT_FRAME,              /* an honest record, and a ring */
