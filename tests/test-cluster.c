@@ -376,13 +376,14 @@ static void lend_both(xous_cid_t cid, uint32_t borrow_op, uint32_t mut_op, uint3
 }
 
 static void remote_kinds_client(void *p) {
+        const struct echo_arg *a = p;
         xous_scalar_reply_t reply;
         xous_buf_t *buf;
         uint32_t offset = 0, valid = 0;
         xous_cid_t cid;
 
-        on_host(*(unsigned *)p);
-        EXPECT_OK(xous_request_connection_blocking("svc.kinds", &cid));
+        on_host(a->host);
+        EXPECT_OK(xous_request_connection_blocking(a->name, &cid));
         EXPECT_OK(xous_blocking_scalar(cid, OP_BS1, 1, 2, 3, 4, &reply));
         EXPECT_EQ(reply.count, 1);
         EXPECT_EQ(reply.v[0], 10);
@@ -417,13 +418,12 @@ static void remote_kinds_client(void *p) {
 }
 
 START_TEST(every_kind_across_hosts) {
-        struct echo_arg sa = { .host = 0, .name = "svc.kinds" };
+        struct echo_arg sa = { .host = 0, .name = "svc.kinds" }, ca = { .host = 1, .name = "svc.kinds" };
         struct proc server, client;
-        unsigned host = 1;
 
         proc_start(&server, "kinds", kinds_server, &sa);
         proc_recv_sid(&server);
-        proc_start(&client, "client", remote_kinds_client, &host);
+        proc_start(&client, "client", remote_kinds_client, &ca);
         proc_wait_exit(&client, 0);
         proc_wait_exit(&server, 0);
 }
@@ -431,11 +431,13 @@ END_TEST
 
 /* The blocking lookup waits for a registration on any host. */
 START_TEST(blocking_lookup_waits_for_another_host) {
-        struct echo_arg sa = { .host = 2, .name = "svc.kinds" };
+        /* A name no test before registered on another host: a previous
+         * test's gateway may have stopped before it released its claim
+         * (see the note on stale claims in the README). */
+        struct echo_arg sa = { .host = 2, .name = "svc.kinds.later" }, ca = { .host = 0, .name = "svc.kinds.later" };
         struct proc server, client;
-        unsigned host = 0;
 
-        proc_start(&client, "client", remote_kinds_client, &host);      /* waits for svc.kinds */
+        proc_start(&client, "client", remote_kinds_client, &ca);        /* waits for svc.kinds.later */
         for (uint64_t deadline = now_ms() + HARNESS_WAIT_MS; !proc_waits_for_xnsd(client.pid);) {
                 EXPECT_MSG(now_ms() < deadline, "the client never waited for svc.kinds");
                 sleep_ms(1);
