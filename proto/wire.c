@@ -343,13 +343,19 @@ static int in_words(struct pb_in *in, uint32_t *const *words, unsigned n) {
         return r;
 }
 
-static int in_sid(struct pb_in *in, unsigned wire, Xns__Sid *sid) {
-        uint32_t *const words[] = { &sid->w0, &sid->w1, &sid->w2, &sid->w3 };
+/* A submessage of fixed32 fields only. */
+static int in_sub_words(struct pb_in *in, unsigned wire, uint32_t *const *words, unsigned n) {
         struct pb_in sub;
         int r;
 
         r = in_sub(in, wire, &sub);
-        return r < 0 ? r : in_words(&sub, words, ELEMENTSOF(words));
+        return r < 0 ? r : in_words(&sub, words, n);
+}
+
+static int in_sid(struct pb_in *in, unsigned wire, Xns__Sid *sid) {
+        uint32_t *const words[] = { &sid->w0, &sid->w1, &sid->w2, &sid->w3 };
+
+        return in_sub_words(in, wire, words, ELEMENTSOF(words));
 }
 
 struct fast_request {
@@ -364,11 +370,8 @@ struct fast_request {
 static int in_send(struct pb_in *in, unsigned wire, Xns__Send *s) {
         uint32_t *const words[] = { &s->cid, &s->kind, &s->id, &s->a1, &s->a2, &s->a3, &s->a4,
                                     &s->len, &s->offset, &s->valid, &s->try_ };
-        struct pb_in sub;
-        int r;
 
-        r = in_sub(in, wire, &sub);
-        return r < 0 ? r : in_words(&sub, words, ELEMENTSOF(words));
+        return in_sub_words(in, wire, words, ELEMENTSOF(words));
 }
 
 static int in_return(struct pb_in *in, unsigned wire, Xns__Return *ret, uint32_t *v) {
@@ -562,14 +565,19 @@ static void out_sub(struct pb_out *o, unsigned field, const struct pb_out *sub) 
 
 #define PB_OUT(b) { .buf = (b), .size = sizeof(b) }
 
-static void out_sid(struct pb_out *o, unsigned field, const Xns__Sid *sid) {
-        const uint32_t *const words[] = { &sid->w0, &sid->w1, &sid->w2,
-                                    &sid->w3 };
-        uint8_t b[32];
+/* A submessage of fixed32 fields only (at most 13 of them). */
+static void out_sub_words(struct pb_out *o, unsigned field, const uint32_t *const *words, unsigned n) {
+        uint8_t b[80];
         struct pb_out sub = PB_OUT(b);
 
-        out_words(&sub, words, ELEMENTSOF(words));
+        out_words(&sub, words, n);
         out_sub(o, field, &sub);
+}
+
+static void out_sid(struct pb_out *o, unsigned field, const Xns__Sid *sid) {
+        const uint32_t *const words[] = { &sid->w0, &sid->w1, &sid->w2, &sid->w3 };
+
+        out_sub_words(o, field, words, ELEMENTSOF(words));
 }
 
 static void out_return(struct pb_out *o, unsigned field, const Xns__Return *r) {
@@ -588,15 +596,10 @@ static void out_return(struct pb_out *o, unsigned field, const Xns__Return *r) {
 }
 
 static void out_send(struct pb_out *o, unsigned field, const Xns__Send *s) {
-        const uint32_t *const words[] = { &s->cid, &s->kind, &s->id,
-                                    &s->a1, &s->a2, &s->a3,
-                                    &s->a4, &s->len, &s->offset,
-                                    &s->valid, &s->try_ };
-        uint8_t b[64];
-        struct pb_out sub = PB_OUT(b);
+        const uint32_t *const words[] = { &s->cid, &s->kind, &s->id, &s->a1, &s->a2, &s->a3, &s->a4, &s->len,
+                                          &s->offset, &s->valid, &s->try_ };
 
-        out_words(&sub, words, ELEMENTSOF(words));
-        out_sub(o, field, &sub);
+        out_sub_words(o, field, words, ELEMENTSOF(words));
 }
 
 static void out_receive(struct pb_out *o, unsigned field, const Xns__Receive *rc) {
@@ -634,16 +637,11 @@ static ssize_t fast_request_pack(const Xns__Request *pb, void *buf, size_t size)
 }
 
 static void out_delivery(struct pb_out *o, unsigned field, const Xns__Delivery *d) {
-        const uint32_t *const words[] = { &d->handle, &d->gen, &d->kind,
-                                    &d->id, &d->a1, &d->a2,
-                                    &d->a3, &d->a4, &d->len,
-                                    &d->offset, &d->valid,
-                                    &d->sender_pid, &d->sender_uid };
-        uint8_t b[80];
-        struct pb_out sub = PB_OUT(b);
+        const uint32_t *const words[] = { &d->handle, &d->gen, &d->kind, &d->id, &d->a1, &d->a2, &d->a3,
+                                          &d->a4, &d->len, &d->offset, &d->valid, &d->sender_pid,
+                                          &d->sender_uid };
 
-        out_words(&sub, words, ELEMENTSOF(words));
-        out_sub(o, field, &sub);
+        out_sub_words(o, field, words, ELEMENTSOF(words));
 }
 
 /* A call's Reply, or -EAGAIN for any other. */
@@ -666,9 +664,8 @@ static ssize_t fast_reply_pack(const Xns__Reply *pb, void *buf, size_t size) {
                 out_sub(&o, XNS__REPLY__BODY_SCALAR, &sub);
                 break;
         case XNS__REPLY__BODY_MEMORY:
-                out_fixed32(&sub, 1, pb->memory->offset);
-                out_fixed32(&sub, 2, pb->memory->valid);
-                out_sub(&o, XNS__REPLY__BODY_MEMORY, &sub);
+                out_sub_words(&o, XNS__REPLY__BODY_MEMORY,
+                              (const uint32_t *const[]){ &pb->memory->offset, &pb->memory->valid }, 2);
                 break;
         default:
                 return -EAGAIN;
@@ -1111,11 +1108,8 @@ struct fast_reply {
 static int in_delivery(struct pb_in *in, unsigned wire, Xns__Delivery *d) {
         uint32_t *const words[] = { &d->handle, &d->gen, &d->kind, &d->id, &d->a1, &d->a2, &d->a3, &d->a4,
                                     &d->len, &d->offset, &d->valid, &d->sender_pid, &d->sender_uid };
-        struct pb_in sub;
-        int r;
 
-        r = in_sub(in, wire, &sub);
-        return r < 0 ? r : in_words(&sub, words, ELEMENTSOF(words));
+        return in_sub_words(in, wire, words, ELEMENTSOF(words));
 }
 
 static int in_scalar(struct pb_in *in, unsigned wire, Xns__ScalarReply *sc, uint32_t *v) {
@@ -1139,11 +1133,8 @@ static int in_scalar(struct pb_in *in, unsigned wire, Xns__ScalarReply *sc, uint
 
 static int in_memory(struct pb_in *in, unsigned wire, Xns__MemoryReply *m) {
         uint32_t *const words[] = { &m->offset, &m->valid };
-        struct pb_in sub;
-        int r;
 
-        r = in_sub(in, wire, &sub);
-        return r < 0 ? r : in_words(&sub, words, ELEMENTSOF(words));
+        return in_sub_words(in, wire, words, ELEMENTSOF(words));
 }
 
 /* One field of a Reply past seq and error: a body, more, or continued. */
