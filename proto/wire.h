@@ -78,6 +78,7 @@ enum xns_gateway_what {
         XNS_GATEWAY_LOOKUP = 3,         /* find name elsewhere for a process */
         XNS_GATEWAY_CONNECT = 4,        /* reach sid of another host for a process */
         XNS_GATEWAY_GONE = 5,           /* process pid of this host is gone */
+        XNS_GATEWAY_EXPORTED = 6,       /* every name registered before the attach was claimed */
         _XNS_GATEWAY_MAX,
 };
 

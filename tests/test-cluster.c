@@ -1380,6 +1380,33 @@ START_TEST(restarted_gateway_exports_again) {
 }
 END_TEST
 
+/* A name whose server went while its host had no gateway (nobody told the
+ * cluster): the gateway, back, releases it, so another host may take it;
+ * a name still registered there stays the host's. Without the release the
+ * name stays host a's for good (host a is alive again, so no other host
+ * takes it over). */
+START_TEST(restarted_gateway_drops_stale_names) {
+        struct echo_arg ka = { .host = 0, .name = "svc.kept" };
+        struct proc kept, gone, b;
+
+        proc_start(&kept, "echo-a", echo_on_host, &ka);
+        proc_recv_sid(&kept);
+        EXPECT_ERR(register_on(&gone, 0, "svc.stale"), XOUS_OK);
+        EXPECT_ERR(register_on(&b, 1, "svc.stale"), XOUS_ERR_SERVER_EXISTS);
+        release(&b);
+        test_host_gateway_signal(&hosts[0], SIGKILL);
+        release(&gone);
+        gateway_start(0);
+        register_once_free(&b, 1, "svc.stale", 5000);
+        release(&b);
+        EXPECT_ERR(register_on(&b, 1, "svc.kept"), XOUS_ERR_SERVER_EXISTS);
+        release(&b);
+        echo_call_from(1, "svc.kept");
+        proc_kill(&kept);
+        gateway_stop(0);
+}
+END_TEST
+
 /* A host whose gateway died holds its exported names no longer: once the
  * others count it dead, another host may take them; and its gateway, back,
  * exports them again once they are free. */
@@ -1763,6 +1790,7 @@ int main(void) {
         add_with(s, policy_names_a_host, policy_hosts_start, policy_hosts_stop);
         add(s, xnsctl_shows_the_cluster);
         add(s, restarted_gateway_exports_again);
+        add(s, restarted_gateway_drops_stale_names);
         add(s, dead_host_names_may_be_taken);
         add(s, blocking_lookup_races_registration);
         add(s, remote_server_death_rounds);

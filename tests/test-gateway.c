@@ -61,9 +61,13 @@ struct gateway {
         int fd;
         uint32_t tag;
         uint32_t seq;
+        unsigned n_existing;            /* names registered before the attach, exported */
+        struct xns_gateway_event existing[4];
 };
 
-/* Attaches a gateway exporting "svc*": its reply carries the tag. */
+/* Attaches a gateway exporting "svc*": its reply carries the tag; then
+ * come the claims of names registered before (ticket 0) and the event
+ * that says they are all there. */
 static uint32_t gateway_attach(struct gateway *gw) {
         struct xns_request req = { .seq = 2, .op = XNS_OP_GATEWAY_ATTACH };
         struct xns_reply reply;
@@ -77,12 +81,23 @@ static uint32_t gateway_attach(struct gateway *gw) {
         send_req(gw->fd, &req);
         recv_reply(gw->fd, &reply);
         gw->seq = 3;
-        if (reply.error == XOUS_OK) {
-                EXPECT_EQ(reply.body, XNS_BODY_TAG);
-                EXPECT(reply.tag != 0);
-                gw->tag = reply.tag;
+        gw->n_existing = 0;
+        if (reply.error != XOUS_OK)
+                return reply.error;
+        EXPECT_EQ(reply.body, XNS_BODY_TAG);
+        EXPECT(reply.tag != 0);
+        gw->tag = reply.tag;
+        for (;;) {
+                recv_reply(gw->fd, &reply);
+                EXPECT_EQ(reply.seq, 0);
+                EXPECT_EQ(reply.body, XNS_BODY_GATEWAY);
+                if (reply.gateway.what == XNS_GATEWAY_EXPORTED)
+                        return XOUS_OK;
+                EXPECT_EQ(reply.gateway.what, XNS_GATEWAY_CLAIM);
+                EXPECT_EQ(reply.gateway.ticket, 0);
+                EXPECT(gw->n_existing < sizeof(gw->existing) / sizeof(gw->existing[0]));
+                gw->existing[gw->n_existing++] = reply.gateway;
         }
-        return reply.error;
 }
 
 /* Ends the gateway's link, whatever children forked meanwhile hold a copy. */
@@ -199,6 +214,32 @@ START_TEST(only_the_daemons_user_attaches) {
         EXPECT(chmod(dir, 0755) == 0);
         proc_start(&p, "nobody", attach_as_nobody, NULL);
         proc_wait_exit(&p, 0);
+}
+END_TEST
+
+/* Exported names registered before the gateway came are claimed first (no
+ * one waits: ticket 0), each before the event that ends them; the others
+ * stay this host's. */
+START_TEST(existing_names_exported_first) {
+        struct gateway gw;
+        struct proc p, q;
+        xous_sid_t sid;
+
+        proc_start(&p, "registrar", register_and_report, "svc.early");
+        EXPECT_ERR(proc_recv_u32(&p), XOUS_OK);
+        sid = proc_recv_sid(&p);
+        proc_start(&q, "registrar", register_and_report, "local.early");
+        EXPECT_ERR(proc_recv_u32(&q), XOUS_OK);
+        proc_recv_sid(&q);
+        EXPECT_ERR(gateway_attach(&gw), XOUS_OK);
+        EXPECT_EQ(gw.n_existing, 1);
+        EXPECT(strcmp(gw.existing[0].name.str, "svc.early") == 0);
+        EXPECT(memcmp(gw.existing[0].sid.w, sid.w, sizeof(sid.w)) == 0);
+        proc_send_u32(&p, 1);
+        proc_send_u32(&q, 1);
+        proc_wait_exit(&p, 0);
+        proc_wait_exit(&q, 0);
+        gateway_detach(&gw);
 }
 END_TEST
 
@@ -532,6 +573,7 @@ int main(void) {
 
         HARNESS_ADD(s, one_gateway_at_a_time);
         HARNESS_ADD(s, only_the_daemons_user_attaches);
+        HARNESS_ADD(s, existing_names_exported_first);
         HARNESS_ADD(s, sids_carry_the_tag);
         HARNESS_ADD(s, exported_name_waits_for_the_claim);
         HARNESS_ADD(s, claim_refused_or_granted);

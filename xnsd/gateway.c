@@ -80,7 +80,8 @@ static void gateway_peer_gone(struct bus *bus, const struct peer *peer) {
 }
 
 /* Names registered before the gateway came are exported now (ticket 0:
- * no one waits for the answer). */
+ * no one waits for the answer), then the gateway hears that is all: the
+ * cluster's names of this host it did not hear of are stale. */
 static void gateway_export_existing(struct bus *bus) {
         struct peer *peer;
         struct server *server;
@@ -89,6 +90,7 @@ static void gateway_export_existing(struct bus *bus) {
                 list_for_each_entry(server, &peer->servers, owner_link)
                         if (server->name && gateway_exports(bus, peer, server->name->str))
                                 emit_claim(bus, 0, server->name);
+        gateway_emit(bus, &(struct xns_gateway_event){ .what = XNS_GATEWAY_EXPORTED });
 }
 
 /*

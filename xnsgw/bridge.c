@@ -375,6 +375,12 @@ static void bridge_connect(struct bridge *b, const struct xns_gateway_event *e) 
                 ask_grant(a, h->name, &e->sid);
 }
 
+/* A name this host let go while it had no gateway is free again. */
+static void stale_dropped(void *userdata, int result, const struct registry_entry *e) {
+        if (result == 0 && e)
+                fprintf(stderr, "xnsgw: '%s' was left claimed by this host's previous gateway: released\n", e->name);
+}
+
 static void on_local_event(void *userdata, const struct xns_gateway_event *e) {
         struct bridge *b = userdata;
 
@@ -390,6 +396,9 @@ static void on_local_event(void *userdata, const struct xns_gateway_event *e) {
                 return bridge_connect(b, e);
         case XNS_GATEWAY_GONE:
                 return caller_gone(b, e->pid);
+        case XNS_GATEWAY_EXPORTED:
+                registry_drop_stale(b->registry, b->epoch, stale_dropped, b);
+                return;
         default:
                 return;
         }

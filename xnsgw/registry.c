@@ -33,6 +33,7 @@ enum op_kind {
         OP_CLAIM,
         OP_RELEASE,
         OP_LOOKUP,
+        OP_DROP_STALE,                  /* release name if a previous gateway of ours holds it */
         OP_CHANGED,                     /* from the watcher: a put or a delete */
 };
 
@@ -76,6 +77,11 @@ struct registry {
         unsigned running;               /* threads not yet at their end */
 
         struct list cache;              /* loop thread: every name the watch has shown */
+        struct {                        /* loop thread: registry_drop_stale() */
+                uint64_t epoch;         /* ours; 0: not asked (yet) */
+                registry_done_fn done;
+                void *userdata;
+        } stale;
 };
 
 /* What the stream's leader holds for a key. */
@@ -354,6 +360,37 @@ static int op_release_once(struct registry *reg, struct bucket *b, struct op *op
         return delete_at(b, key, seq) == NATS_OK ? 0 : -EAGAIN;
 }
 
+/* Deletes the name while a previous incarnation of our gateway holds it
+ * (op->entry.epoch is ours): 0 when it did, -ENOENT when there was nothing
+ * to do, -EAGAIN to try again. */
+static int op_drop_stale_once(struct registry *reg, struct bucket *b, struct op *op, const char *key) {
+        struct registry_entry holder;
+        enum leader_state state;
+        bool has_holder;
+        uint64_t seq;
+
+        if (leader_read(b, op->name, key, &state, &seq, &holder, &has_holder) < 0)
+                return -EAGAIN;
+        if (state != KEY_PRESENT || !has_holder || strcmp(holder.host, reg->host) || holder.epoch == op->entry.epoch)
+                return -ENOENT;
+        if (delete_at(b, key, seq) != NATS_OK)
+                return -EAGAIN;
+        op->entry = holder;
+        op->has_entry = true;
+        return 0;
+}
+
+static int op_once(struct registry *reg, struct bucket *b, struct op *op, const char *key) {
+        switch (op->kind) {
+        case OP_LOOKUP:
+                return op_lookup_once(reg, b, op, key);
+        case OP_RELEASE:
+                return op_release_once(reg, b, op, key);
+        default:
+                return op_drop_stale_once(reg, b, op, key);
+        }
+}
+
 static int op_run(struct registry *reg, struct bucket *b, struct op *op) {
         uint64_t deadline = now_ms() + REGISTRY_CLAIM_MS;
         char key[KEY_MAX + 1];
@@ -365,7 +402,7 @@ static int op_run(struct registry *reg, struct bucket *b, struct op *op) {
         do {
                 r = bucket_open(reg, b);
                 if (r >= 0)
-                        r = op->kind == OP_LOOKUP ? op_lookup_once(reg, b, op, key) : op_release_once(reg, b, op, key);
+                        r = op_once(reg, b, op, key);
                 if (r != -EAGAIN)
                         return r;
         } while (now_ms() < deadline && !pause_ms(reg, RETRY_MS));
@@ -498,24 +535,6 @@ static void cache_update(struct registry *reg, const char *name, const struct re
         c->e = *e;
 }
 
-static void op_free(struct mailbox_item *item) {
-        free(list_entry(&item->link, struct op, item.link));
-}
-
-static void op_finished(void *userdata, struct mailbox_item *item) {
-        struct op *op = list_entry(&item->link, struct op, item.link);
-        struct registry *reg = userdata;
-
-        if (op->kind == OP_CHANGED) {
-                cache_update(reg, op->name, op->has_entry ? &op->entry : NULL);
-                if (reg->hooks.changed)
-                        reg->hooks.changed(reg->hooks.userdata, op->name, op->has_entry ? &op->entry : NULL);
-        } else if (op->done) {
-                op->done(op->userdata, op->result, op->has_entry ? &op->entry : NULL);
-        }
-        free(op);
-}
-
 static int op_queue(struct registry *reg, enum op_kind kind, const char *name, const struct registry_entry *e,
                     const char *take_from, registry_done_fn done, void *userdata) {
         struct op *op;
@@ -538,6 +557,36 @@ static int op_queue(struct registry *reg, enum op_kind kind, const char *name, c
         pthread_cond_broadcast(&reg->cond);
         pthread_mutex_unlock(&reg->lock);
         return 0;
+}
+
+/* Once asked to, each name the watch shows held by a previous gateway of
+ * ours is released. */
+static void stale_check(struct registry *reg, const struct registry_entry *e) {
+        struct registry_entry ours = { .epoch = reg->stale.epoch };
+
+        if (reg->stale.epoch == 0 || strcmp(e->host, reg->host) || e->epoch == reg->stale.epoch)
+                return;
+        (void)op_queue(reg, OP_DROP_STALE, e->name, &ours, NULL, reg->stale.done, reg->stale.userdata);
+}
+
+static void op_free(struct mailbox_item *item) {
+        free(list_entry(&item->link, struct op, item.link));
+}
+
+static void op_finished(void *userdata, struct mailbox_item *item) {
+        struct op *op = list_entry(&item->link, struct op, item.link);
+        struct registry *reg = userdata;
+
+        if (op->kind == OP_CHANGED) {
+                cache_update(reg, op->name, op->has_entry ? &op->entry : NULL);
+                if (op->has_entry)
+                        stale_check(reg, &op->entry);
+                if (reg->hooks.changed)
+                        reg->hooks.changed(reg->hooks.userdata, op->name, op->has_entry ? &op->entry : NULL);
+        } else if (op->done) {
+                op->done(op->userdata, op->result, op->has_entry ? &op->entry : NULL);
+        }
+        free(op);
 }
 
 /*
@@ -567,6 +616,24 @@ int registry_release(struct registry *reg, const char *name, registry_done_fn do
 /* registry_lookup() - who holds name, as the bucket's stream leader says. */
 int registry_lookup(struct registry *reg, const char *name, registry_done_fn done, void *userdata) {
         return op_queue(reg, OP_LOOKUP, name, NULL, NULL, done, userdata);
+}
+
+/*
+ * registry_drop_stale() - releases every name held by a previous gateway of
+ * this host (an epoch other than ours), now and as the watch shows them:
+ * names its host let go while no gateway was there to say so. Call it once
+ * every name of the host was claimed anew (the operations run in order, so
+ * once those claims are asked is enough). done hears 0 and the entry
+ * dropped for each name released, -ENOENT for one not stale after all.
+ */
+void registry_drop_stale(struct registry *reg, uint64_t epoch, registry_done_fn done, void *userdata) {
+        struct cache_entry *c;
+
+        reg->stale.epoch = epoch;
+        reg->stale.done = done;
+        reg->stale.userdata = userdata;
+        list_for_each_entry(c, &reg->cache, link)
+                stale_check(reg, &c->e);
 }
 
 size_t registry_each(struct registry *reg, void (*each)(void *userdata, const struct registry_entry *e),

@@ -43,6 +43,9 @@ int registry_claim_from(struct registry *reg, const struct registry_entry *e, co
                         void *userdata);
 int registry_release(struct registry *reg, const char *name, registry_done_fn done, void *userdata);
 int registry_lookup(struct registry *reg, const char *name, registry_done_fn done, void *userdata);
+/* Releases, now and from now on, names a previous gateway of ours (any epoch
+ * but this one) holds; done hears each (0: released, -ENOENT: not stale). */
+void registry_drop_stale(struct registry *reg, uint64_t epoch, registry_done_fn done, void *userdata);
 /* Every entry the watch has seen so far (the cache), for xnsctl list. */
 size_t registry_each(struct registry *reg, void (*each)(void *userdata, const struct registry_entry *e),
                      void *userdata);
