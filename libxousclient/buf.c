@@ -101,6 +101,7 @@ _public_ bool xous_buf_busy(const xous_buf_t *buf) {
 _public_ void xous_buf_free(xous_buf_t *buf) {
         if (!buf)
                 return;
+        kept_forget(buf);
         if (buf->data)
                 munmap(buf->data, buf->len);
         safe_close(buf->fd);

@@ -8,6 +8,8 @@
 
 /* Ends this process's access to the message's memory. */
 void envelope_unmap(xous_envelope_t *env) {
+        if (env->given)
+                return given_unmap(env);
         if (env->data)
                 munmap(env->data, env->len);
         env->data = NULL;

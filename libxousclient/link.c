@@ -505,6 +505,7 @@ int link_hello(struct link *l, const uint8_t *token, uint8_t *token_out) {
                 .op = XNS_OP_HELLO,
                 .hello.version = XNS_PROTOCOL_VERSION,
                 .hello.has_token = token != NULL,
+                .hello.buffers = true,
         };
         struct xns_reply reply;
         int r;

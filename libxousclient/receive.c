@@ -52,9 +52,11 @@ static int envelope_new(uint64_t generation, const struct xns_delivery *d, int *
                 .sender_pid = d->sender_pid,
                 .fd = -1,
         };
+        if (d->forget)
+                given_forget(generation, d->forget);
         if (xns_kind_is_memory(d->kind)) {
                 env->len = d->len;
-                r = envelope_map(env, fd);
+                r = d->buf ? given_map(env, d, fd, envelope_prot(env->kind)) : envelope_map(env, fd);
                 if (r < 0)
                         return r;
         }

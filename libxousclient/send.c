@@ -179,7 +179,8 @@ _public_ xous_error_t xous_lend_timeout(xous_cid_t cid, uint32_t id, xous_buf_t 
         if (r != 0)
                 return r;
         send_set_buf(&req, buf, offset, valid);
-        return xous_error_from_result(lend_call(&req, buf, buf->ro_fd, &reply, timeout_ms));
+        return xous_error_from_result(lend_call(&req, buf, kept_lend(buf, XOUS_MSG_BORROW, &req.send.buf), &reply,
+                                                timeout_ms));
 }
 
 /* xous_lend() - Borrow: the server sees the buffer read-only until it drops the envelope. */
@@ -202,7 +203,7 @@ _public_ xous_error_t xous_lend_mut_timeout(xous_cid_t cid, uint32_t id, xous_bu
         if (r != 0)
                 return r;
         send_set_buf(&req, buf, *offset, *valid);
-        r = lend_call(&req, buf, buf->fd, &reply, timeout_ms);
+        r = lend_call(&req, buf, kept_lend(buf, XOUS_MSG_MUTABLE_BORROW, &req.send.buf), &reply, timeout_ms);
         if (r == 0 && reply.body != XNS_BODY_MEMORY)
                 r = -EBADMSG;
         if (r != 0)

@@ -58,6 +58,7 @@ static void session_reset_locked(void) {
         cid_set_clear(&session.cids);
         session.n_post_errors = 0;
         held_drop_all();
+        given_drop_all();
         while ((l = list_first_entry(&session.pool, struct link, pool_link))) {
                 list_unlink(&l->pool_link);
                 list_unlink(&l->registry_link);
@@ -113,9 +114,11 @@ static void session_atfork_prepare(void) {
         pthread_mutex_lock(&hello_lock);
         pthread_mutex_lock(&session.lock);
         held_fork_prepare();
+        given_fork_prepare();
 }
 
 static void session_atfork_parent(void) {
+        given_fork_parent();
         held_fork_parent();
         pthread_mutex_unlock(&session.lock);
         pthread_mutex_unlock(&hello_lock);
@@ -126,7 +129,8 @@ static void session_atfork_parent(void) {
 static void session_atfork_child(void) {
         struct link *l;
 
-        held_fork_child();              /* first: the reset takes its lock */
+        held_fork_child();              /* first: the reset takes their locks */
+        given_fork_child();
         list_init(&session.pool);
         while ((l = list_first_entry(&session.links, struct link, registry_link))) {
                 list_unlink(&l->registry_link);

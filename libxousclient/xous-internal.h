@@ -101,10 +101,24 @@ struct xous_buf {
         int fd;                         /* read-write memfd: MutableBorrow, Move */
         int ro_fd;                      /* read-only reopening: Borrow */
         int busy_fd;                    /* a lend timed out: EOF here once the server gave it back */
+        uint32_t kept_no[2];            /* xnsd keeps it for Borrows [0], MutableBorrows [1] (kept.c) */
+        uint64_t kept_gen[2];           /* in this session generation */
 };
 #define XOUS_BUF_INIT { .fd = -1, .ro_fd = -1, .busy_fd = -1 }
 
 bool buf_busy(xous_buf_t *buf);
+
+/* Buffers kept by number (kept.c): lent by this process, and lent to it. */
+struct given;
+int kept_lend(struct xous_buf *buf, uint32_t kind, uint32_t *no);
+void kept_forget(struct xous_buf *buf);
+void given_forget(uint64_t generation, uint32_t no);
+int given_map(xous_envelope_t *env, const struct xns_delivery *d, int *fd, int prot);
+void given_unmap(xous_envelope_t *env);
+void given_drop_all(void);
+void given_fork_prepare(void);
+void given_fork_parent(void);
+void given_fork_child(void);
 
 /* A received message (envelope.c, receive.c). */
 struct xous_envelope {
@@ -118,6 +132,7 @@ struct xous_envelope {
         void *data;                     /* memory kinds: our mapping */
         size_t len;
         int fd;                         /* memory kinds: the segment, for forward */
+        struct given *given;            /* a kept buffer's mapping and fd (not ours to close) */
         bool answered;                  /* BlockingScalar: answer recorded */
         bool finished;                  /* forwarded: nothing left to send */
         uint32_t count;

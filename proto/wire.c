@@ -95,6 +95,7 @@ static int send_from_pb(struct xns_send *send, const Xns__Send *pb) {
                 .a = { pb->a1, pb->a2, pb->a3, pb->a4 },
                 .len = pb->len, .offset = pb->offset, .valid = pb->valid,
                 .try_ = pb->try_ != 0,
+                .buf = pb->buf,
         };
         return 0;
 }
@@ -128,6 +129,7 @@ static int hello_from_pb(struct xns_request *req, const Xns__Hello *pb) {
         req->hello.has_token = pb->token.len == XNS_TOKEN_LEN;
         if (req->hello.has_token)
                 memcpy(req->hello.token, pb->token.data, XNS_TOKEN_LEN);
+        req->hello.buffers = pb->buffers != 0;
         req->hello.has_origin = pb->origin != NULL;
         return pb->origin ? origin_from_pb(&req->hello.origin, pb->origin) : 0;
 }
@@ -241,6 +243,16 @@ static int request_from_pb(struct xns_request *req, const Xns__Request *pb) {
         case XNS__REQUEST__OP_CANCEL:
                 req->op = XNS_OP_CANCEL;
                 req->cancel = pb->cancel;
+                return 0;
+        case XNS__REQUEST__OP_BUF_KEEP:
+                req->op = XNS_OP_BUF_KEEP;
+                req->buf_keep.buf = pb->buf_keep->buf;
+                req->buf_keep.len = pb->buf_keep->len;
+                req->buf_keep.kind = pb->buf_keep->kind;
+                return 0;
+        case XNS__REQUEST__OP_BUF_FORGET:
+                req->op = XNS_OP_BUF_FORGET;
+                req->buf_forget = pb->buf_forget;
                 return 0;
         default:
                 return -EBADMSG;
@@ -369,7 +381,7 @@ struct fast_request {
 
 static int in_send(struct pb_in *in, unsigned wire, Xns__Send *s) {
         uint32_t *const words[] = { &s->cid, &s->kind, &s->id, &s->a1, &s->a2, &s->a3, &s->a4,
-                                    &s->len, &s->offset, &s->valid, &s->try_ };
+                                    &s->len, &s->offset, &s->valid, &s->try_, &s->buf };
 
         return in_sub_words(in, wire, words, ELEMENTSOF(words));
 }
@@ -597,7 +609,7 @@ static void out_return(struct pb_out *o, unsigned field, const Xns__Return *r) {
 
 static void out_send(struct pb_out *o, unsigned field, const Xns__Send *s) {
         const uint32_t *const words[] = { &s->cid, &s->kind, &s->id, &s->a1, &s->a2, &s->a3, &s->a4, &s->len,
-                                          &s->offset, &s->valid, &s->try_ };
+                                          &s->offset, &s->valid, &s->try_, &s->buf };
 
         out_sub_words(o, field, words, ELEMENTSOF(words));
 }
@@ -639,7 +651,7 @@ static ssize_t fast_request_pack(const Xns__Request *pb, void *buf, size_t size)
 static void out_delivery(struct pb_out *o, unsigned field, const Xns__Delivery *d) {
         const uint32_t *const words[] = { &d->handle, &d->gen, &d->kind, &d->id, &d->a1, &d->a2, &d->a3,
                                           &d->a4, &d->len, &d->offset, &d->valid, &d->sender_pid,
-                                          &d->sender_uid };
+                                          &d->sender_uid, &d->buf, &d->forget };
 
         out_sub_words(o, field, words, ELEMENTSOF(words));
 }
@@ -719,6 +731,7 @@ static ssize_t request_pack_hello(Xns__Request *pb, const struct xns_request *re
         size_t host_len = strnlen(req->hello.origin.host, sizeof(req->hello.origin.host));
 
         hello.version = req->hello.version;
+        hello.buffers = req->hello.buffers;
         if (req->hello.has_token)
                 hello.token = (ProtobufCBinaryData){ XNS_TOKEN_LEN, (uint8_t *)req->hello.token };
         if (req->hello.has_origin) {
@@ -783,6 +796,7 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
         Xns__Return ret = XNS__RETURN__INIT;
         Xns__Forward fwd = XNS__FORWARD__INIT;
         Xns__Control control = XNS__CONTROL__INIT;
+        Xns__BufKeep keep = XNS__BUF_KEEP__INIT;
         ProtobufCBinaryData names[XNS_CONTROL_NAMES_MAX];
 
         pb.seq = req->seq;
@@ -869,6 +883,17 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
                 pb.op_case = XNS__REQUEST__OP_CANCEL;
                 pb.cancel = req->cancel;
                 break;
+        case XNS_OP_BUF_KEEP:
+                keep.buf = req->buf_keep.buf;
+                keep.len = req->buf_keep.len;
+                keep.kind = req->buf_keep.kind;
+                pb.op_case = XNS__REQUEST__OP_BUF_KEEP;
+                pb.buf_keep = &keep;
+                break;
+        case XNS_OP_BUF_FORGET:
+                pb.op_case = XNS__REQUEST__OP_BUF_FORGET;
+                pb.buf_forget = req->buf_forget;
+                break;
         case XNS_OP_SEND:
                 if (req->send.kind >= _XNS_KIND_MAX)
                         return -EINVAL;
@@ -883,6 +908,7 @@ ssize_t xns_request_encode(const struct xns_request *req, void *buf, size_t size
                 send.offset = req->send.offset;
                 send.valid = req->send.valid;
                 send.try_ = req->send.try_;
+                send.buf = req->send.buf;
                 pb.op_case = XNS__REQUEST__OP_SEND;
                 pb.send = &send;
                 break;
@@ -1049,6 +1075,7 @@ static int reply_body_from_pb(struct xns_reply *reply, const Xns__Reply *pb) {
                         .a = { d->a1, d->a2, d->a3, d->a4 },
                         .len = d->len, .offset = d->offset, .valid = d->valid,
                         .sender_pid = d->sender_pid, .sender_uid = d->sender_uid,
+                        .buf = d->buf, .forget = d->forget,
                 };
                 return 0;
         case XNS__REPLY__BODY_SCALAR:
@@ -1107,7 +1134,8 @@ struct fast_reply {
 
 static int in_delivery(struct pb_in *in, unsigned wire, Xns__Delivery *d) {
         uint32_t *const words[] = { &d->handle, &d->gen, &d->kind, &d->id, &d->a1, &d->a2, &d->a3, &d->a4,
-                                    &d->len, &d->offset, &d->valid, &d->sender_pid, &d->sender_uid };
+                                    &d->len, &d->offset, &d->valid, &d->sender_pid, &d->sender_uid,
+                                    &d->buf, &d->forget };
 
         return in_sub_words(in, wire, words, ELEMENTSOF(words));
 }
@@ -1264,6 +1292,8 @@ ssize_t xns_reply_encode(const struct xns_reply *reply, void *buf, size_t size) 
                 d.valid = reply->delivery.valid;
                 d.sender_pid = reply->delivery.sender_pid;
                 d.sender_uid = reply->delivery.sender_uid;
+                d.buf = reply->delivery.buf;
+                d.forget = reply->delivery.forget;
                 pb.body_case = XNS__REPLY__BODY_DELIVERY;
                 pb.delivery = &d;
                 break;

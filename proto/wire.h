@@ -19,6 +19,7 @@
 #define XNS_DELIVERY_FRAMES_MAX 4       /* frames one delivery may take (xns_reply.continued) */
 #define XNS_HOST_MAX 32                 /* a host's name in a cluster: [A-Za-z0-9_-] */
 #define XNS_EXPORTS_MAX 12              /* export patterns of a gateway */
+#define XNS_BUFS_MAX 16                 /* buffers a process keeps lent by number, each way (BufKeep) */
 
 struct xns_sid {
         uint32_t w[4];
@@ -49,6 +50,8 @@ enum xns_op {
         XNS_OP_WATCH_SERVER,            /* answered with the server's readiness timerfd beside */
         XNS_OP_CHANNEL,                 /* memfd of a struct xns_chan beside; answered with xnsd's bell */
         XNS_OP_CHANNEL_BELL,            /* answered with the client's bell; the channel carries what follows */
+        XNS_OP_BUF_KEEP,                /* memfd of a buffer beside, kept under the process's number */
+        XNS_OP_BUF_FORGET,              /* seq 0, no reply */
 };
 
 /* What a control request asks (xns_request.control.what). */
@@ -109,6 +112,7 @@ struct xns_send {
         uint32_t a[4];
         uint32_t len, offset, valid;
         bool try_;
+        uint32_t buf;                   /* a kept buffer (BufKeep), no memfd beside; 0: none */
 };
 
 struct xns_return {
@@ -139,7 +143,11 @@ struct xns_request {
                         uint8_t token[XNS_TOKEN_LEN];
                         bool has_origin;        /* the gateway: a remote process's session */
                         struct xns_origin origin;
+                        bool buffers;           /* keeps lent buffers by number (xns_delivery.buf) */
                 } hello;
+                struct {
+                        uint32_t buf, len, kind;
+                } buf_keep;
                 struct {
                         bool has_sid;           /* the gateway: a proxy's SID */
                         struct xns_sid sid;
@@ -169,6 +177,7 @@ struct xns_request {
                 struct xns_sid sid;     /* UNREGISTER_SERVER, DESTROY_SERVER, WATCH_SERVER */
                 uint32_t cid;           /* DISCONNECT */
                 uint32_t cancel;        /* CANCEL: the seq abandoned */
+                uint32_t buf_forget;    /* BUF_FORGET: the number let go */
                 struct xns_send send;
                 struct {
                         struct xns_sid sid;
@@ -220,6 +229,8 @@ struct xns_delivery {
         uint32_t a[4];
         uint32_t len, offset, valid;
         uint32_t sender_pid, sender_uid;
+        uint32_t buf;                   /* xnsd's number of the memory (with a memfd: keep it); 0: none */
+        uint32_t forget;                /* a kept buffer to let go; 0: none */
 };
 
 /* A Scalar handed over behind a delivery (xns_reply.more). */

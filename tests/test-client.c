@@ -377,6 +377,7 @@ static struct {
         int listen_fd;
         uint8_t token[XNS_TOKEN_LEN];
         uint8_t next_token;
+        unsigned n_keeps;               /* BufKeeps seen (and refused) */
 } fake = { .listen_fd = -1 };
 
 static void fake_listen(void) {
@@ -391,6 +392,7 @@ static void fake_listen(void) {
 
 static void fake_setup(void) {
         signal(SIGPIPE, SIG_DFL);       /* the library must not need it ignored */
+        fake.n_keeps = 0;
         snprintf(fake.dir, sizeof(fake.dir), "/tmp/xns-client-XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(fake.dir));
         snprintf(fake.path, sizeof(fake.path), "%s/xns.sock", fake.dir);
@@ -429,16 +431,41 @@ static int fake_accept(void) {
         return fd;
 }
 
-/* Next request on conn; *fd gets its descriptor (NULL: there must be none). */
+static void fake_answer(int conn, uint32_t seq, uint32_t error);
+
+/* What a BufKeep must carry: a number, the buffer's length and, beside it,
+ * its memfd opened as the kind of lend needs (read-only for a Borrow). */
+static void fake_check_keep(const struct xns_request *req, int fd) {
+        int mode = req->buf_keep.kind == XNS_KIND_BORROW ? O_RDONLY : O_RDWR;
+
+        ck_assert_uint_ne(req->seq, 0);
+        ck_assert_uint_ne(req->buf_keep.buf, 0);
+        ck_assert(req->buf_keep.kind == XNS_KIND_BORROW || req->buf_keep.kind == XNS_KIND_MUTABLE_BORROW);
+        ck_assert_uint_eq(req->buf_keep.len % PAGE, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(fcntl(fd, F_GETFL) & O_ACCMODE, mode);
+        close(fd);
+        fake.n_keeps++;
+}
+
+/* Next request on conn; *fd gets its descriptor (NULL: there must be none).
+ * A buffer the library asks to have kept (BufKeep) is refused, as a daemon
+ * without room would, after its check; the library then lends by memfd. */
 static void fake_recv(int conn, struct xns_request *req, int *fd) {
         uint8_t buf[XNS_FRAME_MAX];
         ssize_t n;
         int rfd;
 
-        ck_assert_msg(readable(conn, WAIT_MS), "no request arrived");
-        n = xns_frame_recv(conn, buf, sizeof(buf), &rfd, false);
-        ck_assert_int_gt(n, 0);
-        ck_assert_int_eq(xns_request_decode(req, buf, (size_t)n), 0);
+        for (;;) {
+                ck_assert_msg(readable(conn, WAIT_MS), "no request arrived");
+                n = xns_frame_recv(conn, buf, sizeof(buf), &rfd, false);
+                ck_assert_int_gt(n, 0);
+                ck_assert_int_eq(xns_request_decode(req, buf, (size_t)n), 0);
+                if (req->op != XNS_OP_BUF_KEEP)
+                        break;
+                fake_check_keep(req, rfd);
+                fake_answer(conn, req->seq, XOUS_ERR_OUT_OF_MEMORY);
+        }
         if (fd)
                 *fd = rfd;
         else
@@ -837,6 +864,8 @@ START_TEST(test_send_kinds) {
         ck_assert_uint_eq(req.send.offset, 3);
         ck_assert_uint_eq(req.send.valid, 4);
         ck_assert_int_eq(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+        ck_assert_uint_eq(req.send.buf, 0);
+        ck_assert_uint_eq(fake.n_keeps, 1);             /* it asked to have it kept first */
         close(fd);
         fake_answer(conn, req.seq, XOUS_OK);
 
@@ -844,6 +873,7 @@ START_TEST(test_send_kinds) {
         ck_assert_uint_eq(req.send.kind, XNS_KIND_MUTABLE_BORROW);
         ck_assert_uint_eq(req.send.offset, 1);
         ck_assert_uint_eq(req.send.valid, 2);
+        ck_assert_uint_eq(fake.n_keeps, 2);             /* and for lending it mutably */
         p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         ck_assert_ptr_ne(p, MAP_FAILED);
         memcpy(p, "written by server", 17);
@@ -854,6 +884,7 @@ START_TEST(test_send_kinds) {
 
         fake_recv(conn, &req, &fd);
         close(fd);
+        ck_assert_uint_eq(fake.n_keeps, 2);             /* refused: not asked again */
         fake_answer(conn, req.seq, XOUS_ERR_SERVER_NOT_FOUND);
 
         fake_recv(conn, &req, &fd);

@@ -422,17 +422,17 @@ static bool monitor_watches(const struct conn *conn, const struct server *server
  * rather than no payload.
  */
 static int monitor_payload_fd(const struct conn *conn, const struct message *m) {
-        int flags, fd;
+        int mfd = message_fd(m), flags, fd;
 
-        if (!conn->payloads || m->fd < 0)
+        if (!conn->payloads || mfd < 0)
                 return -1;
-        flags = fcntl(m->fd, F_GETFL);
+        flags = fcntl(mfd, F_GETFL);
         if (flags >= 0 && (flags & O_ACCMODE) != O_RDONLY) {
-                fd = memfd_open_read_only(m->fd);
+                fd = memfd_open_read_only(mfd);
                 if (fd >= 0)
                         return fd;
         }
-        return fcntl(m->fd, F_DUPFD_CLOEXEC, 3);
+        return fcntl(mfd, F_DUPFD_CLOEXEC, 3);
 }
 
 /*

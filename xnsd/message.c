@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "lent.h"
 #include "message.h"
 #include "peer.h"
 #include "quota.h"
@@ -46,6 +47,7 @@ struct message *message_free(struct message *m) {
         if (!m)
                 return NULL;
         safe_close(m->fd);
+        m->lent = lent_unref(m->lent);
         safe_close(m->release_fd);
         if (m->from) {
                 m->from->n_sent--;
@@ -60,6 +62,12 @@ struct message *message_free(struct message *m) {
         else
                 free(m);
         return NULL;
+}
+
+/* message_fd() - the memory's memfd (the message's own or its kept
+ * buffer's; not to be closed), or -1. */
+int message_fd(const struct message *m) {
+        return m->fd >= 0 || !m->lent ? m->fd : m->lent->fd;
 }
 
 /* Returns the pool's memory (at exit, so leak checkers see nothing). */

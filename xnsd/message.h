@@ -7,6 +7,7 @@
 #include "list.h"
 
 struct conn;
+struct lent_buf;
 struct peer;
 struct server;
 struct user;
@@ -34,6 +35,7 @@ struct message {
         uint32_t a[4];
         uint32_t len, offset, valid;
         int fd;                         /* memfd for memory kinds, else -1 */
+        struct lent_buf *lent;          /* or a kept buffer's (then fd is -1) */
         bool keep_fd;                   /* a monitor wants the memfd: delivery passes a copy */
         int release_fd;                 /* a caller that timed out: closed when the message is done */
 
@@ -49,4 +51,5 @@ struct message {
 
 struct message *message_new(void);
 struct message *message_free(struct message *m);
+int message_fd(const struct message *m);
 void message_pool_drain(void);

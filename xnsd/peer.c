@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lent.h"
 #include "message.h"
 #include "peer.h"
 #include "utf8.h"
@@ -65,6 +66,8 @@ struct peer *peer_free(struct peer *peer) {
         free(peer->cids);
         free(peer->envelopes);
         free(peer->gids);
+        lent_table_free(peer->kept);
+        lent_table_free(peer->given);
         free(peer);
         return NULL;
 }

@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "control.h"
 #include "gateway.h"
+#include "lent.h"
 #include "log.h"
 #include "macro.h"
 #include "memfd.h"
@@ -325,7 +326,23 @@ static int route_charge(struct conn *conn, struct message *m) {
         return 0;
 }
 
-static struct message *message_from_send(const struct xns_send *s, struct conn *conn, uint32_t seq, int *fd) {
+/* A sent message's memory: its memfd *fd (checked against its kind), or
+ * a buffer the process keeps (*lent). */
+static int route_message_memory(struct conn *conn, const struct xns_send *s, int fd, struct lent_buf **lent) {
+        struct lent_buf *b;
+
+        *lent = NULL;
+        if (s->buf == 0)
+                return validate_message_fd(s->kind, s->len, fd);
+        b = lent_find(conn->peer->kept, s->buf);
+        if (!b || fd >= 0 || b->kind != s->kind || s->len == 0 || s->len > b->len)
+                return -EINVAL;
+        *lent = b;
+        return 0;
+}
+
+static struct message *message_from_send(const struct xns_send *s, struct conn *conn, uint32_t seq, int *fd,
+                                         struct lent_buf *lent) {
         struct message *m = message_new();
 
         if (!m)
@@ -337,6 +354,7 @@ static struct message *message_from_send(const struct xns_send *s, struct conn *
         m->offset = s->offset;
         m->valid = s->valid;
         m->fd = TAKE_FD(*fd);
+        m->lent = lent ? lent_ref(lent) : NULL;
         m->sender_pid = (uint32_t)conn->peer->pid;   /* a remote process's, for its session */
         m->sender_uid = (uint32_t)conn->peer->uid;
         if (conn->bus->n_monitors > 0)
@@ -353,15 +371,16 @@ static struct message *message_from_send(const struct xns_send *s, struct conn *
  * the sender may not send it. Takes *fd on success. */
 static int route_new_message(struct conn *conn, const struct xns_send *s, uint32_t seq, int *fd,
                              struct server **server, struct message **m) {
+        struct lent_buf *lent;
         int r;
 
         *server = route_cid_server(conn, s->cid);
         if (!*server)
                 return -ENOENT;
-        r = validate_message_fd(s->kind, s->len, *fd);
+        r = route_message_memory(conn, s, *fd, &lent);
         if (r < 0)
                 return r;
-        *m = message_from_send(s, conn, seq, fd);
+        *m = message_from_send(s, conn, seq, fd, lent);
         if (!*m)
                 return -ENOMEM;
         r = route_charge(conn, *m);
@@ -617,6 +636,7 @@ static void route_forward(struct conn *conn, const struct xns_request *req, int 
                 return conn_reply_result(conn, req->seq, -EAGAIN);
         server_answered(m->server, m);
         m->id = f->id;
+        m->lent = lent_unref(m->lent);
         m->fd = TAKE_FD(*fd);
         m->keep_fd = m->fd >= 0 && conn->bus->n_payload_monitors > 0;
         if (server_submit(target, m, true) < 0) {
@@ -704,8 +724,24 @@ static int route_hello(struct conn *conn, const struct xns_request *req) {
                 conn_reply_result(conn, req->seq, r);
                 return 0;
         }
+        if (!req->hello.has_token)
+                conn->peer->keeps_bufs = req->hello.buffers;
         memcpy(reply.token, conn->peer->token, XNS_TOKEN_LEN);
         return conn_queue_reply(conn, &reply, -1);
+}
+
+/* A buffer the process will lend again and again (lent.c): checked once,
+ * then named by its lends. */
+static void route_buf_keep(struct conn *conn, const struct xns_request *req, int *fd) {
+        uint32_t kind = req->buf_keep.kind;
+        int r;
+
+        if (kind != XNS_KIND_BORROW && kind != XNS_KIND_MUTABLE_BORROW)
+                return conn_reply_result(conn, req->seq, -EINVAL);
+        r = validate_segment(*fd, kind, req->buf_keep.len);
+        if (r == 0)
+                r = lent_keep(&conn->peer->kept, req->buf_keep.buf, fd, req->buf_keep.len, kind);
+        conn_reply_result(conn, req->seq, r);
 }
 
 /* The link's channel (channel.c): answered with the bell the client rings
@@ -780,6 +816,11 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
                 return route_cancel(conn, req, fd);
         case XNS_OP_WATCH_SERVER:
                 return route_watch_server(conn, req);
+        case XNS_OP_BUF_KEEP:
+                return route_buf_keep(conn, req, fd);
+        case XNS_OP_BUF_FORGET:
+                (void)lent_forget(conn->peer->kept, req->buf_forget);
+                return;
         default:
                 return;
         }
@@ -789,7 +830,7 @@ static void route_request(struct conn *conn, const struct xns_request *req, int 
 static bool request_may_carry_fd(const struct xns_request *req) {
         return (req->op == XNS_OP_SEND && xns_kind_is_memory(req->send.kind)) || req->op == XNS_OP_FORWARD ||
                req->op == XNS_OP_RING || req->op == XNS_OP_CHANNEL || req->op == XNS_OP_GATEWAY_VIEW ||
-               req->op == XNS_OP_CANCEL;
+               req->op == XNS_OP_CANCEL || req->op == XNS_OP_BUF_KEEP;
 }
 
 /*

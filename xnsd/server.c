@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <sys/timerfd.h>
 
+#include "lent.h"
 #include "macro.h"
 #include "message.h"
 #include "peer.h"
@@ -180,12 +181,35 @@ static void delivery_fill(struct xns_delivery *d, const struct message *m) {
         };
 }
 
+/* A kept buffer's memfd for a process that keeps what it is given: none
+ * when it has it already (d names it), else a copy it keeps from now on;
+ * a copy for any other process. -1 when there is no descriptor to spare
+ * (the server refuses the delivery: its caller hears an error). */
+static int server_give_lent(struct lent_buf *b, struct peer *to, struct xns_delivery *d) {
+        int r = -1, fd;
+
+        if (to->keeps_bufs)
+                r = lent_give(&to->given, b, &d->forget);
+        if (r == 1) {
+                d->buf = b->no;
+                return -1;
+        }
+        fd = fcntl(b->fd, F_DUPFD_CLOEXEC, 3);
+        if (r == 0 && fd >= 0)
+                d->buf = b->no;
+        else if (r == 0)
+                lent_take_back(to->given, b->no);
+        return fd;
+}
+
 /* The memfd the server gets; a copy when a monitor wants the message's
  * payload (the message keeps the original for its event), else the message's
  * own. Without a descriptor to spare, the monitor goes without. */
-static int server_take_fd(struct message *m) {
+static int server_take_fd(struct message *m, struct peer *to, struct xns_delivery *d) {
         int fd;
 
+        if (m->lent)
+                return server_give_lent(m->lent, to, d);
         if (!m->keep_fd || m->fd < 0)
                 return TAKE_FD(m->fd);
         fd = fcntl(m->fd, F_DUPFD_CLOEXEC, 3);
@@ -257,7 +281,7 @@ static void server_deliver_one(struct server *server) {
         }
         list_unlink(&m->link);
         delivery_fill(&reply.delivery, m);
-        fd = server_take_fd(m);
+        fd = server_take_fd(m, receiver->peer, &reply.delivery);
         if (blocks) {
                 server->served++;
                 m->state = MESSAGE_DELIVERED;

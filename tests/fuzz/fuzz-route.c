@@ -315,6 +315,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 link_ring_open(&links[i]);
         }
         link_attach(&bus, &links[0], NULL);
+        links[0].conn->peer->keeps_bufs = true;         /* A keeps buffers it is given, as a library's process */
         link_attach(&bus, &links[1], NULL);
         link_attach(&bus, &links[2], &links[0]);
 

@@ -124,6 +124,18 @@ static struct xns_request send_msg(uint32_t cid, uint32_t kind, uint32_t len) {
         };
 }
 
+static struct xns_request buf_keep(uint32_t no, uint32_t kind) {
+        return (struct xns_request){ .op = XNS_OP_BUF_KEEP, .buf_keep = { no, XNS_PAGE_SIZE, kind } };
+}
+
+/* A lend of a buffer B has xnsd keep (buf_keep()). */
+static struct xns_request send_kept(uint32_t kind, uint32_t no) {
+        struct xns_request req = send_msg(CID_FIRST, kind, XNS_PAGE_SIZE);
+
+        req.send.buf = no;
+        return req;
+}
+
 static struct xns_request receive(struct xns_sid sid) {
         return (struct xns_request){ .op = XNS_OP_RECEIVE, .receive = { .sid = sid } };
 }
@@ -190,6 +202,28 @@ static void route_sessions(void) {
         done(&s, "borrow");
         call_session(&s, XNS_KIND_MOVE, MEMFD);
         done(&s, "move");
+
+        /* B has xnsd keep a buffer for Borrows (5) and one for MutableBorrows
+         * (6), lends each by number twice (A is given each memfd once), lets
+         * 5 go and lends it once more (refused), then 6 (A hears in that
+         * delivery that 5 is gone). */
+        add(&s, A, register_name("fuzz.kept"));
+        add(&s, B, request_connection("fuzz.kept", false));
+        add(&s, B | MEMFD | RDONLY, buf_keep(5, XNS_KIND_BORROW));
+        add(&s, B | MEMFD, buf_keep(6, XNS_KIND_MUTABLE_BORROW));
+        for (uint32_t round = 0; round < 2; round++) {
+                add(&s, B, send_kept(XNS_KIND_BORROW, 5));
+                add(&s, A, receive(SID(1)));
+                add(&s, A2 | FIX_GEN, memory_return(1));
+                add(&s, B, send_kept(XNS_KIND_MUTABLE_BORROW, 6));
+                add(&s, A, receive(SID(1)));
+                add(&s, A2 | FIX_GEN, memory_return(1));
+        }
+        add(&s, B, (struct xns_request){ .op = XNS_OP_BUF_FORGET, .buf_forget = 5 });
+        add(&s, B, send_kept(XNS_KIND_BORROW, 5));
+        add(&s, B, send_kept(XNS_KIND_MUTABLE_BORROW, 6));
+        add(&s, A, receive(SID(1)));
+        done(&s, "kept");
 
         /* A full queue (depth 4): the fifth non-blocking send stalls until A receives. */
         add(&s, A, register_name("fuzz.full"));
