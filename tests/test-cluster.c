@@ -158,6 +158,14 @@ struct echo_arg {
 #define OP_MUT 6
 #define OP_MOVE 7
 #define OP_REPORT 8     /* BlockingScalar: the last Scalar's a1 and sender pid */
+#define OP_MUT_PAGES 9  /* MutableBorrow: flips byte 7 of pages offset and valid */
+
+/* Flips byte 7 of page at[i], for each one the buffer has. */
+static void flip_pages(uint8_t *data, size_t len, const uint32_t at[2]) {
+        for (unsigned i = 0; i < 2; i++)
+                if (at[i] < len / PAGE)
+                        data[(size_t)at[i] * PAGE + 7] ^= 0xff;
+}
 
 static void kinds_server(void *p) {
         struct echo_arg *a = p;
@@ -203,6 +211,10 @@ static void kinds_server(void *p) {
                         EXPECT(check_pattern(xous_envelope_buf(env), xous_envelope_buf_len(env),
                                              xous_envelope_offset(env)));
                         last_scalar = xous_envelope_offset(env);
+                        break;
+                case OP_MUT_PAGES:
+                        flip_pages(xous_envelope_buf(env), xous_envelope_buf_len(env),
+                                   (uint32_t[]){ xous_envelope_offset(env), xous_envelope_valid(env) });
                         break;
                 case OP_REPORT:
                         EXPECT_OK(xous_return_scalar2(env, last_scalar, last_pid));
@@ -375,6 +387,26 @@ static void lend_both(xous_cid_t cid, uint32_t borrow_op, uint32_t mut_op, uint3
         xous_buf_free(buf);
 }
 
+/* A MutableBorrow of six pages whose server changes a byte in pages first
+ * and last (none past the buffer): those bytes come back changed, all the
+ * others as lent (the gateways carry back only the pages from the first
+ * changed one to the last). */
+static void lend_mut_pages(xous_cid_t cid, uint32_t first, uint32_t last) {
+        enum { PAGES = 6 };
+        static uint8_t want[PAGES * PAGE];
+        xous_buf_t *buf = xous_buf_new(PAGES * PAGE);
+        uint32_t offset = first, valid = last;
+
+        EXPECT(buf);
+        fill_pattern(xous_buf_data(buf), PAGES * PAGE, 21);
+        memcpy(want, xous_buf_data(buf), sizeof(want));
+        flip_pages(want, sizeof(want), (uint32_t[]){ first, last });
+        EXPECT_OK(xous_lend_mut(cid, OP_MUT_PAGES, buf, &offset, &valid));
+        EXPECT_MSG(memcmp(xous_buf_data(buf), want, sizeof(want)) == 0, "pages %u and %u: wrong bytes back",
+                   first, last);
+        xous_buf_free(buf);
+}
+
 static void remote_kinds_client(void *p) {
         const struct echo_arg *a = p;
         xous_scalar_reply_t reply;
@@ -401,6 +433,10 @@ static void remote_kinds_client(void *p) {
         EXPECT_EQ(reply.v[0], 100);
         EXPECT_EQ(reply.v[1], getpid());
         lend_both(cid, OP_BORROW, OP_MUT, 3, 7);
+        lend_mut_pages(cid, 2, 3);
+        lend_mut_pages(cid, 0, 5);
+        lend_mut_pages(cid, 4, 4);
+        lend_mut_pages(cid, UINT32_MAX, UINT32_MAX);
         /* a Move of 1 MiB + a page: more than one NATS message holds */
         buf = xous_buf_new((1u << 20) + PAGE);
         fill_pattern(xous_buf_data(buf), (1u << 20) + PAGE, 9);

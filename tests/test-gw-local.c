@@ -73,10 +73,10 @@ static void bridge_answer(struct bridge *b, struct local_msg *m) {
         case XNS_KIND_BLOCKING_SCALAR:
                 return local_msg_answer_scalar(b->l, m, 1, v);
         case XNS_KIND_BORROW:
-                return local_msg_answer_memory(b->l, m, NULL, 0, m->offset, m->valid);
+                return local_msg_answer_memory(b->l, m, NULL, 0, 0, m->offset, m->valid);
         case XNS_KIND_MUTABLE_BORROW:
                 fill_pattern(page, sizeof(page), 9);
-                return local_msg_answer_memory(b->l, m, page, sizeof(page), 3, 4);
+                return local_msg_answer_memory(b->l, m, page, sizeof(page), 0, 3, 4);
         default:
                 return local_msg_done(b->l, m);
         }

@@ -647,7 +647,8 @@ static void on_answer(struct bridge *b, const char *from, const struct frame_ans
         else if (m->kind == XNS_KIND_BLOCKING_SCALAR)
                 local_msg_answer_scalar(b->local, m, ans->count, ans->v);
         else
-                local_msg_answer_memory(b->local, m, ans->data, ans->data_len, ans->offset, ans->valid);
+                local_msg_answer_memory(b->local, m, ans->data, ans->data_len, ans->data_at, ans->offset,
+                                        ans->valid);
 }
 
 /* Every call waiting on host fails: it fell silent, or its server went. */
@@ -775,7 +776,7 @@ static void in_call_done(void *userdata, const struct local_result *r) {
         f.answer = (struct frame_answer){
                 .epoch = ic->epoch, .call = ic->call, .error = error, .count = r->count,
                 .offset = r->offset, .valid = r->valid,
-                .data = r->data, .data_len = r->data ? r->data_len : 0,
+                .data = r->data, .data_len = r->data ? r->data_len : 0, .data_at = r->data ? r->data_at : 0,
         };
         memcpy(f.answer.v, r->v, sizeof(f.answer.v));
         send_frame(b, ic->from, &f);

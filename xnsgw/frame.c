@@ -18,6 +18,7 @@
 #define CALL_DATA_FIELD 15
 #define ANSWER_DATA_FIELD 12
 #define ANSWER_QUEUED_FIELD 13
+#define ANSWER_DATA_AT_FIELD 14
 
 #define PB_WIRE_VARINT 0
 #define PB_WIRE_64BIT 1
@@ -89,7 +90,8 @@ static bool answer_valid(const struct frame_answer *a) {
         for (unsigned i = a->count; i < 5; i++)
                 if (a->v[i] != 0)
                         return false;
-        return payload_len_valid(a->data_len);
+        return payload_len_valid(a->data_len) && a->data_at % XNS_PAGE_SIZE == 0 &&
+               a->data_at <= FRAME_DATA_MAX - a->data_len;
 }
 
 static bool grant_valid(const struct frame_grant *g) {
@@ -263,6 +265,7 @@ static int encode_answer(const struct frame_answer *a, uint8_t **out, size_t *le
                         o.n += 8;
                 }
         }
+        put_fixed32(&o, ANSWER_DATA_AT_FIELD, a->data_at);
         put_data_and_take(&o, ANSWER_DATA_FIELD, a->data, a->data_len, out, len);
         return 0;
 }
@@ -476,7 +479,7 @@ static int decode_answer(ProtobufCAllocator *alloc, struct frame_answer *a, cons
                 .epoch = pb->epoch, .call = pb->call, .error = pb->error, .count = pb->count,
                 .v = { pb->v1, pb->v2, pb->v3, pb->v4, pb->v5 },
                 .offset = pb->offset, .valid = pb->valid, .data = data, .data_len = data_len,
-                .n_queued = (uint32_t)pb->n_queued,
+                .data_at = pb->data_at, .n_queued = (uint32_t)pb->n_queued,
         };
         if (pb->n_queued > 0)
                 memcpy(a->queued, pb->queued, pb->n_queued * sizeof(a->queued[0]));
@@ -735,6 +738,8 @@ static int fast_answer(struct frame_answer *a, const uint8_t *buf, size_t len) {
                         r = in_fixed32(&in, wire, words[field - 3]);
                 else if (field == ANSWER_QUEUED_FIELD)
                         r = in_queued(&in, wire, a);
+                else if (field == ANSWER_DATA_AT_FIELD)
+                        r = in_fixed32(&in, wire, &a->data_at);
                 else if (field == ANSWER_DATA_FIELD)
                         r = in_data(&in, wire, &a->data, &a->data_len);
                 else

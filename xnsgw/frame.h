@@ -49,8 +49,9 @@ struct frame_answer {
         uint32_t count;                 /* scalar reply words 0, 1, 2 or 5 */
         uint32_t v[5];
         uint32_t offset, valid;
-        const uint8_t *data;            /* MutableBorrow: the buffer as the server left it */
+        const uint8_t *data;            /* MutableBorrow: the pages the server changed, */
         size_t data_len;
+        uint32_t data_at;               /* from here on (the others: as lent) */
         uint32_t n_queued;              /* Scalars and Moves of epoch now in their server's queue */
         uint64_t queued[FRAME_QUEUED_MAX];
 };

@@ -34,6 +34,7 @@ struct op {
         enum op_type type;
         struct local_call call;         /* data NULL: the bytes are in memfd */
         int memfd;                      /* memory kinds: what goes beside the Send */
+        uint8_t *lent;                  /* MutableBorrow: the bytes as lent, to see what changed */
         struct xns_name name;           /* OP_GRANT_NAME */
         struct xns_sid sid;             /* the server */
         local_call_done_fn call_done;   /* OP_CALL */
@@ -93,6 +94,7 @@ static struct op *op_free(struct op *op) {
         if (op) {
                 list_unlink(&op->link);
                 safe_close(op->memfd);
+                free(op->lent);
                 free(op);
         }
         return NULL;
@@ -152,23 +154,37 @@ static int session_add_cid(struct session *s, const struct xns_sid *sid, uint32_
         return 0;
 }
 
-/* The server's answer to a MutableBorrow: its buffer, mapped for the callback. */
+/* The pages of now that differ from was (len bytes, whole pages): from the
+ * first changed one to the last, in r; none when none changed. */
+static void changed_pages(const uint8_t *now, const uint8_t *was, size_t len, struct local_result *r) {
+        size_t first = 0, end = len;
+
+        while (first < len && memcmp(now + first, was + first, XNS_PAGE_SIZE) == 0)
+                first += XNS_PAGE_SIZE;
+        while (end > first && memcmp(now + end - XNS_PAGE_SIZE, was + end - XNS_PAGE_SIZE, XNS_PAGE_SIZE) == 0)
+                end -= XNS_PAGE_SIZE;
+        r->data = now + first;
+        r->data_len = end - first;
+        r->data_at = (uint32_t)first;
+}
+
+/* The server's answer to a MutableBorrow: the pages it changed, mapped for
+ * the callback (the others need not cross to the caller's host again). */
 static void op_finish_memory(struct op *op, const struct xns_reply *reply) {
         struct local_result r = { .offset = reply->memory.offset, .valid = reply->memory.valid };
+        size_t len = op->call.len;      /* op is gone after op_finish() */
         void *p = MAP_FAILED;
 
         if (op->call.kind == XNS_KIND_MUTABLE_BORROW) {
-                p = mmap(NULL, op->call.len, PROT_READ, MAP_SHARED, op->memfd, 0);
+                p = mmap(NULL, len, PROT_READ, MAP_SHARED, op->memfd, 0);
                 if (p == MAP_FAILED)
                         r.error = XNS_ERR_OUT_OF_MEMORY;
-                else {
-                        r.data = p;
-                        r.data_len = op->call.len;
-                }
+                else
+                        changed_pages(p, op->lent, len, &r);
         }
         op_finish(op, &r);
         if (p != MAP_FAILED)
-                munmap(p, r.data_len);
+                munmap(p, len);
 }
 
 static bool reply_fits_kind(const struct xns_reply *reply, uint32_t kind) {
@@ -733,10 +749,16 @@ int local_call(struct local *l, const struct local_call *c, local_call_done_fn d
         op->userdata = userdata;
         if (xns_kind_is_memory(c->kind)) {
                 r = call_memfd(c, &op->memfd);
+                if (r == 0 && c->kind == XNS_KIND_MUTABLE_BORROW) {
+                        op->lent = malloc(c->len);
+                        r = op->lent ? 0 : -ENOMEM;
+                }
                 if (r < 0) {
                         op_free(op);
                         return r;
                 }
+                if (op->lent)
+                        memcpy(op->lent, c->data, c->len);
         } else {
                 op->call.len = op->call.offset = op->call.valid = 0;
         }

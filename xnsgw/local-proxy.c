@@ -238,16 +238,17 @@ void local_msg_answer_scalar(struct local *l, struct local_msg *m, uint32_t coun
         msg_end(l, m, &ret);
 }
 
-/* MutableBorrow: data goes into the caller's buffer (at most m->len bytes). */
+/* MutableBorrow: data goes into the caller's buffer at offset at (what
+ * would not fit in its m->len bytes is dropped); the rest stays as lent. */
 void local_msg_answer_memory(struct local *l, struct local_msg *m, const uint8_t *data, size_t data_len,
-                             uint32_t offset, uint32_t valid) {
+                             uint32_t at, uint32_t offset, uint32_t valid) {
         struct proxy_msg *pm = (struct proxy_msg *)m;
         struct xns_return ret = { .how = XNS_RETURN_MEMORY, .offset = offset, .valid = valid };
 
         if (m->kind != XNS_KIND_MUTABLE_BORROW && m->kind != XNS_KIND_BORROW)
                 return local_msg_done(l, m);
-        if (m->kind == XNS_KIND_MUTABLE_BORROW && data && pm->map)
-                memcpy(pm->map, data, data_len < m->len ? data_len : m->len);
+        if (m->kind == XNS_KIND_MUTABLE_BORROW && data && pm->map && at < m->len)
+                memcpy((uint8_t *)pm->map + at, data, data_len < m->len - at ? data_len : m->len - at);
         msg_end(l, m, &ret);
 }
 

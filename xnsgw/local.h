@@ -41,8 +41,9 @@ struct local_result {
         uint32_t error;                 /* Xous error (xous-codes.h), 0 = answered / queued */
         uint32_t count, v[5];           /* BlockingScalar: reply words */
         uint32_t offset, valid;         /* Borrow, MutableBorrow */
-        const uint8_t *data;            /* MutableBorrow: the buffer after the server, */
-        size_t data_len;                /* valid during the callback only */
+        const uint8_t *data;            /* MutableBorrow: the pages the server changed, */
+        size_t data_len;                /* valid during the callback only, */
+        uint32_t data_at;               /* from this offset (the others are as lent) */
 };
 
 typedef void (*local_call_done_fn)(void *userdata, const struct local_result *r);
@@ -85,11 +86,12 @@ bool local_proxy_exists(struct local *l, const struct xns_sid *sid);
 
 /* Ends a proxy's message: the answer for a BlockingScalar (count 1, 2 or 5),
  * memory given back (MutableBorrow: data, data_len bytes written into the
- * caller's buffer first, at most m->len), failed with a Xous error, or
- * just let go (kinds without an answer, or a caller that needs none). */
+ * caller's buffer at offset at first, within its m->len), failed with a
+ * Xous error, or just let go (kinds without an answer, or a caller that
+ * needs none). */
 void local_msg_answer_scalar(struct local *l, struct local_msg *m, uint32_t count, const uint32_t v[5]);
 void local_msg_answer_memory(struct local *l, struct local_msg *m, const uint8_t *data, size_t data_len,
-                             uint32_t offset, uint32_t valid);
+                             uint32_t at, uint32_t offset, uint32_t valid);
 void local_msg_fail(struct local *l, struct local_msg *m, uint32_t error);
 void local_msg_done(struct local *l, struct local_msg *m);
 

@@ -49,7 +49,8 @@ static bool call_eq(const struct frame_call *a, const struct frame_call *b) {
 static bool answer_eq(const struct frame_answer *a, const struct frame_answer *b) {
         return a->epoch == b->epoch && a->call == b->call && a->error == b->error && a->count == b->count &&
                !memcmp(a->v, b->v, sizeof(a->v)) && a->offset == b->offset && a->valid == b->valid &&
-               data_eq(a->data, a->data_len, b->data, b->data_len) && a->n_queued == b->n_queued &&
+               data_eq(a->data, a->data_len, b->data, b->data_len) && a->data_at == b->data_at &&
+               a->n_queued == b->n_queued &&
                !memcmp(a->queued, b->queued, a->n_queued * sizeof(a->queued[0]));
 }
 

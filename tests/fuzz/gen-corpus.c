@@ -588,6 +588,10 @@ static void frames(void) {
                 .type = FRAME_ANSWER,
                 .answer = { .epoch = 77, .call = 2, .offset = 16, .valid = 50, .data = pages,
                             .data_len = XNS_PAGE_SIZE } });
+        frame_write("answer-memory-at", (struct frame){
+                .type = FRAME_ANSWER,
+                .answer = { .epoch = 77, .call = 3, .offset = 16, .valid = 50, .data = pages,
+                            .data_len = XNS_PAGE_SIZE, .data_at = 2 * XNS_PAGE_SIZE } });
         frame_write("answer-error", (struct frame){ .type = FRAME_ANSWER, .answer = { .call = 3, .error = 9 } });
         frame_write("grant-name", (struct frame){
                 .type = FRAME_GRANT, .grant = { .call = 4, .name = name("fuzz.frame"), .pid = 100, .uid = 1000 } });
