@@ -65,40 +65,61 @@ static int kept_ask(struct xous_buf *buf, uint32_t kind, int fd, uint32_t no, ui
         return session_call(l, &req, fd, &reply, NULL);
 }
 
+/* One first lend of a buffer asks xnsd at a time; the others meanwhile go
+ * by memfd (they never wait for it). */
+static pthread_mutex_t keep_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Has xnsd keep buf for lends of kind (its slot i), under keep_lock: the
+ * number is set before the generation that makes it valid. Not asked again
+ * in this session when the daemon refused; asked again next time when the
+ * process keeps XNS_BUFS_MAX already, or Scalars wait. */
+static void kept_keep(struct xous_buf *buf, uint32_t kind, unsigned i, int fd, uint64_t generation) {
+        uint64_t asked_in = 0;
+        uint32_t no = lender_reserve(generation);
+        int r;
+
+        if (no == 0)
+                return;
+        r = kept_ask(buf, kind, fd, no, &asked_in);
+        if (r != 0) {
+                lender_release(generation);
+                if (r < 0)
+                        return;
+                no = 0;
+        }
+        buf->kept_no[i] = no;
+        __atomic_store_n(&buf->kept_gen[i], asked_in, __ATOMIC_RELEASE);
+}
+
 /*
  * kept_lend() - how buf goes in a lend of kind: by its number (*no, and
- * -1), once xnsd keeps it for this session; else its memfd (returned, *no
- * 0), when xnsd will not keep it: the process keeps XNS_BUFS_MAX already,
- * or Scalars wait (both: asked again next time), or the daemon refused
- * (not asked again in this session).
+ * -1), once xnsd keeps it for this session; else its memfd (returned, *no 0).
  */
 int kept_lend(struct xous_buf *buf, uint32_t kind, uint32_t *no) {
         unsigned i = kind == XOUS_MSG_BORROW ? 0 : 1;
         int fd = i == 0 ? buf->ro_fd : buf->fd;
         uint64_t generation = session_generation();
-        int r;
 
         *no = 0;
-        if (buf->kept_gen[i] == generation) {
-                *no = buf->kept_no[i];
-                return *no ? -1 : fd;
-        }
-        buf->kept_no[i] = lender_reserve(generation);
-        if (buf->kept_no[i] == 0)
-                return fd;
-        r = kept_ask(buf, kind, fd, buf->kept_no[i], &buf->kept_gen[i]);
-        if (r != 0) {
-                lender_release(generation);
-                buf->kept_no[i] = 0;
-                if (r < 0)
-                        buf->kept_gen[i] = 0;
-                return fd;
+        if (__atomic_load_n(&buf->kept_gen[i], __ATOMIC_ACQUIRE) != generation) {
+                if (pthread_mutex_trylock(&keep_lock) != 0)
+                        return fd;
+                if (buf->kept_gen[i] != generation)
+                        kept_keep(buf, kind, i, fd, generation);
+                pthread_mutex_unlock(&keep_lock);
+                if (__atomic_load_n(&buf->kept_gen[i], __ATOMIC_ACQUIRE) != generation)
+                        return fd;
         }
         *no = buf->kept_no[i];
-        return -1;
+        return *no ? -1 : fd;
 }
 
-/* kept_forget() - buf goes: xnsd lets its numbers go (what lends it now keeps it). */
+/*
+ * kept_forget() - buf goes: xnsd lets its numbers go (what lends it now
+ * keeps it). Never waits for xnsd: when no link is ready to say so, xnsd
+ * keeps it until the process ends, and it still counts against the
+ * process's XNS_BUFS_MAX.
+ */
 void kept_forget(struct xous_buf *buf) {
         uint64_t generation = session_generation();
 
@@ -107,29 +128,44 @@ void kept_forget(struct xous_buf *buf) {
 
                 if (buf->kept_no[i] == 0 || buf->kept_gen[i] != generation)
                         continue;
-                (void)xns_post(&req, -1);
-                lender_release(generation);
+                if (session_post_nowait(&req) == 0)
+                        lender_release(generation);
                 buf->kept_no[i] = 0;
+                buf->kept_gen[i] = 0;
         }
+}
+
+/* Before a fork: before the session's locks (a first lend takes them under keep_lock). */
+void kept_fork_prepare(void) {
+        pthread_mutex_lock(&keep_lock);
+        pthread_mutex_lock(&lender.lock);
+}
+
+/* After a fork, in both processes (the child's session generation moves on,
+ * and lender_reserve() starts its count again). */
+void kept_fork_done(void) {
+        pthread_mutex_unlock(&lender.lock);
+        pthread_mutex_unlock(&keep_lock);
 }
 
 /* --- buffers lent to this process ------------------------------------------ */
 
-/* One that xnsd gave this process to keep: mapped once, inaccessible
- * (PROT_NONE) while no envelope uses it. */
+/* One that xnsd gave a link of this process to keep: mapped once,
+ * inaccessible (PROT_NONE) while no envelope uses it. Each link keeps its
+ * own, as xnsd counts them: a link's deliveries are read in order, so one
+ * that names a buffer comes after the one that brought it. */
 struct given {
-        struct list link;               /* in given_list; unlinked once forgotten */
-        uint64_t generation;
+        struct list link;               /* in its link's list; unlinked once forgotten */
         uint32_t no;
         int fd;
-        void *data;
+        void *data;                     /* NULL until mapped */
         size_t len;
         int prot;                       /* while an envelope uses it */
         unsigned users;                 /* envelopes using it */
 };
 
+/* Guards every link's list and every given: envelopes are dropped on any thread. */
 static pthread_mutex_t given_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct list given_list = LIST_INIT(given_list);
 
 static void given_free(struct given *g) {
         if (g->data)
@@ -146,83 +182,87 @@ static void given_forget_locked(struct given *g) {
                 given_free(g);
 }
 
-static struct given *given_find_locked(uint64_t generation, uint32_t no) {
+static struct given *given_find_locked(struct link *l, uint32_t no) {
         struct given *g;
 
-        list_for_each_entry(g, &given_list, link)
-                if (g->no == no && g->generation == generation)
+        list_for_each_entry(g, &l->given, link)
+                if (g->no == no)
                         return g;
         return NULL;
 }
 
-/* A memfd to keep as number no: mapped with prot, in use by one envelope. */
-static int given_add_locked(uint64_t generation, uint32_t no, int *fd, size_t len, int prot, struct given **out) {
-        struct given *g, *old = given_find_locked(generation, no);
+/* A memfd *fd (taken) that l keeps as number no, len bytes lent as a
+ * memory kind; mapped inaccessible until an envelope uses it. */
+static int given_add_locked(struct link *l, uint32_t no, int *fd, size_t len, int prot) {
+        struct given *g, *old = given_find_locked(l, no);
         struct stat st;
 
-        if (fstat(*fd, &st) < 0)
-                return -errno;
-        if (st.st_size < 0 || (uint64_t)st.st_size < len)
+        if (len == 0 || fstat(*fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size < len)
                 return -EBADMSG;
         g = calloc(1, sizeof(*g));
         if (!g)
                 return -ENOMEM;
-        g->data = mmap(NULL, len, prot, MAP_SHARED, *fd, 0);
-        if (g->data == MAP_FAILED) {
-                free(g);
-                return -errno;
-        }
         if (old)                        /* xnsd's number came round again */
                 given_forget_locked(old);
-        g->generation = generation;
+        g->data = mmap(NULL, len, PROT_NONE, MAP_SHARED, *fd, 0);
+        if (g->data == MAP_FAILED)
+                g->data = NULL;         /* mapped when first used */
         g->no = no;
         g->fd = TAKE_FD(*fd);
         g->len = len;
         g->prot = prot;
-        list_link_tail(&given_list, &g->link);
-        *out = g;
+        list_link_tail(&l->given, &g->link);
         return 0;
 }
 
-/* Kept number no, made accessible with prot for one more envelope. */
-static int given_use_locked(uint64_t generation, uint32_t no, size_t len, int prot, struct given **out) {
-        struct given *g = given_find_locked(generation, no);
+/* g made accessible for one more envelope of len bytes. */
+static int given_use_locked(struct given *g, size_t len, int prot) {
+        void *p;
 
-        if (!g || g->prot != prot || len > g->len)
+        if (g->prot != prot || len != g->len)
                 return -EBADMSG;
-        if (g->users == 0 && mprotect(g->data, g->len, prot) < 0)
+        if (!g->data) {
+                p = mmap(NULL, g->len, prot, MAP_SHARED, g->fd, 0);
+                if (p == MAP_FAILED)
+                        return -errno;
+                g->data = p;
+        } else if (g->users == 0 && mprotect(g->data, g->len, prot) < 0) {
                 return -errno;
-        *out = g;
+        }
+        g->users++;
         return 0;
 }
 
-/* given_forget() - xnsd says kept buffer no may go (once no envelope uses it). */
-void given_forget(uint64_t generation, uint32_t no) {
+/*
+ * given_take() - what a delivery on l says of kept buffers, before anything
+ * else is done with it: one l may let go (d->forget), and one it keeps from
+ * now on (d->buf, with its memfd *fd, taken) even if the delivery itself
+ * goes no further, for xnsd counts it kept.
+ */
+void given_take(struct link *l, const struct xns_delivery *d, int *fd, int prot) {
         struct given *g;
 
         pthread_mutex_lock(&given_lock);
-        g = given_find_locked(generation, no);
-        if (g)
+        if (d->forget && (g = given_find_locked(l, d->forget)))
                 given_forget_locked(g);
+        if (d->buf && *fd >= 0 && xns_kind_is_memory(d->kind))
+                (void)given_add_locked(l, d->buf, fd, d->len, prot);
         pthread_mutex_unlock(&given_lock);
 }
 
 /*
- * given_map() - a delivery's memory that names a kept buffer (d->buf):
- * with a memfd *fd beside it (taken), kept from now on. Sets env->data,
- * env->fd (not env's to close) and env->given.
+ * given_map() - a delivery's memory that names buffer d->buf, kept by l:
+ * sets env->data, env->fd (not env's to close) and env->given.
  */
-int given_map(xous_envelope_t *env, const struct xns_delivery *d, int *fd, int prot) {
-        struct given *g = NULL;
-        int r;
+int given_map(struct link *l, xous_envelope_t *env, const struct xns_delivery *d, int prot) {
+        struct given *g;
+        int r = -EBADMSG;
 
         pthread_mutex_lock(&given_lock);
-        if (*fd >= 0)
-                r = given_add_locked(env->generation, d->buf, fd, env->len, prot, &g);
-        else
-                r = given_use_locked(env->generation, d->buf, env->len, prot, &g);
+        g = given_find_locked(l, d->buf);
+        if (g)
+                r = given_use_locked(g, env->len, prot);
         if (r == 0) {
-                g->users++;
                 env->data = g->data;
                 env->fd = g->fd;
                 env->given = g;
@@ -249,17 +289,13 @@ void given_unmap(xous_envelope_t *env) {
         env->fd = -1;
 }
 
-static void given_drop_all_locked(void) {
+/* given_drop_link() - l closes: what it keeps goes (once no envelope uses it). */
+void given_drop_link(struct link *l) {
         struct given *g;
 
-        while ((g = list_first_entry(&given_list, struct given, link)))
-                given_forget_locked(g);
-}
-
-/* given_drop_all() - a new session: xnsd's numbers mean nothing any more. */
-void given_drop_all(void) {
         pthread_mutex_lock(&given_lock);
-        given_drop_all_locked();
+        while ((g = list_first_entry(&l->given, struct given, link)))
+                given_forget_locked(g);
         pthread_mutex_unlock(&given_lock);
 }
 
@@ -267,11 +303,6 @@ void given_fork_prepare(void) {
         pthread_mutex_lock(&given_lock);
 }
 
-void given_fork_parent(void) {
-        pthread_mutex_unlock(&given_lock);
-}
-
-void given_fork_child(void) {
-        given_drop_all_locked();
+void given_fork_done(void) {
         pthread_mutex_unlock(&given_lock);
 }

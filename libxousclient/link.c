@@ -30,6 +30,7 @@ int link_new(struct link **ret) {
         *l = (struct link)LINK_INIT;
         list_init(&l->registry_link);
         list_init(&l->pool_link);
+        list_init(&l->given);
         l->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (l->fd < 0) {
                 free(l);
@@ -41,6 +42,7 @@ int link_new(struct link **ret) {
 
 struct link *link_free(struct link *l) {
         if (l) {
+                given_drop_link(l);
                 if (l->ring)
                         munmap(l->ring, XNS_RING_SIZE);
                 if (l->chan)

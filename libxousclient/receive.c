@@ -36,7 +36,9 @@ static int envelope_map(xous_envelope_t *env, int *fd) {
         return 0;
 }
 
-static int envelope_new(uint64_t generation, const struct xns_delivery *d, int *fd, xous_envelope_t **ret) {
+/* The envelope of delivery d on l: its memory mapped from memfd *fd (taken),
+ * or a buffer l keeps (given_take() has seen d already). */
+static int envelope_new(struct link *l, const struct xns_delivery *d, int *fd, xous_envelope_t **ret) {
         _cleanup_(envelope_freep) xous_envelope_t *env = NULL;
         int r;
 
@@ -44,7 +46,7 @@ static int envelope_new(uint64_t generation, const struct xns_delivery *d, int *
         if (!env)
                 return -ENOMEM;
         *env = (struct xous_envelope){
-                .generation = generation,
+                .generation = l->generation,
                 .handle = d->handle, .gen = d->gen,
                 .kind = (xous_msg_kind_t)d->kind, .id = d->id,
                 .args = { d->a[0], d->a[1], d->a[2], d->a[3] },
@@ -52,11 +54,9 @@ static int envelope_new(uint64_t generation, const struct xns_delivery *d, int *
                 .sender_pid = d->sender_pid,
                 .fd = -1,
         };
-        if (d->forget)
-                given_forget(generation, d->forget);
         if (xns_kind_is_memory(d->kind)) {
                 env->len = d->len;
-                r = d->buf ? given_map(env, d, fd, envelope_prot(env->kind)) : envelope_map(env, fd);
+                r = d->buf ? given_map(l, env, d, envelope_prot(env->kind)) : envelope_map(env, fd);
                 if (r < 0)
                         return r;
         }
@@ -104,7 +104,7 @@ static int receive_held(struct link *l, struct xns_request *req, const struct xn
         r = receive_send_return(l, req);
         if (r != 0)
                 return r;
-        return envelope_new(l->generation, &d, &no_fd, ret);
+        return envelope_new(l, &d, &no_fd, ret);
 }
 
 /* Keeps the Scalars that came behind a delivery, in its frame and in the
@@ -152,10 +152,11 @@ static int receive_from_daemon(struct link *l, struct xns_request *req, uint64_t
                 return 0;
         if (reply.body != XNS_BODY_DELIVERY || (!req->receive.batch && (reply.n_more > 0 || reply.continued)))
                 return -EBADMSG;
+        given_take(l, &reply.delivery, &fd, envelope_prot((xous_msg_kind_t)reply.delivery.kind));
         r = receive_more(l, req, &reply);
         if (r < 0)
                 return r;
-        r = envelope_new(l->generation, &reply.delivery, &fd, ret);
+        r = envelope_new(l, &reply.delivery, &fd, ret);
         if (r < 0) {
                 receive_refuse(l, &reply.delivery);
                 return r == -ENOMEM ? r : XOUS_ERR_INTERNAL_ERROR;

@@ -58,7 +58,6 @@ static void session_reset_locked(void) {
         cid_set_clear(&session.cids);
         session.n_post_errors = 0;
         held_drop_all();
-        given_drop_all();
         while ((l = list_first_entry(&session.pool, struct link, pool_link))) {
                 list_unlink(&l->pool_link);
                 list_unlink(&l->registry_link);
@@ -111,6 +110,7 @@ static void session_link_release(void *p) {
 }
 
 static void session_atfork_prepare(void) {
+        kept_fork_prepare();
         pthread_mutex_lock(&hello_lock);
         pthread_mutex_lock(&session.lock);
         held_fork_prepare();
@@ -118,10 +118,11 @@ static void session_atfork_prepare(void) {
 }
 
 static void session_atfork_parent(void) {
-        given_fork_parent();
+        given_fork_done();
         held_fork_parent();
         pthread_mutex_unlock(&session.lock);
         pthread_mutex_unlock(&hello_lock);
+        kept_fork_done();
 }
 
 /* The child shares the parent's sockets: close its copies, without sending
@@ -130,7 +131,7 @@ static void session_atfork_child(void) {
         struct link *l;
 
         held_fork_child();              /* first: the reset takes their locks */
-        given_fork_child();
+        given_fork_done();              /* as the links go, what they keep goes */
         list_init(&session.pool);
         while ((l = list_first_entry(&session.links, struct link, registry_link))) {
                 list_unlink(&l->registry_link);
@@ -141,6 +142,7 @@ static void session_atfork_child(void) {
         thread_link_set(NULL);
         pthread_mutex_unlock(&session.lock);
         pthread_mutex_unlock(&hello_lock);
+        kept_fork_done();
 }
 
 static void session_setup(void) {
@@ -408,6 +410,28 @@ int xns_post(struct xns_request *req, int fd) {
         if (r != 0)
                 return r;
         return session_post(l, req, fd);
+}
+
+/*
+ * session_post_nowait() - a fire-and-forget request on a link that is ready
+ * already: the thread's, else an idle one. Never opens a link, so never
+ * waits for xnsd to answer: -ENOTCONN when there is none.
+ */
+int session_post_nowait(struct xns_request *req) {
+        struct link *l = thread_link;
+        int r;
+
+        if (l && l->generation == session_generation())
+                return session_post(l, req, -1);
+        l = session_pool_take();
+        if (!l)
+                return -ENOTCONN;
+        r = link_post(l, req, -1);
+        if (l->broken)
+                session_link_broken(l);
+        else
+                session_link_release(l);
+        return r;
 }
 
 /* Finds cid's failure, or the end of the list. */

@@ -34,6 +34,7 @@ struct link {
         bool broken;                    /* I/O failed or the daemon misbehaved */
         struct list registry_link;      /* in the session's list of every link */
         struct list pool_link;          /* in its pool, while idle */
+        struct list given;              /* kept buffers lent to us on this link (kept.c) */
 };
 #define LINK_INIT { .fd = -1, .bell_daemon = -1, .bell_own = -1 }
 
@@ -83,6 +84,7 @@ int session_read_continued(struct link *l, uint32_t seq, struct xns_reply *reply
 int session_call_detached(struct xns_request *req, struct xns_reply *reply, int *reply_fd, int *link_fd);
 int xns_call(struct xns_request *req, int fd, struct xns_reply *reply, int *reply_fd);
 int xns_post(struct xns_request *req, int fd);
+int session_post_nowait(struct xns_request *req);
 
 bool session_has_cid(uint32_t cid);
 int session_check_post(uint32_t cid);
@@ -112,13 +114,14 @@ bool buf_busy(xous_buf_t *buf);
 struct given;
 int kept_lend(struct xous_buf *buf, uint32_t kind, uint32_t *no);
 void kept_forget(struct xous_buf *buf);
-void given_forget(uint64_t generation, uint32_t no);
-int given_map(xous_envelope_t *env, const struct xns_delivery *d, int *fd, int prot);
+void kept_fork_prepare(void);
+void kept_fork_done(void);
+void given_take(struct link *l, const struct xns_delivery *d, int *fd, int prot);
+int given_map(struct link *l, xous_envelope_t *env, const struct xns_delivery *d, int prot);
 void given_unmap(xous_envelope_t *env);
-void given_drop_all(void);
+void given_drop_link(struct link *l);
 void given_fork_prepare(void);
-void given_fork_parent(void);
-void given_fork_child(void);
+void given_fork_done(void);
 
 /* A received message (envelope.c, receive.c). */
 struct xous_envelope {

@@ -147,7 +147,7 @@ static void srv_name(char *buf, size_t size, unsigned slot) {
 /* Descriptors of a process ("self" or a pid), and how many are memfds;
  * with list, the targets of those not in skip (a baseline's). */
 struct fd_scan {
-        unsigned n, memfds;
+        unsigned n, memfds, sockets;
         char list[2048];
 };
 
@@ -174,22 +174,28 @@ static void fd_scan(const char *pid, struct fd_scan *out) {
                 out->n++;
                 if (!strncmp(target, "/memfd:", 7) || !strncmp(target, "memfd:", 6))
                         out->memfds++;
+                if (!strncmp(target, "socket:", 7))
+                        out->sockets++;
                 size_t len = strlen(out->list);
                 snprintf(out->list + len, sizeof(out->list) - len, "%s%s->%s", len ? " " : "", de->d_name, target);
         }
         closedir(d);
 }
 
-/* Fails the calling process if it holds more than max memfds. */
-static void expect_memfds_at_most(const char *who, unsigned max) {
+/* Fails the calling process if it holds more than max memfds, or, with
+ * per_link, more than max for each of its sockets (its links to xnsd and
+ * a few more: each link keeps buffers lent to it on its own). */
+static void expect_memfds_at_most(const char *who, unsigned max, bool per_link) {
         struct fd_scan s;
 
         fd_scan("self", &s);
+        if (per_link)
+                max *= s.sockets;
         EXPECT_MSG(s.memfds <= max, "%s holds %u memfd(s) at the end: %s", who, s.memfds, s.list);
 }
 
 static void expect_no_memfd(const char *who) {
-        expect_memfds_at_most(who, 0);
+        expect_memfds_at_most(who, 0, false);
 }
 
 static unsigned maps_memfds(pid_t pid) {
@@ -558,8 +564,8 @@ static void server_main(void *p) {
                 thread_join(srv.threads[i].t, CALL_LIMIT_MS);
         srv_report_send();
         EXPECT_OK(xous_unregister_server(srv.sid));
-        /* the buffers lent to it that it keeps (none in use), no more */
-        expect_memfds_at_most("server", XNS_BUFS_MAX);
+        /* the buffers lent to it that its links keep (none in use), no more */
+        expect_memfds_at_most("server", XNS_BUFS_MAX, true);
 }
 
 /* Sends OP_QUIT once per receiving thread to each server (the killer

@@ -9,7 +9,9 @@
 
 #include "channel.h"
 #include "conn.h"
+#include "lent.h"
 #include "macro.h"
+#include "peer.h"
 #include "ring.h"
 
 int conn_new(struct conn **out, struct bus *bus, const struct conn_lists *lists, int fd) {
@@ -54,6 +56,7 @@ struct conn *conn_free(struct conn *conn) {
         free(conn->watch);
         ring_detach(conn);
         channel_detach(conn);
+        lent_table_free(conn->given);
         list_unlink(&conn->dirty_link);
         safe_close(conn->fd);
         free(conn);
@@ -153,6 +156,7 @@ void conn_park_receiver(struct conn *conn, uint32_t seq, struct server *server, 
         conn->wait_seq = seq;
         conn->wait_server = server;
         conn->receiver.peer = conn->peer;
+        conn->receiver.given = conn->peer->keeps_bufs ? &conn->given : NULL;
         conn->receiver.batch = batch;
 }
 

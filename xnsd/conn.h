@@ -49,6 +49,7 @@ struct conn {
         struct message *wait_msg;
         struct server *wait_server;     /* CONN_WAIT_RECEIVE: where it waits, as receiver */
         struct server_receiver receiver;
+        struct lent_table *given;       /* kept buffers it was given, by xnsd's numbers (lent.c) */
         struct list wait_link;          /* CONN_WAIT_NAME, CONN_WAIT_SERVER */
         struct xns_name wait_name;
         struct xns_sid wait_sid;

@@ -104,7 +104,7 @@ void lent_take_back(struct lent_table *t, uint32_t no) {
 }
 
 /*
- * lent_give() - b goes to the process of table *t in a delivery: 1 when it
+ * lent_give() - b goes to the link of table *t in a delivery: 1 when it
  * keeps b already (the delivery names it), 0 when it is to keep it now
  * (the memfd goes along), -ENOMEM. *forget: a buffer it may let go, or 0:
  * one whose lender forgot it, else, to make room, the one given longest ago.
@@ -144,6 +144,15 @@ int lent_give(struct lent_table **t, struct lent_buf *b, uint32_t *forget) {
                 return -ENOMEM;         /* a forgotten one went, but no room: next time */
         *free_slot = (struct lent_slot){ .key = b->no, .used = ++(*t)->clock, .buf = lent_ref(b) };
         return 0;
+}
+
+/* lent_forget_all() - the lender of table t is gone: those it was given
+ * let its buffers go at their next delivery, as if it had forgotten each. */
+struct lent_table *lent_forget_all(struct lent_table *t) {
+        for (size_t i = 0; t && i < ELEMENTSOF(t->slot); i++)
+                if (t->slot[i].buf)
+                        t->slot[i].buf->forgotten = true;
+        return t;
 }
 
 /* lent_table_free() - lets every buffer of the table go. */

@@ -1,6 +1,6 @@
 /* lent.h: buffers a process lends again and again, kept by number: in the
- * lender's table under its own numbers, and in a receiving process's table
- * under xnsd's, so each memfd crosses each socket once. */
+ * lender's table under its own numbers, and in the table of each receiving
+ * link under xnsd's, so each memfd crosses each socket once. */
 #pragma once
 
 #include <stdbool.h>
@@ -9,7 +9,7 @@
 #include "wire.h"
 
 /* One kept buffer: shared by its lender's table, the tables of the
- * processes that were given it, and the messages that lend it. */
+ * links that were given it, and the messages that lend it. */
 struct lent_buf {
         uint32_t refs;
         uint32_t no;                    /* xnsd's number: what receivers know it by */
@@ -38,4 +38,5 @@ struct lent_buf *lent_find(const struct lent_table *t, uint32_t key);
 int lent_forget(struct lent_table *t, uint32_t key);
 int lent_give(struct lent_table **t, struct lent_buf *b, uint32_t *forget);
 void lent_take_back(struct lent_table *t, uint32_t no);
+struct lent_table *lent_forget_all(struct lent_table *t);
 struct lent_table *lent_table_free(struct lent_table *t);

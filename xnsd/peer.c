@@ -66,8 +66,7 @@ struct peer *peer_free(struct peer *peer) {
         free(peer->cids);
         free(peer->envelopes);
         free(peer->gids);
-        lent_table_free(peer->kept);
-        lent_table_free(peer->given);
+        lent_table_free(lent_forget_all(peer->kept));
         free(peer);
         return NULL;
 }

@@ -48,9 +48,8 @@ struct peer {
         uint32_t n_sent;
         uint32_t quota_logged;          /* quota_kind bits already logged */
 
-        bool keeps_bufs;                /* said Hello.buffers: deliveries name buffers it keeps */
+        bool keeps_bufs;                /* said Hello.buffers: deliveries name buffers its links keep */
         struct lent_table *kept;        /* buffers it lends, by its numbers (BufKeep) */
-        struct lent_table *given;       /* buffers it was given and keeps, by xnsd's numbers */
 };
 
 int peer_new(struct peer **out, struct bus *bus, pid_t pid, uid_t uid, gid_t gid);

@@ -335,7 +335,7 @@ static int route_message_memory(struct conn *conn, const struct xns_send *s, int
         if (s->buf == 0)
                 return validate_message_fd(s->kind, s->len, fd);
         b = lent_find(conn->peer->kept, s->buf);
-        if (!b || fd >= 0 || b->kind != s->kind || s->len == 0 || s->len > b->len)
+        if (!b || fd >= 0 || b->kind != s->kind || s->len != b->len)  /* the whole of it */
                 return -EINVAL;
         *lent = b;
         return 0;

@@ -181,15 +181,18 @@ static void delivery_fill(struct xns_delivery *d, const struct message *m) {
         };
 }
 
-/* A kept buffer's memfd for a process that keeps what it is given: none
- * when it has it already (d names it), else a copy it keeps from now on;
- * a copy for any other process. -1 when there is no descriptor to spare
- * (the server refuses the delivery: its caller hears an error). */
-static int server_give_lent(struct lent_buf *b, struct peer *to, struct xns_delivery *d) {
+/* A kept buffer's memfd for a receiver whose link keeps what it is given:
+ * none when the link has it already (d names it), else a copy it keeps from
+ * now on; a copy for any other receiver. Links, not processes, keep them:
+ * a link reads its deliveries in order, so the one that names a buffer
+ * always comes after the one that brought its memfd. -1 when there is no
+ * descriptor to spare (the server refuses the delivery: its caller hears
+ * an error). */
+static int server_give_lent(struct lent_buf *b, struct server_receiver *to, struct xns_delivery *d) {
         int r = -1, fd;
 
-        if (to->keeps_bufs)
-                r = lent_give(&to->given, b, &d->forget);
+        if (to->given)
+                r = lent_give(to->given, b, &d->forget);
         if (r == 1) {
                 d->buf = b->no;
                 return -1;
@@ -198,14 +201,14 @@ static int server_give_lent(struct lent_buf *b, struct peer *to, struct xns_deli
         if (r == 0 && fd >= 0)
                 d->buf = b->no;
         else if (r == 0)
-                lent_take_back(to->given, b->no);
+                lent_take_back(*to->given, b->no);
         return fd;
 }
 
 /* The memfd the server gets; a copy when a monitor wants the message's
  * payload (the message keeps the original for its event), else the message's
  * own. Without a descriptor to spare, the monitor goes without. */
-static int server_take_fd(struct message *m, struct peer *to, struct xns_delivery *d) {
+static int server_take_fd(struct message *m, struct server_receiver *to, struct xns_delivery *d) {
         int fd;
 
         if (m->lent)
@@ -281,7 +284,7 @@ static void server_deliver_one(struct server *server) {
         }
         list_unlink(&m->link);
         delivery_fill(&reply.delivery, m);
-        fd = server_take_fd(m, receiver->peer, &reply.delivery);
+        fd = server_take_fd(m, receiver, &reply.delivery);
         if (blocks) {
                 server->served++;
                 m->state = MESSAGE_DELIVERED;

@@ -8,6 +8,8 @@
 #include "list.h"
 #include "wire.h"
 
+struct lent_table;
+
 struct conn;
 struct message;
 struct name;
@@ -19,6 +21,7 @@ struct server;
 struct server_receiver {
         struct list link;               /* in server->receivers */
         struct peer *peer;              /* its process, which will hold what it receives */
+        struct lent_table **given;      /* kept buffers its link holds (lent.c), or NULL: it keeps none */
         bool batch;                     /* the Scalars queued behind may come along */
 };
 
