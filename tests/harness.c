@@ -936,6 +936,34 @@ void echo_stop(struct proc *p, xous_cid_t cid) {
         proc_wait_exit(p, 0);
 }
 
+unsigned proc_fds(pid_t pid, const char *prefix) {
+        char dir[64];
+        unsigned n = 0;
+        struct dirent *de;
+        DIR *d;
+
+        snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+        d = opendir(dir);
+        EXPECT_MSG(d, "%s: %s", dir, strerror(errno));
+        while ((de = readdir(d))) {
+                char path[400], target[256];
+                ssize_t len;
+
+                if (de->d_name[0] == '.' || (pid == getpid() && atoi(de->d_name) == dirfd(d)))
+                        continue;
+                if (!prefix) {
+                        n++;
+                        continue;
+                }
+                snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+                len = readlink(path, target, sizeof(target) - 1);
+                if (len > 0 && (target[len] = 0, !strncmp(target, prefix, strlen(prefix))))
+                        n++;
+        }
+        closedir(d);
+        return n;
+}
+
 unsigned long long proc_wakeups(pid_t pid) {
         char path[64];
         unsigned long long total = 0;

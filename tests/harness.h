@@ -177,3 +177,6 @@ void echo_stop(struct proc *p, xous_cid_t cid);
 /* Context switches (voluntary + not) of all threads of a process: how many
  * times it was scheduled out, so about how many times it woke up. */
 unsigned long long proc_wakeups(pid_t pid);
+/* Descriptors process pid has open; with prefix, only those whose target
+ * (as /proc/PID/fd shows it) begins with it, as "/memfd:". */
+unsigned proc_fds(pid_t pid, const char *prefix);

@@ -610,20 +610,6 @@ static void pair_works(struct proc *caller) {
         EXPECT_EQ(proc_recv_u32(caller), 20);
 }
 
-static unsigned count_fds(pid_t pid) {
-        char path[64];
-        unsigned n = 0;
-        DIR *d;
-
-        snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-        d = opendir(path);
-        EXPECT_MSG(d, "%s: %s", path, strerror(errno));
-        while (readdir(d))
-                n++;
-        closedir(d);
-        return n;
-}
-
 START_TEST(garbage_frames_disconnect) {
         struct proc server, caller;
         char frame[XNS_FRAME_MAX], noise[256];
@@ -644,7 +630,7 @@ START_TEST(garbage_frames_disconnect) {
         proc_start(&caller, "pair caller", pair_caller, NULL);
         pair_works(&caller);
         cid = connect_name("fault.echo");
-        baseline = count_fds(harness_daemon_pid());
+        baseline = proc_fds(harness_daemon_pid(), NULL);
 
         /* Random bytes as the first frame, and after a HELLO. */
         fd = raw_connect();
@@ -700,9 +686,9 @@ START_TEST(garbage_frames_disconnect) {
         /* Still serving everyone, and holding no descriptor of the offenders. */
         pair_works(&caller);
         deadline = now_ms() + 2000;
-        while (count_fds(harness_daemon_pid()) > baseline) {
+        while (proc_fds(harness_daemon_pid(), NULL) > baseline) {
                 EXPECT_MSG(now_ms() < deadline, "xnsd holds %u descriptors, %u before the garbage",
-                           count_fds(harness_daemon_pid()), baseline);
+                           proc_fds(harness_daemon_pid(), NULL), baseline);
                 sleep_ms(10);
         }
         proc_send_u32(&caller, 0);
@@ -770,7 +756,7 @@ START_TEST(stray_cancels_are_harmless) {
         struct xns_request req = { .op = XNS_OP_CANCEL, .cancel = 7 };
         char frame[XNS_FRAME_MAX];
         struct xns_reply reply;
-        unsigned baseline = count_fds(harness_daemon_pid());
+        unsigned baseline = proc_fds(harness_daemon_pid(), NULL);
         uint64_t deadline;
         int fd = raw_connect();
         ssize_t n;
@@ -802,9 +788,9 @@ START_TEST(stray_cancels_are_harmless) {
         EXPECT_ERR(raw_call(fd, &req), XOUS_OK);
         close(fd);
         deadline = now_ms() + 2000;
-        while (count_fds(harness_daemon_pid()) > baseline) {
+        while (proc_fds(harness_daemon_pid(), NULL) > baseline) {
                 EXPECT_MSG(now_ms() < deadline, "xnsd holds %u descriptors, %u before",
-                           count_fds(harness_daemon_pid()), baseline);
+                           proc_fds(harness_daemon_pid(), NULL), baseline);
                 sleep_ms(10);
         }
 }

@@ -3,7 +3,6 @@
  * when xnsd runs out of descriptors, and when xnsd is restarted under its
  * clients. (test-fault.c has the simpler cases: one server killed under one
  * caller, one caller killed while parked, a daemon killed for good.) */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -27,31 +26,7 @@ enum { OP_PARK = 1, OP_HOLD, OP_CALL, OP_ECHO, OP_SLOW, OP_QUIT };
 /* Descriptors xnsd has open; with memfds_only, only the shared-memory
  * segments (memfds) among them. */
 static unsigned daemon_fds(bool memfds_only) {
-        char dir[64];
-        unsigned n = 0;
-        struct dirent *de;
-        DIR *d;
-
-        snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)harness_daemon_pid());
-        d = opendir(dir);
-        EXPECT_MSG(d, "%s: %s", dir, strerror(errno));
-        while ((de = readdir(d))) {
-                char path[400], target[256];
-                ssize_t len;
-
-                if (de->d_name[0] == '.')
-                        continue;
-                if (!memfds_only) {
-                        n++;
-                        continue;
-                }
-                snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-                len = readlink(path, target, sizeof(target) - 1);
-                if (len > 0 && (target[len] = 0, !strncmp(target, "/memfd:", 7)))
-                        n++;
-        }
-        closedir(d);
-        return n;
+        return proc_fds(harness_daemon_pid(), memfds_only ? "/memfd:" : NULL);
 }
 
 /* Waits (2 s) until xnsd holds no more descriptors than at baseline, and no
