@@ -594,6 +594,91 @@ START_TEST(full_remote_queue_pushes_back) {
 }
 END_TEST
 
+/* --- a stream of Scalars ------------------------------------------------------------ */
+
+/*
+ * Under a stream of Scalars the gateways hold them back a little to send
+ * more in one NATS message (xnsgw/cluster.c). Nothing of that shows: each
+ * BlockingScalar finds every Scalar sent before it delivered, in order, and
+ * the stream's tail arrives with nothing sent behind it.
+ */
+#define STREAM_ROUNDS 20
+#define STREAM_ROUND 1000
+#define STREAM_TAIL 5000
+
+static void stream_server(void *p) {
+        struct echo_arg *a = p;
+        uint32_t last = 0;
+        xous_sid_t sid;
+
+        on_host(a->host);
+        EXPECT_OK(xous_register_name(a->name, 0, &sid));
+        parent_send_sid(sid);
+        for (;;) {
+                xous_envelope_t *env = NULL;
+                const uint32_t *arg;
+
+                EXPECT_OK(xous_receive_message(sid, &env));
+                arg = xous_envelope_args(env);
+                switch (xous_envelope_id(env)) {
+                case OP_SCALAR:
+                        EXPECT_MSG(arg[0] == last + 1, "Scalar %u after %u", arg[0], last);
+                        last = arg[0];
+                        if (arg[1])     /* the last of the stream */
+                                parent_send_u32(last);
+                        break;
+                case OP_REPORT:
+                        EXPECT_OK(xous_return_scalar(env, last));
+                        break;
+                case ECHO_QUIT:
+                        EXPECT_OK(xous_return_scalar(env, 0));
+                        xous_envelope_drop(env);
+                        return;
+                }
+                xous_envelope_drop(env);
+        }
+}
+
+static void stream_client(void *p) {
+        const struct echo_arg *a = p;
+        xous_scalar_reply_t reply;
+        uint32_t seq = 0;
+        xous_cid_t cid;
+
+        on_host(a->host);
+        EXPECT_OK(xous_request_connection_blocking(a->name, &cid));
+        for (unsigned round = 0; round < STREAM_ROUNDS; round++) {
+                for (unsigned i = 0; i < STREAM_ROUND; i++)
+                        EXPECT_OK(xous_send_scalar(cid, OP_SCALAR, ++seq, 0, 0, 0));
+                EXPECT_OK(xous_blocking_scalar(cid, OP_REPORT, 0, 0, 0, 0, &reply));
+                EXPECT_MSG(reply.v[0] == seq, "the server had %u of the %u Scalars sent before", reply.v[0], seq);
+        }
+        for (unsigned i = 1; i <= STREAM_TAIL; i++) {
+                seq++;
+                EXPECT_OK(xous_send_scalar(cid, OP_SCALAR, seq, i == STREAM_TAIL, 0, 0));
+        }
+        parent_send_u32(seq);
+        parent_recv_u32();      /* the server has them all */
+        EXPECT_OK(xous_blocking_scalar(cid, ECHO_QUIT, 0, 0, 0, 0, &reply));
+}
+
+START_TEST(scalar_stream_keeps_order) {
+        struct echo_arg sa = { .host = 0, .name = "svc.stream" }, ca = { .host = 1, .name = "svc.stream" };
+        struct proc server, client;
+        uint32_t sent;
+
+        proc_start(&server, "stream", stream_server, &sa);
+        proc_recv_sid(&server);
+        proc_start(&client, "client", stream_client, &ca);
+        sent = proc_recv_u32(&client);
+        EXPECT_EQ(sent, STREAM_ROUNDS * STREAM_ROUND + STREAM_TAIL);
+        EXPECT_EQ(proc_recv_u32(&server), sent);        /* the tail, with nothing behind it */
+        proc_send_u32(&client, 1);
+        proc_wait_exit(&client, 0);
+        proc_wait_exit(&server, 0);
+}
+END_TEST
+
 /* --- faults: a caller blocked on a host that fails wakes within WAKE_MS ------- */
 
 /* Starts a server on host 0 that never answers and a caller on host 1
@@ -1814,6 +1899,7 @@ int main(void) {
         add(s, not_found_at_once);
         add(s, sid_connects_from_another_host);
         add(s, full_remote_queue_pushes_back);
+        add(s, scalar_stream_keeps_order);
         add(s, remote_server_death_wakes_caller);
         add(s, remote_gateway_kill_wakes_caller);
         add(s, remote_gateway_freeze_wakes_caller);

@@ -20,6 +20,7 @@
 #define WAIT_MS 10000           /* any condition below, at most */
 #define TICK_MS 10              /* the loop wakes this often to look at the condition */
 #define ORDERED_FRAMES 1000
+#define LINGER_MS 300           /* long, so that a frame sent next surely lingers */
 #define RACES 10
 
 static struct test_nats nats = TEST_NATS_INIT;
@@ -415,7 +416,8 @@ static void on_host_down(void *userdata, const char *host, uint64_t epoch) {
 }
 
 static void gw_start(struct gw *g, struct event_base *base, const char *name, unsigned node, uint64_t epoch) {
-        struct cluster_options opt = { .urls = nats.node[node].url, .host = name, .tag = (uint32_t)epoch };
+        struct cluster_options opt = { .urls = nats.node[node].url, .host = name, .tag = (uint32_t)epoch,
+                                       .linger_us = LINGER_MS * 1000 };
         struct cluster_hooks hooks = { .userdata = g, .frame = on_frame, .host_up = on_host_up,
                                        .host_down = on_host_down };
         char why[300] = "";
@@ -449,7 +451,7 @@ START_TEST(test_hosts_and_frames) {
         struct gw a = { 0 }, b = { 0 };
         size_t big = 3u << 20;
         uint8_t *payload = malloc(big);
-        uint64_t t0;
+        uint64_t t0, next;
 
         ck_assert_ptr_nonnull(payload);
         for (size_t i = 0; i < big; i++)
@@ -491,6 +493,21 @@ START_TEST(test_hosts_and_frames) {
         for (unsigned k = 0; k < ORDERED_FRAMES; k++)
                 send_call(&a, "b", 2 + k, XNS_KIND_SCALAR, NULL, 0);
         ck_assert(RUN_UNTIL(base, b.frames == 2 + ORDERED_FRAMES, WAIT_MS));
+        ck_assert(!b.out_of_order);
+
+        /* They were a stream: a Scalar now waits for the linger timer,
+         * and arrives by it, with nothing sent behind it... */
+        next = 2 + ORDERED_FRAMES;
+        send_call(&a, "b", next++, XNS_KIND_SCALAR, NULL, 0);
+        ck_assert(RUN_UNTIL(base, b.frames == next, WAIT_MS));
+        /* ... and a call someone waits for takes the lingering ones along, in order. */
+        for (unsigned k = 0; k < 2 * CLUSTER_LINGER_MIN_ITEMS; k++)
+                send_call(&a, "b", next++, XNS_KIND_SCALAR, NULL, 0);
+        ck_assert(RUN_UNTIL(base, b.frames == next, WAIT_MS));
+        send_call(&a, "b", next++, XNS_KIND_MOVE, payload, 4096);
+        send_call(&a, "b", next++, XNS_KIND_BLOCKING_SCALAR, NULL, 0);
+        ck_assert(RUN_UNTIL(base, b.frames == next, WAIT_MS));
+        ck_assert_int_eq(b.last.call.kind, XNS_KIND_BLOCKING_SCALAR);
         ck_assert(!b.out_of_order);
 
         /* b restarts with a new epoch: down for the old first, then up. */

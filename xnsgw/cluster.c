@@ -26,8 +26,22 @@
  * subject), a big one, or a full batch sends what waited first, so a
  * receiver sees every frame of a sender in the order sent (NATS keeps the
  * order per publisher).
+ *
+ * Under a stream of frames nobody waits for (Scalars and Moves, and the
+ * word that they are queued), a pass ends with few of them, and each NATS
+ * message wakes threads of both NATS servers and the other gateway. So
+ * while such a stream flows (the last send carried at least
+ * CLUSTER_LINGER_MIN_ITEMS of them, less than linger_us ago), they wait
+ * until linger_us after that send; a frame someone waits for (a blocking
+ * call, its answer, a grant) takes them along at the end of its pass. A
+ * lone Scalar, or one in a ping-pong, leaves at once. Measured here
+ * (xnsbench --remote --cases remote_scalar_throughput -n 100000, five
+ * runs each, alternating): 239-270k Scalars/s without, 257-306k/s with
+ * 500 us, faster in each pair (13% on average) and 10-18% less CPU per
+ * Scalar; 1 ms made the proxy's window of unacknowledged Scalars the limit.
  */
 #define BATCH_BYTES_MAX (64u << 10)             /* a batch's payload; bigger frames go alone */
+#define LINGER_US 500                           /* the default of cluster_options.linger_us */
 #define CHUNK_MARGIN 64                         /* below the server's max_payload, for safety */
 #define IO_BUF_BYTES (256u << 10)               /* what one read of the NATS socket takes */
 #define CATCH_UP_READS 64                       /* reads before hosts' silence is judged */
@@ -88,6 +102,8 @@ struct outbox {
         uint8_t *buf;                   /* CHUNK_PREFIX, then the records */
         size_t len;
         uint32_t n;
+        uint32_t items;                 /* things nobody waits for, in the n frames */
+        bool urgent;                    /* a frame someone waits for is among them */
 };
 
 struct cluster {
@@ -103,6 +119,10 @@ struct cluster {
         struct event *ev_drain;         /* what arrived before the loop ran */
         struct event *hb_timer, *live_timer;
         struct event *ev_flush;         /* sends the outboxes, at the end of the pass */
+        struct event *ev_linger;        /* ... or later, under a stream */
+        uint64_t sent_us;               /* when the outboxes were last sent */
+        uint32_t sent_items;            /* and how many things nobody waits for went */
+        uint32_t linger_us;
         struct list outboxes;           /* struct outbox, one per host written to */
         struct list hosts;
         size_t n_hosts;
@@ -555,6 +575,8 @@ static int outbox_flush(struct cluster *c, struct outbox *box) {
                 fprintf(stderr, "xnsgw: %u frames to %s lost: %s\n", box->n, box->subject, strerror(-r));
         box->n = 0;
         box->len = 0;
+        box->items = 0;
+        box->urgent = false;
         return r;
 }
 
@@ -562,8 +584,39 @@ static void outboxes_flush(evutil_socket_t fd, short what, void *arg) {
         struct cluster *c = arg;
         struct outbox *box;
 
-        list_for_each_entry(box, &c->outboxes, link)
+        c->sent_items = 0;
+        list_for_each_entry(box, &c->outboxes, link) {
+                c->sent_items += box->items;
                 (void)outbox_flush(c, box);
+        }
+        c->sent_us = clock_us(CLOCK_MONOTONIC);
+        if (c->ev_linger)
+                event_del(c->ev_linger);
+}
+
+/* Sends the outboxes at the end of this pass, or later when box may
+ * linger (see the top of this file). */
+static void outboxes_flush_soon(struct cluster *c, const struct outbox *box) {
+        uint64_t now = clock_us(CLOCK_MONOTONIC);
+
+        if (!box->urgent && c->sent_items >= CLUSTER_LINGER_MIN_ITEMS && now - c->sent_us < c->linger_us) {
+                uint64_t wait = c->sent_us + c->linger_us - now;
+                struct timeval tv = { (time_t)(wait / 1000000), (suseconds_t)(wait % 1000000) };
+
+                if (event_pending(c->ev_linger, EV_TIMEOUT, NULL) || event_add(c->ev_linger, &tv) == 0)
+                        return;
+        }
+        event_active(c->ev_flush, EV_TIMEOUT, 0);
+}
+
+/* How many things nobody waits for f carries: Scalars and Moves, or the
+ * word that they are queued; 0 for a frame someone waits for. */
+static uint32_t frame_items(const struct frame *f) {
+        if (f->type == FRAME_CALL)
+                return !xns_kind_blocks(f->call.kind);
+        if (f->type == FRAME_ANSWER && f->answer.call == 0)
+                return f->answer.n_queued;
+        return 0;
 }
 
 /* The outbox of host, made when there is none. */
@@ -600,8 +653,11 @@ static void outboxes_free(struct cluster *c) {
 
 /* Adds a frame of len bytes for host to box, sending what waited first
  * when it must: another type (subject), or no room. */
-static int outbox_add(struct cluster *c, struct outbox *box, const char *host, enum frame_type type,
+static int outbox_add(struct cluster *c, struct outbox *box, const char *host, const struct frame *f,
                       const uint8_t *buf, size_t len) {
+        enum frame_type type = f->type;
+        uint32_t items = frame_items(f);
+
         if (box->n > 0 && (box->type != type || box->len + CHUNK_RECORD + len > CHUNK_PREFIX + BATCH_BYTES_MAX))
                 (void)outbox_flush(c, box);
         if (box->n == 0) {
@@ -613,7 +669,9 @@ static int outbox_add(struct cluster *c, struct outbox *box, const char *host, e
         chunk_record_put(box->buf + box->len, buf, len);
         box->len += CHUNK_RECORD + len;
         box->n++;
-        event_active(c->ev_flush, EV_TIMEOUT, 0);
+        box->items += items;
+        box->urgent |= items == 0;
+        outboxes_flush_soon(c, box);
         return 0;
 }
 
@@ -641,7 +699,7 @@ int cluster_send(struct cluster *c, const char *host, const struct frame *f) {
         if (!box)
                 return -ENOMEM;
         if (CHUNK_RECORD + len <= BATCH_BYTES_MAX)
-                return outbox_add(c, box, host, f->type, buf, len);
+                return outbox_add(c, box, host, f, buf, len);
         (void)outbox_flush(c, box);
         frame_subject(c, subject, host, f->type);
         return publish_chunked(c, subject, buf, len);
@@ -927,9 +985,10 @@ static int timers_start(struct cluster *c) {
         c->hb_timer = event_new(c->base, -1, EV_PERSIST, heartbeat_tick, c);
         c->live_timer = event_new(c->base, -1, EV_PERSIST, liveness_check, c);
         c->ev_flush = event_new(c->base, -1, 0, outboxes_flush, c);
+        c->ev_linger = evtimer_new(c->base, outboxes_flush, c);
         c->ev_drain = event_new(c->base, -1, 0, drain_once, c);
-        if (!c->hb_timer || !c->live_timer || !c->ev_flush || !c->ev_drain || event_add(c->hb_timer, &hb) < 0 ||
-            event_add(c->live_timer, &live) < 0)
+        if (!c->hb_timer || !c->live_timer || !c->ev_flush || !c->ev_linger || !c->ev_drain ||
+            event_add(c->hb_timer, &hb) < 0 || event_add(c->live_timer, &live) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -967,6 +1026,7 @@ int cluster_new(struct cluster **out, struct event_base *base, const struct clus
         c->base = base;
         c->hooks = *hooks;
         c->tag = opt->tag;
+        c->linger_us = opt->linger_us ?: LINGER_US;
         c->epoch = epoch;
         STR_COPY(c->host, opt->host);
         list_init(&c->hosts);
@@ -1026,6 +1086,8 @@ struct cluster *cluster_free(struct cluster *c) {
                 io_write_soon(-1, 0, c);
                 event_free(c->ev_flush);
         }
+        if (c->ev_linger)
+                event_free(c->ev_linger);
         if (c->ev_drain)
                 event_free(c->ev_drain);
         outboxes_free(c);

@@ -14,6 +14,7 @@ struct cluster;
 
 #define CLUSTER_HEARTBEAT_MS 200
 #define CLUSTER_DEAD_MS 800
+#define CLUSTER_LINGER_MIN_ITEMS 16     /* a send that makes a stream (cluster.c) */
 
 struct cluster_options {
         const char *urls;               /* "nats://h:p[,nats://...]" */
@@ -21,6 +22,7 @@ struct cluster_options {
         uint32_t tag;                   /* our xnsd's SID tag, sent in heartbeats */
         const char *creds_file;         /* NULL or --nats-creds */
         const char *tls_ca_file;        /* NULL or --nats-tls-ca */
+        uint32_t linger_us;             /* how long a stream's frames may wait (cluster.c); 0: the default */
 };
 
 /* A hook must not free the cluster. */
