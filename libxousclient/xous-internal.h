@@ -32,6 +32,8 @@ struct link {
         uint64_t generation;            /* session it belongs to */
         bool ready;                     /* HELLO answered; set under the session lock */
         bool broken;                    /* I/O failed or the daemon misbehaved */
+        bool spin;                      /* this wait for an answer may spin first (link.c) */
+        uint64_t answer_ns;             /* how long answers took lately (a moving average) */
         struct list registry_link;      /* in the session's list of every link */
         struct list pool_link;          /* in its pool, while idle */
         struct list given;              /* kept buffers lent to us on this link (kept.c) */
