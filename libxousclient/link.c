@@ -223,8 +223,10 @@ static uint64_t spin_ns(void) {
         if (v >= 0)
                 return (uint64_t)v;
         env = secure_getenv("XNS_SPIN_NS");
-        if (env && *env && (parse_u64(env, &ns) < 0 || ns > SPIN_NS_MAX))
+        if (env && *env && parse_u64(env, &ns) < 0)
                 ns = SPIN_NS;
+        if (ns > SPIN_NS_MAX)
+                ns = SPIN_NS_MAX;
         if (sched_getaffinity(0, sizeof(set), &set) < 0 || CPU_COUNT(&set) < 2)
                 ns = 0;
         atomic_store_explicit(&cached, (int64_t)ns, memory_order_relaxed);
