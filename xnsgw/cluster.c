@@ -597,14 +597,19 @@ static void outboxes_flush(evutil_socket_t fd, short what, void *arg) {
 /* Sends the outboxes at the end of this pass, or later when box may
  * linger (see the top of this file). */
 static void outboxes_flush_soon(struct cluster *c, const struct outbox *box) {
-        uint64_t now = clock_us(CLOCK_MONOTONIC);
+        uint64_t now;
 
-        if (!box->urgent && c->sent_items >= CLUSTER_LINGER_MIN_ITEMS && now - c->sent_us < c->linger_us) {
-                uint64_t wait = c->sent_us + c->linger_us - now;
-                struct timeval tv = { (time_t)(wait / 1000000), (suseconds_t)(wait % 1000000) };
+        if (!box->urgent && event_pending(c->ev_linger, EV_TIMEOUT, NULL))
+                return;                 /* the timer sends it with the others */
+        if (!box->urgent && c->sent_items >= CLUSTER_LINGER_MIN_ITEMS) {
+                now = clock_us(CLOCK_MONOTONIC);
+                if (now - c->sent_us < c->linger_us) {
+                        uint64_t wait = c->sent_us + c->linger_us - now;
+                        struct timeval tv = { (time_t)(wait / 1000000), (suseconds_t)(wait % 1000000) };
 
-                if (event_pending(c->ev_linger, EV_TIMEOUT, NULL) || event_add(c->ev_linger, &tv) == 0)
-                        return;
+                        if (event_add(c->ev_linger, &tv) == 0)
+                                return;
+                }
         }
         event_active(c->ev_flush, EV_TIMEOUT, 0);
 }
