@@ -56,7 +56,12 @@
 #define N_CLIENTS (HOSTS * CLIENTS_PER_HOST)
 #define DEFAULT_SECONDS 10
 #define START_MS 30000          /* a host, a gateway, a NATS node to be ready */
-#define STALL_MS 10000          /* a client that completes no call for this long fails */
+/* A client that completes no call for this long fails. A lookup may take
+ * the registry's bound while JetStream recovers from a killed node (its
+ * streams elect leaders): xnsgw/registry.c retries for REGISTRY_CLAIM_MS,
+ * 15 s, and its last request may take 2 s more. 10 s failed one CI run
+ * here, a client in a lookup for 11.7 s after two node kills. */
+#define STALL_MS 20000
 #define HEAL_MS 30000           /* the final calls, after the faults */
 #define REGISTER_MS 25000       /* a replacement server retries its name this long */
 #define FAULT_MIN_MS 300
